@@ -1,0 +1,34 @@
+"""Sphinx configuration of the topogcn documentation."""
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(".."))
+
+import topogcn  # noqa: E402
+
+project = "topogcn"
+author = "the topogcn developers"
+copyright = "2026, the topogcn developers"
+release = topogcn.__version__
+version = release
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+]
+autosummary_generate = False
+autodoc_member_order = "bysource"
+autodoc_typehints = "none"
+autodoc_default_options = {"members": True, "show-inheritance": False}
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+napoleon_custom_sections = [("Shapes", "params_style")]
+
+html_theme = "furo"
+html_title = f"topogcn {release}"
+templates_path = []
+exclude_patterns = ["_build"]
+nitpicky = False

@@ -1,0 +1,158 @@
+"""Built-in skeleton layouts.
+
+Sources of the joint orders and bone lists:
+
+* ``ntu25`` / ``kinect_v2``: the Kinect v2 camera-space joints in the order of
+  the Kinect SDK ``JointType`` enumeration (used by NTU RGB+D and by SMG) and
+  the standard NTU bone list of the ST-GCN / CTR-GCN / InfoGCN graph files.
+  Centre: joint 20 (SpineShoulder), as in InfoGCN and CTR-GCN.
+* ``openpose25``: OpenPose's ``BODY_25`` model (``output_keypoints`` of the
+  OpenPose documentation), 24 bones of the OpenPose renderer.  Centre: 1 (Neck).
+* ``openpose137``: the full OpenPose output used by iMiGUE: ``BODY_25``
+  (0-24), the 70-point face (25-94), the left hand (95-115) and the right hand
+  (116-136), each 21 points (wrist, then thumb, index, middle, ring and little
+  finger from base to tip).  The face contour, brows, nose, eyes (closed
+  loops), outer and inner lips (closed loops) are chained as OpenPose draws
+  them.  To make one connected graph (a topology choice of topogcn, not of
+  OpenPose): the hands' wrist points are linked to the body wrists (left hand
+  0 -> body 7 LWrist, right hand 0 -> body 4 RWrist); each pupil is linked to
+  the six points of its eye; the eyes' inner corners (39, 42) and the brows'
+  inner ends (21, 22) to the top of the nose bridge (27); the jaw ends (0,
+  16) to the outer brow ends (17, 26); the top of the outer lip (51) to the
+  bottom of the nose (33); the inner lip corners (60, 64) to the outer ones
+  (48, 54); the nose tip (face 30) to the body nose (body 0).
+* ``coco17``: the 17 COCO keypoints and the 19 links of the COCO keypoint
+  annotation ``skeleton`` field.  Centre: 0 (nose), as in PYSKL.
+
+The facts are gathered in ``shared/reference/dataset-formats.md`` of the
+project, with their sources.
+"""
+from __future__ import annotations
+
+from typing import List, Tuple
+
+from topogcn.skeleton.skeleton import Skeleton
+
+NTU25_JOINTS = (
+    "SpineBase", "SpineMid", "Neck", "Head", "ShoulderLeft", "ElbowLeft", "WristLeft",
+    "HandLeft", "ShoulderRight", "ElbowRight", "WristRight", "HandRight", "HipLeft",
+    "KneeLeft", "AnkleLeft", "FootLeft", "HipRight", "KneeRight", "AnkleRight",
+    "FootRight", "SpineShoulder", "HandTipLeft", "ThumbLeft", "HandTipRight", "ThumbRight",
+)
+NTU25_BONES = (
+    (0, 1), (1, 20), (2, 20), (3, 2), (4, 20), (5, 4), (6, 5), (7, 6), (8, 20), (9, 8),
+    (10, 9), (11, 10), (12, 0), (13, 12), (14, 13), (15, 14), (16, 0), (17, 16),
+    (18, 17), (19, 18), (21, 22), (22, 7), (23, 24), (24, 11),
+)
+
+BODY25_JOINTS = (
+    "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist",
+    "MidHip", "RHip", "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye",
+    "REar", "LEar", "LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel",
+)
+BODY25_BONES = (
+    (1, 8), (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (8, 9), (9, 10), (10, 11),
+    (8, 12), (12, 13), (13, 14), (1, 0), (0, 15), (15, 17), (0, 16), (16, 18),
+    (14, 19), (19, 20), (14, 21), (11, 22), (22, 23), (11, 24),
+)
+#: BODY_25 points above the hips (nose, neck, shoulders, elbows, wrists, eyes,
+#: ears): what is visible of a seated speaker.
+BODY25_UPPER = (0, 1, 2, 3, 4, 5, 6, 7, 15, 16, 17, 18)
+
+HAND_JOINTS = ("Wrist",) + tuple(
+    f"{finger}{k}" for finger in ("Thumb", "Index", "Middle", "Ring", "Little")
+    for k in range(1, 5))
+HAND_BONES = tuple(
+    bone for base in (1, 5, 9, 13, 17)
+    for bone in [(0, base), (base, base + 1), (base + 1, base + 2), (base + 2, base + 3)])
+
+
+def _chain(start: int, stop: int, closed: bool = False) -> List[Tuple[int, int]]:
+    bones = [(i, i + 1) for i in range(start, stop)]
+    if closed:
+        bones.append((stop, start))
+    return bones
+
+
+FACE_JOINTS = (
+    tuple(f"Jaw{i}" for i in range(17)) + tuple(f"RBrow{i}" for i in range(5))
+    + tuple(f"LBrow{i}" for i in range(5)) + tuple(f"NoseBridge{i}" for i in range(4))
+    + tuple(f"NoseLower{i}" for i in range(5)) + tuple(f"REye{i}" for i in range(6))
+    + tuple(f"LEye{i}" for i in range(6)) + tuple(f"LipOuter{i}" for i in range(12))
+    + tuple(f"LipInner{i}" for i in range(8)) + ("RPupil", "LPupil")
+)
+FACE_BONES = tuple(
+    _chain(0, 16) + _chain(17, 21) + _chain(22, 26) + _chain(27, 30) + _chain(31, 35)
+    + _chain(36, 41, closed=True) + _chain(42, 47, closed=True)
+    + _chain(48, 59, closed=True) + _chain(60, 67, closed=True)
+    # links that make the face one connected piece (see the module docstring)
+    + [(68, j) for j in range(36, 42)] + [(69, j) for j in range(42, 48)]
+    + [(39, 27), (42, 27), (21, 27), (22, 27), (0, 17), (16, 26), (51, 33),
+       (30, 33), (60, 48), (64, 54)]
+)
+
+FACE_OFFSET, LHAND_OFFSET, RHAND_OFFSET = 25, 95, 116
+
+COCO17_JOINTS = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
+    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
+    "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+)
+COCO17_BONES = (
+    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7),
+    (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
+)
+
+
+def ntu25() -> Skeleton:
+    return Skeleton(
+        "ntu25", 25, NTU25_BONES, center=20, joint_names=NTU25_JOINTS,
+        parts={
+            "torso": [0, 1, 2, 3, 20],
+            "left_arm": [4, 5, 6, 7, 21, 22],
+            "right_arm": [8, 9, 10, 11, 23, 24],
+            "left_leg": [12, 13, 14, 15],
+            "right_leg": [16, 17, 18, 19],
+            "upper_body": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 20, 21, 22, 23, 24],
+        })
+
+
+def openpose25() -> Skeleton:
+    return Skeleton("openpose25", 25, BODY25_BONES, center=1, joint_names=BODY25_JOINTS,
+                    parts={"upper_body": list(BODY25_UPPER)})
+
+
+def openpose137() -> Skeleton:
+    def shift(bones, off):
+        return [(u + off, v + off) for u, v in bones]
+
+    bones = (list(BODY25_BONES) + shift(FACE_BONES, FACE_OFFSET)
+             + shift(HAND_BONES, LHAND_OFFSET) + shift(HAND_BONES, RHAND_OFFSET)
+             + [(LHAND_OFFSET, 7), (RHAND_OFFSET, 4), (FACE_OFFSET + 30, 0)])
+    names = (BODY25_JOINTS + tuple(f"Face{n}" for n in FACE_JOINTS)
+             + tuple(f"LHand{n}" for n in HAND_JOINTS) + tuple(f"RHand{n}" for n in HAND_JOINTS))
+    body = list(range(25))
+    face = list(range(FACE_OFFSET, LHAND_OFFSET))
+    lhand = list(range(LHAND_OFFSET, RHAND_OFFSET))
+    rhand = list(range(RHAND_OFFSET, 137))
+    return Skeleton(
+        "openpose137", 137, bones, center=1, joint_names=names,
+        parts={
+            "body": body, "face": face, "left_hand": lhand, "right_hand": rhand,
+            "upper_body": list(BODY25_UPPER),
+            "fingertips": [LHAND_OFFSET + t for t in (4, 8, 12, 16, 20)]
+            + [RHAND_OFFSET + t for t in (4, 8, 12, 16, 20)],
+        })
+
+
+def coco17() -> Skeleton:
+    return Skeleton("coco17", 17, COCO17_BONES, center=0, joint_names=COCO17_JOINTS,
+                    parts={"upper_body": list(range(11))})
+
+
+BUILTINS = {
+    "ntu25": (ntu25, ("kinect_v2",)),
+    "openpose25": (openpose25, ("body25",)),
+    "openpose137": (openpose137, ()),
+    "coco17": (coco17, ("coco",)),
+}
