@@ -1,0 +1,234 @@
+import pytest
+import torch
+import torch_geometric.typing
+
+from topogcn.nn import SGConv
+from topogcn.skeleton import Skeleton, get_skeleton
+
+
+def reference_sgc(conv, x, edge_index=None):
+    """Eq. 3-5 written independently with plain einsum on dense matrices,
+    fed the layer's own weights.  edge_index restricts attention and
+    aggregation to those edges (a mask on the dense matrices)."""
+    V, H, D = conv.num_nodes, conv.heads, conv.head_channels
+    if edge_index is None:
+        mask = torch.ones(V, V, dtype=torch.bool)
+    else:
+        mask = torch.zeros(V, V, dtype=torch.bool)
+        mask[edge_index[1], edge_index[0]] = True  # mask[target, source]
+    if conv.attention:
+        xn = torch.nn.functional.layer_norm(x, (x.shape[-1],), conv.norm.weight, conv.norm.bias,
+                                            conv.norm.eps)
+        qk = xn @ conv.lin_qk.weight.t() + conv.lin_qk.bias
+        q, k = qk[..., :H * D], qk[..., H * D:]
+        q = q.reshape(*x.shape[:-1], H, D)
+        k = k.reshape(*x.shape[:-1], H, D)
+        s = torch.einsum("...ihd,...jhd->...hij", q, k) / D ** 0.5
+        s = s.masked_fill(~mask, float("-inf"))
+        a = torch.softmax(s, dim=-1).nan_to_num(0.0)
+    else:
+        a = mask.to(x.dtype).expand(*x.shape[:-2], H, V, V)
+    A = conv.topology * a  # [..., H, V, V]
+    out = torch.einsum("...hij,...jc,hcd->...id", A, x, conv.weight)
+    if conv.bias is not None:
+        out = out + conv.bias
+    return out, a
+
+
+def make_conv(cin, cout, V, **kw):
+    torch.manual_seed(0)
+    conv = SGConv(cin, cout, V, **kw)
+    with torch.no_grad():  # a non-trivial topology, so that every edge matters
+        conv.topology.uniform_(0.5, 1.5)
+        if conv.bias is not None:
+            conv.bias.uniform_(-1, 1)
+    return conv
+
+
+@pytest.mark.parametrize("cin,cout", [(8, 16), (16, 8), (12, 12)])
+@pytest.mark.parametrize("backend", ["dense", "sparse"])
+@pytest.mark.parametrize("edges", ["none", "complete", "khop2", "bones"])
+def test_matches_einsum_reference(cin, cout, backend, edges):
+    s = get_skeleton("ntu25")
+    ei = {"none": None, "complete": s.complete_edge_index(),
+          "khop2": s.k_hop_edge_index(2), "bones": s.k_hop_edge_index(1)}[edges]
+    conv = make_conv(cin, cout, 25, backend=backend)
+    x = torch.randn(3, 5, 25, cin, requires_grad=True)
+    out = conv(x, ei)
+    ref, _ = reference_sgc(conv, x, ei)
+    assert out.shape == (3, 5, 25, cout)
+    assert torch.allclose(out, ref, atol=1e-5)
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad((out * g).sum(), [x] + list(conv.parameters()))
+    grads_ref = torch.autograd.grad((ref * g).sum(), [x] + list(conv.parameters()),
+                                    allow_unused=True)
+    for a, b in zip(grads, grads_ref):
+        b = torch.zeros_like(a) if b is None else b
+        assert torch.allclose(a, b, atol=1e-4), (a - b).abs().max()
+
+
+def test_locality_bone_edges():
+    s = Skeleton("chain", 6, [(i, i + 1) for i in range(5)])
+    ei = s.edge_index  # bones only, no self loops
+    for backend in ("dense", "sparse"):
+        conv = make_conv(4, 4, 6, backend=backend)
+        x = torch.randn(6, 4, requires_grad=True)
+        for i in range(6):
+            (grad,) = torch.autograd.grad(conv(x, ei)[i].sum(), x)
+            touched = set(grad.abs().sum(-1).nonzero().flatten().tolist())
+            neighbours = {j for j in range(6) if abs(j - i) == 1}
+            # the query of i itself also matters through the softmax
+            assert touched <= neighbours | {i}
+            assert neighbours <= touched
+
+
+@pytest.mark.parametrize("case", ["ntu25_complete", "openpose137_khop", "random_isolated",
+                                  "duplicates"])
+@pytest.mark.parametrize("lead", [(), (4,), (2, 3), (2, 2, 2)])
+def test_backend_parity(case, lead):
+    torch.manual_seed(1)
+    if case == "ntu25_complete":
+        V, ei = 25, get_skeleton("ntu25").complete_edge_index()
+    elif case == "openpose137_khop":
+        V, ei = 137, get_skeleton("openpose137").k_hop_edge_index(2)
+    elif case == "random_isolated":
+        V = 30
+        ei = torch.randint(0, 20, (2, 120))  # joints 20..29 get no edge at all
+    else:
+        V = 10
+        ei = torch.cat([get_skeleton("ntu25").subset(range(10)).edge_index] * 2, dim=1)
+    conv = make_conv(8, 12, V)
+    x = torch.randn(*lead, V, 8, requires_grad=True)
+    outs, grads, alphas = [], [], []
+    for backend in ("dense", "sparse"):
+        conv.backend = backend
+        out, (ei_out, alpha) = conv(x, ei, return_attention_weights=True)
+        assert torch.equal(ei_out, ei)
+        assert alpha.shape == (*lead, ei.size(1), 3)
+        outs.append(out)
+        alphas.append(alpha)
+        grads.append(torch.autograd.grad(out.square().sum(), [x] + list(conv.parameters())))
+    assert torch.allclose(outs[0], outs[1], atol=1e-5)
+    assert torch.allclose(alphas[0], alphas[1], atol=1e-6)
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-4)
+    if case == "random_isolated":
+        assert torch.equal(outs[0][..., 20:, :], conv.bias.expand_as(outs[0][..., 20:, :]))
+    if case == "duplicates":
+        ref, _ = reference_sgc(conv, x, None)  # not equal: duplicates count twice
+        assert not torch.allclose(outs[0], ref, atol=1e-3)
+
+
+def test_state_dict_moves_between_backends():
+    ei = get_skeleton("openpose137").k_hop_edge_index(1)
+    a = make_conv(6, 6, 137, backend="dense")
+    b = SGConv(6, 6, 137, backend="sparse")
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 137, 6)
+    assert torch.allclose(a(x, ei), b(x, ei), atol=1e-5)
+
+
+def test_gradcheck_float64():
+    s = Skeleton("tri", 4, [(0, 1), (1, 2), (2, 3)])
+    for backend in ("dense", "sparse"):
+        conv = make_conv(3, 2, 4, heads=2, backend=backend).double()
+        x = torch.randn(2, 4, 3, dtype=torch.double, requires_grad=True)
+        assert torch.autograd.gradcheck(lambda t: conv(t, s.k_hop_edge_index(2)), (x,))
+        assert torch.autograd.gradcheck(lambda t: conv(t, None), (x,))
+
+
+def test_attention_false_drops_attention():
+    s = get_skeleton("ntu25")
+    conv = make_conv(8, 8, 25, attention=False)
+    names = {n for n, _ in conv.named_parameters()}
+    assert names == {"weight", "topology", "bias"}
+    with_att = SGConv(8, 8, 25)
+    assert sum(p.numel() for p in with_att.parameters()) > sum(
+        p.numel() for p in conv.parameters())
+    x = torch.randn(2, 25, 8)
+    ei = s.k_hop_edge_index(1)
+    ref, _ = reference_sgc(conv, x, ei)
+    for backend in ("dense", "sparse"):
+        conv.backend = backend
+        out, (_, alpha) = conv(x, ei, return_attention_weights=True)
+        assert torch.allclose(out, ref, atol=1e-5)
+        assert torch.equal(alpha, torch.ones_like(alpha))
+    assert "attention=False" in repr(conv)
+
+
+@pytest.mark.parametrize("backend", ["dense", "sparse"])
+def test_attention_weights_are_normalised(backend):
+    s = get_skeleton("openpose137")
+    ei = s.k_hop_edge_index(2)
+    conv = make_conv(5, 5, 137, backend=backend)
+    x = torch.randn(3, 137, 5)
+    _, (_, alpha) = conv(x, ei, return_attention_weights=True)
+    sums = torch.zeros(3, 137, 3).index_add_(1, ei[1], alpha)
+    assert torch.allclose(sums, torch.ones_like(sums), atol=1e-5)
+    assert (alpha >= 0).all()
+
+
+def test_auto_backend_choice():
+    big = SGConv(4, 4, 500)
+    sparse_ei = torch.randint(0, 500, (2, 2000))
+    assert big._choose_backend(sparse_ei) == "sparse"
+    assert big._choose_backend(None) == "dense"
+    assert SGConv(4, 4, 25)._choose_backend(sparse_ei[:, :10] % 25) == "dense"
+
+
+def test_reset_and_topology_init():
+    conv = SGConv(8, 8, 5, heads=2)
+    assert torch.equal(conv.topology, torch.eye(5).expand(2, 5, 5))
+    adj = get_skeleton("ntu25").subset(range(5)).adjacency("sym", self_loops=True)
+    conv = SGConv(8, 8, 5, heads=2, topology_init=adj)
+    with torch.no_grad():
+        conv.topology.zero_()
+    conv.reset_parameters()
+    assert torch.equal(conv.topology[1], adj)
+    with pytest.raises(ValueError, match=r"shape \[5, 5\] or \[2, 5, 5\]"):
+        SGConv(8, 8, 5, heads=2, topology_init=torch.ones(4, 4))
+    with pytest.raises(ValueError, match="topology_init must be one of"):
+        SGConv(8, 8, 5, topology_init="random")
+
+
+def test_repr_and_bad_input():
+    conv = SGConv(16, 32, 25)
+    assert repr(conv) == "SGConv(16, 32, num_nodes=25, heads=3)"
+    with pytest.raises(ValueError, match=r"expected x of shape \[\.\.\., 25, 16\].*\[2, 24, 16\]"):
+        conv(torch.randn(2, 24, 16))
+    with pytest.raises(ValueError, match=r"edge_index must be an integer tensor of shape \[2, E\]"):
+        conv(torch.randn(2, 25, 16), torch.zeros(3, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match="backend must be one of"):
+        SGConv(4, 4, 4, backend="cuda")
+    with pytest.raises(ValueError, match="in_channels must be a positive integer"):
+        SGConv(0, 4, 4)
+
+
+def test_torch_compile_smoke():
+    ei = get_skeleton("ntu25").k_hop_edge_index(2)
+    for backend in ("dense", "sparse"):
+        conv = make_conv(8, 8, 25, backend=backend)
+        x = torch.randn(2, 25, 8)
+        compiled = torch.compile(conv)
+        assert torch.allclose(compiled(x, ei), conv(x, ei), atol=1e-5)
+
+
+@pytest.mark.scatter
+@pytest.mark.skipif(not torch_geometric.typing.WITH_TORCH_SCATTER,
+                    reason="torch-scatter is not installed (pip install topogcn[scatter])")
+@pytest.mark.parametrize("V,k", [(25, 25), (137, 2)])
+def test_torch_scatter_matches_native(monkeypatch, V, k):
+    skel = get_skeleton("ntu25" if V == 25 else "openpose137")
+    ei = skel.k_hop_edge_index(k)
+    conv = make_conv(8, 12, V, backend="sparse")
+    x = torch.randn(4, V, 8, requires_grad=True)
+    results = []
+    for flag in (True, False):
+        monkeypatch.setattr(torch_geometric.typing, "WITH_TORCH_SCATTER", flag)
+        out, (_, alpha) = conv(x, ei, return_attention_weights=True)
+        grads = torch.autograd.grad(out.square().sum(), [x] + list(conv.parameters()))
+        results.append((out, alpha, grads))
+    (o1, a1, g1), (o2, a2, g2) = results
+    assert torch.allclose(o1, o2, atol=1e-5) and torch.allclose(a1, a2, atol=1e-6)
+    for a, b in zip(g1, g2):
+        assert torch.allclose(a, b, atol=1e-4)

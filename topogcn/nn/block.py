@@ -1,0 +1,96 @@
+"""The GE-CN encoder block: S-GC followed by MS-TC."""
+from typing import Optional, Sequence, Union
+
+import torch
+from torch import Tensor
+from torch.nn import Module, ReLU, Sequential
+
+from topogcn.nn.conv import SGConv
+from topogcn.nn.ms_tc import MultiScaleTemporalConv, _conv_init
+from topogcn.nn.norm import ChannelsLastBatchNorm
+
+
+class _PointwiseBN(Module):
+    """1x1 convolution (with temporal stride) + BN on channels-last input."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(in_channels, out_channels, 1, stride=(stride, 1))
+        self.bn = torch.nn.BatchNorm2d(out_channels)
+        _conv_init(self.conv)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.bn(self.conv(x.permute(0, 3, 1, 2))).permute(0, 2, 3, 1)
+
+
+class EncoderBlock(Module):
+    r"""One encoder block of GE-CN (and InfoGCN):
+
+    .. math::
+        h &= \mathrm{ReLU}\big(\mathrm{BN}(\text{S-GC}(x)) + \mathrm{down}(x)\big) \\
+        y &= \mathrm{ReLU}\big(\text{MS-TC}(h) + \mathrm{res}(x)\big)
+
+    where :math:`\mathrm{down}` and :math:`\mathrm{res}` are the identity
+    when the shape is unchanged and a (strided) :math:`1 \times 1`
+    convolution with BN otherwise.  The BN after S-GC starts with a scale of
+    ``1e-6`` as in the reference, so a fresh block is close to its residual
+    path.  The S-GC runs on the frames of every sample at once, over the
+    template graph (no disjoint union).
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        num_nodes (int): Number of joints :math:`V`.
+        stride (int, optional): Temporal stride of MS-TC. (default: :obj:`1`)
+        residual (bool, optional): Use the block residual :math:`\mathrm{res}`.
+            (default: :obj:`True`)
+        heads (int, optional): S-GC heads. (default: :obj:`3`)
+        attention (bool, optional): S-GC self-attention. (default: :obj:`True`)
+        kernel_size (int, optional): MS-TC kernel. (default: :obj:`5`)
+        dilations (sequence of int, optional): MS-TC dilations.
+            (default: :obj:`(1, 2)`)
+        **conv_kwargs (optional): Further arguments of :class:`SGConv`
+            (``topology_init``, ``backend``, ``head_channels``, ...).
+
+    Shapes:
+        - **input:** :math:`(N, T, V, C_{in})` and edge indices :math:`(2, E)`
+          or :obj:`None` (complete graph)
+        - **output:** :math:`(N, \lceil T / \mathrm{stride} \rceil, V, C_{out})`
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, num_nodes: int,
+                 stride: int = 1, residual: bool = True, heads: int = 3,
+                 attention: bool = True, kernel_size: int = 5,
+                 dilations: Sequence[int] = (1, 2), **conv_kwargs) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
+        self.gcn = SGConv(in_channels, out_channels, num_nodes, heads=heads,
+                          attention=attention, **conv_kwargs)
+        self.gcn_norm = ChannelsLastBatchNorm(out_channels, weight_init=1e-6)
+        self.down = (torch.nn.Identity() if in_channels == out_channels
+                     else _PointwiseBN(in_channels, out_channels))
+        self.tcn = MultiScaleTemporalConv(out_channels, out_channels, kernel_size=kernel_size,
+                                          stride=stride, dilations=dilations)
+        if not residual:
+            self.residual = None
+        elif in_channels == out_channels and stride == 1:
+            self.residual = torch.nn.Identity()
+        else:
+            self.residual = _PointwiseBN(in_channels, out_channels, stride)
+        self.relu = ReLU()
+
+    def forward(self, x: Tensor, edge_index: Optional[Tensor] = None,
+                return_attention_weights: bool = False):
+        out = self.gcn(x, edge_index, return_attention_weights=return_attention_weights)
+        if return_attention_weights:
+            out, att = out
+        h = self.relu(self.gcn_norm(out) + self.down(x))
+        y = self.tcn(h)
+        if self.residual is not None:
+            y = y + self.residual(x)
+        y = self.relu(y)
+        return (y, att) if return_attention_weights else y
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
+                f"stride={self.stride}, gcn={self.gcn!r})")

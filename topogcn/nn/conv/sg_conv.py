@@ -1,0 +1,362 @@
+import math
+from typing import Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import LayerNorm, Linear, Parameter
+from torch_geometric.index import index2ptr
+from torch_geometric.nn.conv import MessagePassing
+from torch_geometric.utils import segment, softmax
+
+BACKENDS = ("auto", "dense", "sparse")
+TOPOLOGY_INITS = ("identity", "ones", "adjacency", "zeros")
+
+
+class SGConv(MessagePassing):
+    r"""The self-attention graph convolution (S-GC) of GE-CN, from the
+    `"Representation Learning for Topology-adaptive Micro-gesture Recognition
+    and Analysis" <https://ceur-ws.org/Vol-3522/>`_ paper (eq. 3-5), the
+    formulation of InfoGCN's SA-GC, as a message-passing layer on any
+    skeleton graph.
+
+    For every target joint :math:`i`, head :math:`m` and incoming edge
+    :math:`j \rightarrow i` of ``edge_index``:
+
+    .. math::
+        \alpha^{m}_{ij} = \operatorname{softmax}_{j \in \mathcal{N}(i)}
+        \left( \frac{\left(\mathrm{LN}(\psi_i) \mathbf{W}_Q^m\right)^{\top}
+        \mathrm{LN}(\psi_j) \mathbf{W}_K^m}{\sqrt{D'}} \right)
+
+    .. math::
+        \psi_i' = \sum_{m=1}^{M} \sum_{j \in \mathcal{N}(i)}
+        \ddot{A}^{m}_{ij} \, \alpha^{m}_{ij} \, \psi_j \mathbf{W}^{m}
+        + \mathbf{b}
+
+    where :math:`\ddot{A}^m \in \mathbb{R}^{V \times V}` is the learnable
+    topology shared by every frame (one per head) and :math:`\mathrm{LN}`
+    a layer norm over channels.  With the complete graph
+    (``edge_index=None`` or :meth:`~topogcn.skeleton.Skeleton.complete_edge_index`)
+    this is exactly the dense S-GC of the paper, which attends to "all
+    possible relations"; with a skeleton's bones or :math:`k`-hop
+    neighbourhood it is attention constrained to the topology, whose cost
+    grows with the number of edges :math:`E` instead of :math:`V^2`.  With
+    ``attention=False`` the attention is dropped
+    (:math:`\alpha^m_{ij} = 1`), the paper's baseline without self-attention.
+
+    Every frame shares the template graph of :math:`V` joints: the leading
+    dimensions of ``x`` (batch, persons, frames, ...) are batched over, never
+    expanded into a disjoint union of graphs.  Two execution paths give the
+    same result from the same parameters: ``"dense"`` scatters the per-edge
+    coefficients into :math:`[\ldots, M, V, V]` matrices and uses batched
+    matrix products (best for small skeletons and the complete graph);
+    ``"sparse"`` gathers and scatters over the edges with :math:`O(E)` memory
+    (best for large, sparse graphs), through ``torch_scatter`` when it is
+    installed.  ``"auto"`` picks by edge density.
+
+    Args:
+        in_channels (int): Size :math:`C_{in}` of each input joint feature.
+        out_channels (int): Size :math:`C_{out}` of each output joint feature.
+        num_nodes (int): Number of joints :math:`V` of the skeleton template.
+        heads (int, optional): Number of heads :math:`M`. (default: :obj:`3`)
+        head_channels (int, optional): Size :math:`D'` of the queries and keys
+            of each head. (default: :obj:`max(1, in_channels // 8)`, as the
+            reference)
+        attention (bool, optional): If :obj:`False`, drop the self-attention
+            :math:`\alpha` and its parameters. (default: :obj:`True`)
+        topology_init (str or Tensor, optional): Initial :math:`\ddot{A}`:
+            :obj:`"identity"` (the reference's choice, every head),
+            :obj:`"ones"`, :obj:`"zeros"`, or a tensor of shape
+            :math:`[V, V]` or :math:`[M, V, V]` (e.g. a normalised
+            adjacency). (default: :obj:`"identity"`)
+        dropout (float, optional): Dropout probability of the attention
+            coefficients during training. (default: :obj:`0.`)
+        bias (bool, optional): Learn an additive bias :math:`\mathbf{b}`.
+            (default: :obj:`True`)
+        backend (str, optional): :obj:`"dense"`, :obj:`"sparse"` or
+            :obj:`"auto"`. (default: :obj:`"auto"`)
+        dense_threshold (float, optional): With ``backend="auto"``, the dense
+            path is taken when :math:`E \geq` ``dense_threshold`` :math:`\cdot
+            V^2` or :math:`V \leq 32`. (default: :obj:`0.05`)
+        **kwargs (optional): Additional arguments of
+            :class:`torch_geometric.nn.conv.MessagePassing`.
+
+    Shapes:
+        - **input:**
+          joint features :math:`(*, V, C_{in})` with any leading dimensions,
+          edge indices :math:`(2, E)` over the :math:`V` template joints
+          (source :math:`\rightarrow` target) or :obj:`None` for the complete
+          graph
+        - **output:** joint features :math:`(*, V, C_{out})`, or with
+          ``return_attention_weights=True`` a tuple
+          :math:`((*, V, C_{out}), ((2, E), (*, E, M)))`
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        num_nodes: int,
+        heads: int = 3,
+        head_channels: Optional[int] = None,
+        attention: bool = True,
+        topology_init: Union[str, Tensor] = "identity",
+        dropout: float = 0.0,
+        bias: bool = True,
+        backend: str = "auto",
+        dense_threshold: float = 0.05,
+        **kwargs,
+    ) -> None:
+        kwargs.setdefault("aggr", "add")
+        super().__init__(node_dim=0, **kwargs)
+        for arg, val in (("in_channels", in_channels), ("out_channels", out_channels),
+                         ("num_nodes", num_nodes), ("heads", heads)):
+            if isinstance(val, bool) or not isinstance(val, int) or val < 1:
+                raise ValueError(f"SGConv: {arg} must be a positive integer, got {val!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"SGConv: backend must be one of {BACKENDS}, got {backend!r}")
+        if isinstance(topology_init, str) and topology_init not in TOPOLOGY_INITS:
+            raise ValueError(f"SGConv: topology_init must be one of {TOPOLOGY_INITS} or a "
+                             f"tensor, got {topology_init!r}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.num_nodes = num_nodes
+        self.heads = heads
+        self.head_channels = head_channels or max(1, in_channels // 8)
+        self.attention = attention
+        self.topology_init = topology_init
+        self.dropout = dropout
+        self.backend = backend
+        self.dense_threshold = dense_threshold
+
+        if attention:
+            self.norm = LayerNorm(in_channels)
+            self.lin_qk = Linear(in_channels, 2 * heads * self.head_channels)
+        else:
+            self.register_module("norm", None)
+            self.register_module("lin_qk", None)
+        # W^m for every head, stored [M, C_in, C_out]
+        self.weight = Parameter(torch.empty(heads, in_channels, out_channels))
+        self.topology = Parameter(torch.empty(heads, num_nodes, num_nodes))
+        if bias:
+            self.bias = Parameter(torch.empty(out_channels))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        if self.attention:
+            self.norm.reset_parameters()
+            self.lin_qk.reset_parameters()
+        # kaiming-normal with fan_out = C_out, as the reference's 1x1 convolutions
+        torch.nn.init.normal_(self.weight, std=math.sqrt(2.0 / self.out_channels))
+        with torch.no_grad():
+            self.topology.copy_(self._initial_topology())
+        if self.bias is not None:
+            torch.nn.init.zeros_(self.bias)
+
+    def _initial_topology(self) -> Tensor:
+        H, V = self.heads, self.num_nodes
+        init = self.topology_init
+        if isinstance(init, Tensor):
+            init = init.detach().float()
+            if init.shape == (V, V):
+                return init.expand(H, V, V).clone()
+            if init.shape == (H, V, V):
+                return init.clone()
+            raise ValueError(f"SGConv: topology_init tensor must have shape [{V}, {V}] or "
+                             f"[{H}, {V}, {V}], got {list(init.shape)}")
+        if init == "identity":
+            return torch.eye(V).expand(H, V, V).clone()
+        if init == "ones":
+            return torch.ones(H, V, V)
+        if init == "zeros":
+            return torch.zeros(H, V, V)
+        raise ValueError(f"SGConv: topology_init={init!r} needs an adjacency tensor")
+
+    # ----------------------------------------------------------------- forward
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Optional[Tensor] = None,
+        return_attention_weights: bool = False,
+    ) -> Union[Tensor, Tuple[Tensor, Tuple[Tensor, Tensor]]]:
+        r"""Runs the forward pass of the module.
+
+        Args:
+            x (torch.Tensor): Joint features :math:`(*, V, C_{in})`.
+            edge_index (torch.Tensor, optional): Edges :math:`(2, E)` over the
+                :math:`V` joints, or :obj:`None` for the complete graph.
+            return_attention_weights (bool, optional): If :obj:`True`, also
+                return ``(edge_index, alpha)`` with the attention
+                coefficients ``alpha`` :math:`(*, E, M)` (the softmax, which
+                sums to one over the incoming edges of every target; all ones
+                with ``attention=False``).  For ``edge_index=None`` the
+                complete edge index is returned.
+        """
+        V, C = self.num_nodes, self.in_channels
+        if x.dim() < 2 or x.size(-2) != V or x.size(-1) != C:
+            raise ValueError(
+                f"SGConv: expected x of shape [..., {V}, {C}] (num_nodes={V}, "
+                f"in_channels={C}), got {list(x.shape)}")
+        if edge_index is not None:
+            if edge_index.dim() != 2 or edge_index.size(0) != 2 or \
+                    edge_index.dtype not in (torch.long, torch.int):
+                raise ValueError(f"SGConv: edge_index must be an integer tensor of shape "
+                                 f"[2, E], got {edge_index.dtype} {list(edge_index.shape)}")
+            edge_index = edge_index.long()
+        lead = x.shape[:-2]
+        x = x.reshape(-1, V, C)
+
+        backend = self._choose_backend(edge_index)
+        if backend == "dense":
+            out, alpha = self._forward_dense(x, edge_index, return_attention_weights)
+        else:
+            if edge_index is None:
+                edge_index = _complete_edge_index(V, x.device)
+            out, alpha = self._forward_sparse(x, edge_index, return_attention_weights)
+        out = out.reshape(*lead, V, self.out_channels)
+        if not return_attention_weights:
+            return out
+        if edge_index is None:
+            edge_index = _complete_edge_index(V, x.device)
+        return out, (edge_index, alpha.reshape(*lead, -1, self.heads))
+
+    def _choose_backend(self, edge_index: Optional[Tensor]) -> str:
+        if self.backend != "auto":
+            return self.backend
+        V = self.num_nodes
+        if edge_index is None or V <= 32:
+            return "dense"
+        return "dense" if edge_index.size(1) >= self.dense_threshold * V * V else "sparse"
+
+    def _queries_keys(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        qk = self.lin_qk(self.norm(x))
+        qk = qk.view(*x.shape[:-1], 2, self.heads, self.head_channels)
+        return qk.select(-3, 0), qk.select(-3, 1)
+
+    def _forward_dense(self, x: Tensor, edge_index: Optional[Tensor],
+                       need_alpha: bool) -> Tuple[Tensor, Optional[Tensor]]:
+        B, V, _ = x.shape
+        H = self.heads
+        topo = self.topology
+        log_count = None
+        if edge_index is not None:
+            # multiplicity of every (target, source) pair; duplicated edges
+            # count twice in the softmax and the sum, as in the sparse path
+            count = torch.zeros(V * V, dtype=x.dtype, device=x.device)
+            count.index_add_(0, edge_index[1] * V + edge_index[0],
+                             torch.ones(edge_index.size(1), dtype=x.dtype, device=x.device))
+            count = count.view(V, V)
+            # log-multiplicity, a huge negative number for the pairs that are not
+            # edges (finite, so that targets without edges give no NaN)
+            log_count = torch.where(count > 0, count.log(),
+                                    torch.full_like(count, torch.finfo(x.dtype).min))
+            has_edge = (count.sum(dim=1, keepdim=True) > 0).to(x.dtype)  # [V, 1]
+        if self.attention:
+            q, k = self._queries_keys(x)  # [B, V, H, D']
+            scores = torch.matmul(q.transpose(1, 2), k.permute(0, 2, 3, 1))  # [B, H, V, V]
+            scores = scores * (self.head_channels ** -0.5)
+            if log_count is not None:
+                scores = scores + log_count
+            p = torch.softmax(scores, dim=-1)
+            if log_count is not None:  # targets without any incoming edge get nothing
+                p = p * has_edge
+            p = F.dropout(p, self.dropout, self.training)
+            coef = p * topo  # [B, H, V, V]
+        else:
+            p = None
+            coef = topo if edge_index is None else topo * count
+            coef = coef.unsqueeze(0)
+
+        if self.in_channels < self.out_channels:  # aggregate, then transform
+            z = torch.matmul(coef, x.unsqueeze(1))  # [B, H, V, C_in]
+            z = z.transpose(1, 2).reshape(B, V, H * self.in_channels)
+            out = z @ self.weight.reshape(H * self.in_channels, self.out_channels)
+        else:  # transform, then aggregate
+            w = self.weight.permute(1, 0, 2).reshape(self.in_channels, H * self.out_channels)
+            xw = (x @ w).view(B, V, H, self.out_channels).transpose(1, 2)
+            out = torch.matmul(coef, xw).sum(dim=1)
+        if self.bias is not None:
+            out = out + self.bias
+
+        alpha = None
+        if need_alpha:
+            if edge_index is None:
+                edge_index = _complete_edge_index(V, x.device)
+            src, tgt = edge_index[0], edge_index[1]
+            if p is None:
+                alpha = x.new_ones(B, edge_index.size(1), H)
+            else:
+                alpha = (p[:, :, tgt, src] / count[tgt, src] if log_count is not None
+                         else p[:, :, tgt, src]).transpose(1, 2)
+        return out, alpha
+
+    def _forward_sparse(self, x: Tensor, edge_index: Tensor,
+                        need_alpha: bool) -> Tuple[Tensor, Optional[Tensor]]:
+        B, V, _ = x.shape
+        H = self.heads
+        # edges sorted by target, so that softmax and sum are CSR segment
+        # reductions; node-major layout [V, B, C] so each edge gathers and
+        # scatters one contiguous block
+        tgt_sorted, perm = torch.sort(edge_index[1], stable=True)
+        src_sorted = edge_index[0].index_select(0, perm)
+        ptr = index2ptr(tgt_sorted, V)
+        xt = x.transpose(0, 1)  # [V, B, C_in]
+
+        topo = self.topology[:, tgt_sorted, src_sorted].t()  # [E, H]
+        if self.attention:
+            q, k = self._queries_keys(xt)  # [V, B, H, D']
+            scores = (q.index_select(0, tgt_sorted) * k.index_select(0, src_sorted)).sum(-1)
+            scores = scores * (self.head_channels ** -0.5)  # [E, B, H]
+            alpha = softmax(scores, ptr=ptr, dim=0)
+            alpha_used = F.dropout(alpha, self.dropout, self.training)
+            coef = alpha_used * topo.unsqueeze(1)  # [E, B, H]
+        else:
+            alpha = None
+            coef = topo.unsqueeze(1)  # [E, 1, H]
+
+        sorted_index = torch.stack([src_sorted, tgt_sorted], dim=0)
+        if self.in_channels < self.out_channels:  # aggregate, then transform
+            z = self.propagate(sorted_index, x=xt, coef=coef, csr_ptr=ptr, size=(V, V),
+                               per_head=True)  # [V, B, H, C_in]
+            out = z.reshape(V, B, H * self.in_channels) @ self.weight.reshape(
+                H * self.in_channels, self.out_channels)
+        else:  # transform, then aggregate
+            w = self.weight.permute(1, 0, 2).reshape(self.in_channels, H * self.out_channels)
+            xw = (xt @ w).view(V, B, H, self.out_channels)
+            out = self.propagate(sorted_index, x=xw, coef=coef, csr_ptr=ptr, size=(V, V),
+                                 per_head=False)  # [V, B, C_out]
+        if self.bias is not None:
+            out = out + self.bias
+        out = out.transpose(0, 1)
+
+        alpha_out = None
+        if need_alpha:
+            if alpha is None:
+                alpha = x.new_ones(edge_index.size(1), B, H)
+            alpha_out = torch.empty_like(alpha)
+            alpha_out[perm] = alpha  # back to the caller's edge order
+            alpha_out = alpha_out.transpose(0, 1)
+        return out, alpha_out
+
+    def message(self, x_j: Tensor, coef: Tensor, per_head: bool) -> Tensor:
+        if per_head:  # x_j [E, B, C_in] -> [E, B, H, C_in]
+            return coef.unsqueeze(-1) * x_j.unsqueeze(-2)
+        # x_j [E, B, H, C_out] -> sum over heads [E, B, C_out]
+        return torch.matmul(coef.unsqueeze(-2), x_j).squeeze(-2)
+
+    def aggregate(self, inputs: Tensor, index: Tensor, csr_ptr: Tensor,
+                  dim_size: Optional[int] = None) -> Tensor:
+        return segment(inputs, csr_ptr, reduce="sum")
+
+    def __repr__(self) -> str:
+        extra = "" if self.attention else ", attention=False"
+        return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
+                f"num_nodes={self.num_nodes}, heads={self.heads}{extra})")
+
+
+def _complete_edge_index(num_nodes: int, device: torch.device) -> Tensor:
+    idx = torch.arange(num_nodes, device=device)
+    return torch.stack([idx.repeat(num_nodes), idx.repeat_interleave(num_nodes)], dim=0)

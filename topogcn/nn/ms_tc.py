@@ -1,0 +1,118 @@
+"""Multi-scale temporal convolution (MS-TC)."""
+from typing import Sequence
+
+import torch
+from torch import Tensor
+from torch.nn import BatchNorm2d, Conv2d, MaxPool2d, Module, ModuleList, ReLU, Sequential
+
+
+def _conv_init(conv: Conv2d) -> None:
+    torch.nn.init.kaiming_normal_(conv.weight, mode="fan_out")
+    if conv.bias is not None:
+        torch.nn.init.zeros_(conv.bias)
+
+
+class MultiScaleTemporalConv(Module):
+    r"""Multi-scale temporal convolution of MS-G3D, used by InfoGCN and so by
+    GE-CN after every S-GC layer.
+
+    Parallel branches, each with :math:`C_{out} / B` channels, concatenated:
+
+    * one branch per entry of ``dilations``: :math:`1 \times 1` convolution,
+      BN, ReLU, then a ``kernel_size`` :math:`\times 1` temporal
+      convolution with that dilation (and the stride), BN;
+    * a max-pool branch: :math:`1 \times 1` convolution, BN, ReLU,
+      :math:`3 \times 1` temporal max-pooling (with the stride), BN;
+    * a :math:`1 \times 1` branch with the stride, BN.
+
+    The default (two dilated :math:`5 \times 1` branches with dilations 1
+    and 2, the max-pool and the :math:`1 \times 1` branch: four branches) is
+    the reference code's.  The GE-CN paper's text mentions "three parallel
+    branches with various kernel sizes"; its stated reference, InfoGCN, has
+    these four, which we follow.  Other branch sets are one argument away.
+
+    The tensor stays channels-last: :math:`(N, T, V, C)` is viewed as
+    :math:`(N, C, T, V)` in ``channels_last`` memory format, which the
+    convolutions take without a copy.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels (divisible by the number of
+            branches).
+        kernel_size (int, optional): Temporal kernel of the dilated
+            branches. (default: :obj:`5`)
+        stride (int, optional): Temporal stride. (default: :obj:`1`)
+        dilations (sequence of int, optional): One dilated branch each.
+            (default: :obj:`(1, 2)`)
+        max_pool (bool, optional): Add the max-pool branch.
+            (default: :obj:`True`)
+        pointwise (bool, optional): Add the :math:`1 \times 1` branch.
+            (default: :obj:`True`)
+        residual (bool, optional): Add a residual connection (identity, or a
+            strided :math:`1 \times 1` convolution and BN when the shape
+            changes).  GE-CN's encoder block has its own residual and uses
+            :obj:`False`. (default: :obj:`False`)
+
+    Shapes:
+        - **input:** :math:`(N, T, V, C_{in})`
+        - **output:** :math:`(N, \lceil T / \mathrm{stride} \rceil, V, C_{out})`
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5,
+                 stride: int = 1, dilations: Sequence[int] = (1, 2), max_pool: bool = True,
+                 pointwise: bool = True, residual: bool = False) -> None:
+        super().__init__()
+        num_branches = len(dilations) + int(max_pool) + int(pointwise)
+        if num_branches == 0:
+            raise ValueError("MultiScaleTemporalConv: no branch selected")
+        if out_channels % num_branches:
+            raise ValueError(
+                f"MultiScaleTemporalConv: out_channels={out_channels} is not divisible by "
+                f"the number of branches ({num_branches})")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.dilations = kernel_size, stride, tuple(dilations)
+        c = out_channels // num_branches
+        branches = []
+        for d in self.dilations:
+            pad = (kernel_size + (kernel_size - 1) * (d - 1) - 1) // 2
+            branches.append(Sequential(
+                Conv2d(in_channels, c, 1), BatchNorm2d(c), ReLU(inplace=True),
+                Conv2d(c, c, (kernel_size, 1), stride=(stride, 1), padding=(pad, 0),
+                       dilation=(d, 1)),
+                BatchNorm2d(c)))
+        if max_pool:
+            branches.append(Sequential(
+                Conv2d(in_channels, c, 1), BatchNorm2d(c), ReLU(inplace=True),
+                MaxPool2d((3, 1), stride=(stride, 1), padding=(1, 0)), BatchNorm2d(c)))
+        if pointwise:
+            branches.append(Sequential(
+                Conv2d(in_channels, c, 1, stride=(stride, 1)), BatchNorm2d(c)))
+        self.branches = ModuleList(branches)
+        if not residual:
+            self.residual = None
+        elif in_channels == out_channels and stride == 1:
+            self.residual = torch.nn.Identity()
+        else:
+            self.residual = Sequential(
+                Conv2d(in_channels, out_channels, 1, stride=(stride, 1)),
+                BatchNorm2d(out_channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for m in self.modules():
+            if isinstance(m, Conv2d):
+                _conv_init(m)
+            elif isinstance(m, BatchNorm2d):
+                m.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.permute(0, 3, 1, 2)  # (N, C, T, V), channels_last in memory
+        out = torch.cat([branch(x) for branch in self.branches], dim=1)
+        if self.residual is not None:
+            out = out + self.residual(x)
+        return out.permute(0, 2, 3, 1)
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
+                f"kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"dilations={list(self.dilations)}, branches={len(self.branches)})")
