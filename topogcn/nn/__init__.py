@@ -4,13 +4,14 @@ All layers take channels-last tensors: joints on dimension -2, channels on
 dimension -1 (``[N, T, V, C]`` for sequences).
 """
 from topogcn.nn.block import EncoderBlock
-from topogcn.nn.conv import SGConv
+from topogcn.nn.conv import PartitionGraphConv, SGConv
 from topogcn.nn.embedding import JointEmbedding
 from topogcn.nn.ms_tc import MultiScaleTemporalConv
 from topogcn.nn.norm import ChannelsLastBatchNorm
 
 __all__ = [
     "SGConv",
+    "PartitionGraphConv",
     "MultiScaleTemporalConv",
     "JointEmbedding",
     "EncoderBlock",

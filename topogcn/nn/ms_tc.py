@@ -25,7 +25,7 @@ class MultiScaleTemporalConv(Module):
       :math:`3 \times 1` temporal max-pooling (with the stride), BN;
     * a :math:`1 \times 1` branch with the stride, BN.
 
-    The default (two dilated :math:`5 \times 1` branches with dilations 1
+    then the residual (if any) and a ReLU.  The default (two dilated :math:`5 \times 1` branches with dilations 1
     and 2, the max-pool and the :math:`1 \times 1` branch: four branches) is
     the reference code's.  The GE-CN paper's text mentions "three parallel
     branches with various kernel sizes"; its stated reference, InfoGCN, has
@@ -52,6 +52,8 @@ class MultiScaleTemporalConv(Module):
             strided :math:`1 \times 1` convolution and BN when the shape
             changes).  GE-CN's encoder block has its own residual and uses
             :obj:`False`. (default: :obj:`False`)
+        activation (bool, optional): Apply a ReLU to the output, as the
+            reference does. (default: :obj:`True`)
 
     Shapes:
         - **input:** :math:`(N, T, V, C_{in})`
@@ -60,7 +62,8 @@ class MultiScaleTemporalConv(Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5,
                  stride: int = 1, dilations: Sequence[int] = (1, 2), max_pool: bool = True,
-                 pointwise: bool = True, residual: bool = False) -> None:
+                 pointwise: bool = True, residual: bool = False,
+                 activation: bool = True) -> None:
         super().__init__()
         num_branches = len(dilations) + int(max_pool) + int(pointwise)
         if num_branches == 0:
@@ -96,6 +99,7 @@ class MultiScaleTemporalConv(Module):
             self.residual = Sequential(
                 Conv2d(in_channels, out_channels, 1, stride=(stride, 1)),
                 BatchNorm2d(out_channels))
+        self.activation = activation
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -110,6 +114,8 @@ class MultiScaleTemporalConv(Module):
         out = torch.cat([branch(x) for branch in self.branches], dim=1)
         if self.residual is not None:
             out = out + self.residual(x)
+        if self.activation:
+            out = torch.relu(out)
         return out.permute(0, 2, 3, 1)
 
     def __repr__(self) -> str:

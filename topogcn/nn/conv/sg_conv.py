@@ -149,8 +149,10 @@ class SGConv(MessagePassing):
         if self.attention:
             self.norm.reset_parameters()
             self.lin_qk.reset_parameters()
-        # kaiming-normal with fan_out = C_out, as the reference's 1x1 convolutions
-        torch.nn.init.normal_(self.weight, std=math.sqrt(2.0 / self.out_channels))
+            torch.nn.init.normal_(self.lin_qk.weight, 0.0, 1.0)  # as the reference
+        # the reference's branch initialisation of the per-head 1x1 convolutions
+        torch.nn.init.normal_(self.weight, std=math.sqrt(
+            2.0 / (self.out_channels * self.in_channels * self.heads)))
         with torch.no_grad():
             self.topology.copy_(self._initial_topology())
         if self.bias is not None:

@@ -1,0 +1,16 @@
+"""Models composed from :mod:`topogcn.nn`: GE-CN, its baseline, ST-GCN, and the loss."""
+from topogcn.models.gecn import GECN, LatentOutput
+from topogcn.models.losses import LatentMMDLoss, LossTerms
+from topogcn.models.registry import create_model, list_models, register_model
+from topogcn.models.stgcn import STGCN
+
+__all__ = [
+    "GECN",
+    "STGCN",
+    "LatentOutput",
+    "LatentMMDLoss",
+    "LossTerms",
+    "create_model",
+    "list_models",
+    "register_model",
+]

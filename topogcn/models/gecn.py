@@ -1,0 +1,220 @@
+"""The GE-CN model (and its baseline without self-attention)."""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional, Sequence, Union
+
+import torch
+from torch import Tensor
+from torch.nn import BatchNorm1d, Dropout, Linear, Module, ModuleList, ReLU, Sequential
+
+from topogcn.nn import EncoderBlock, JointEmbedding
+from topogcn.skeleton import Skeleton, get_skeleton
+
+PAPER_CHANNELS = (64, 64, 64, 128, 128, 128, 256, 256, 256)
+PAPER_STRIDES = (1, 1, 1, 2, 1, 1, 2, 1, 1)
+
+
+class LatentOutput(NamedTuple):
+    """What :meth:`GECN.encode` returns."""
+    z: Tensor  #: the latent code (a sample while training, :math:`\mu` in eval)
+    mu: Tensor  #: the mean :math:`\mu`
+    logvar: Tensor  #: the log-variance :math:`\log \sigma^2`
+
+
+def check_input(x: Tensor, num_nodes: int, in_channels: int, name: str) -> None:
+    """Raise a :class:`ValueError` naming the expected and given shapes unless
+    ``x`` is ``[N, M, T, V, C]`` with the model's ``V`` and ``C``."""
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{name}: expected a tensor [N, M, T, V, C], got {type(x).__name__}")
+    if x.dim() != 5 or x.size(3) != num_nodes or x.size(4) != in_channels:
+        raise ValueError(
+            f"{name}: expected input of shape [N, M, T, V={num_nodes}, C={in_channels}] "
+            f"(batch, persons, frames, joints, channels), got {list(x.shape)}")
+
+
+def resolve_edges(skeleton: Skeleton, edges: Union[str, int]) -> Optional[Tensor]:
+    """``"complete"`` -> :obj:`None` (the dense complete graph), ``"bones"``
+    -> the bones with self loops, an integer ``k`` -> the ``k``-hop edges."""
+    if edges == "complete":
+        return None
+    if edges == "bones":
+        return skeleton.k_hop_edge_index(1)
+    if isinstance(edges, int) and not isinstance(edges, bool) and edges >= 1:
+        return skeleton.k_hop_edge_index(edges)
+    raise ValueError(f"edges must be 'complete', 'bones' or a positive integer k (k-hop), "
+                     f"got {edges!r}")
+
+
+class GECN(Module):
+    r"""GE-CN, the graph-encoding convolutional network of `"Representation
+    Learning for Topology-adaptive Micro-gesture Recognition and Analysis"
+    <https://ceur-ws.org/Vol-3522/>`_ (Shah, Chen, Zhao, 2023).
+
+    .. math::
+        \psi^{(0)} = \mathrm{Lin}(X) + PE, \quad
+        \psi^{(l+1)} = \text{block}_l(\psi^{(l)}), \quad
+        h = \operatorname{mean}_{m,t,v} \psi^{(L)}, \quad
+        z = \mu(h) + \epsilon \odot e^{\rho \log\sigma^2(h)}, \quad
+        \hat{y} = \mathbf{W}_c z
+
+    with a batch norm of the embedded input over (person, joint, channel), the encoder blocks of
+    :class:`~topogcn.nn.EncoderBlock` (S-GC then MS-TC) with the reference
+    widths and temporal strides, global average pooling over frames, joints
+    and persons, a ``Linear + ReLU`` layer, the reparameterised latent
+    (:math:`\epsilon \sim \mathcal{N}(0, I)` while training, :math:`z = \mu`
+    in eval; :math:`\rho` is ``noise_ratio``) and a linear classifier.
+
+    Parameters with the reference configuration (9 blocks, 3 heads, complete
+    graph, 3 input channels): **1,554,119** for ``ntu25`` with 2 persons and
+    60 classes (the InfoGCN reference: 1,556,807, -0.17%: the per-head
+    biases of the reference's :math:`W^m` are one summed bias here, which
+    computes the same function), **1,539,868** for SMG (``ntu25``, 1 person,
+    17 classes) and **2,055,115** for iMiGUE (``openpose137``, 1 person, 32 classes).
+
+    Args:
+        num_classes (int): Number of classes.
+        skeleton (Skeleton or str): The skeleton, or its registry name or
+            file path.
+        in_channels (int, optional): Channels per joint. (default: :obj:`3`)
+        num_person (int, optional): Persons :math:`M` per sample.
+            (default: :obj:`2`)
+        attention (bool, optional): Use S-GC's self-attention; :obj:`False`
+            is the paper's baseline. (default: :obj:`True`)
+        channels (sequence of int, optional): Width of every encoder block.
+            (default: the reference's 64, 64, 64, 128, 128, 128, 256, 256, 256)
+        strides (sequence of int, optional): Temporal stride of every block.
+            (default: 1, 1, 1, 2, 1, 1, 2, 1, 1)
+        heads (int, optional): S-GC heads. (default: :obj:`3`)
+        edges (str or int, optional): Edge set of S-GC: :obj:`"complete"`
+            (the paper), :obj:`"bones"` or a hop count :math:`k`.
+            (default: :obj:`"complete"`)
+        noise_ratio (float, optional): :math:`\rho`. (default: :obj:`0.1`)
+        dropout (float, optional): Dropout before the latent layers.
+            (default: :obj:`0.`)
+        data_bn (bool, optional): Batch norm of the embedded input over
+            (person, joint, channel), as the reference. (default: :obj:`True`)
+        **conv_kwargs (optional): Further arguments of
+            :class:`~topogcn.nn.SGConv` (``backend``, ``topology_init``, ...).
+
+    Shapes:
+        - **input:** :math:`(N, M, T, V, C)`
+        - **output:** logits :math:`(N, \text{num_classes})`
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        skeleton: Union[Skeleton, str],
+        in_channels: int = 3,
+        num_person: int = 2,
+        attention: bool = True,
+        channels: Sequence[int] = PAPER_CHANNELS,
+        strides: Sequence[int] = PAPER_STRIDES,
+        heads: int = 3,
+        edges: Union[str, int] = "complete",
+        noise_ratio: float = 0.1,
+        dropout: float = 0.0,
+        data_bn: bool = True,
+        **conv_kwargs,
+    ) -> None:
+        super().__init__()
+        skeleton = get_skeleton(skeleton)
+        if len(channels) != len(strides) or not channels:
+            raise ValueError(f"GECN: channels ({len(channels)}) and strides ({len(strides)}) "
+                             f"must be non-empty and of the same length")
+        if num_classes < 1:
+            raise ValueError(f"GECN: num_classes must be positive, got {num_classes}")
+        self.skeleton = skeleton
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.num_person = num_person
+        self.num_nodes = V = skeleton.num_nodes
+        self.attention = attention
+        self.noise_ratio = noise_ratio
+        self.edges = edges
+        edge_index = resolve_edges(skeleton, edges)
+        if edge_index is None:
+            self.edge_index: Optional[Tensor] = None
+        else:
+            self.register_buffer("edge_index", edge_index, persistent=False)
+
+        self.embedding = JointEmbedding(in_channels, channels[0], V)
+        self.data_bn = BatchNorm1d(num_person * V * channels[0]) if data_bn else None
+        blocks, c_in = [], channels[0]
+        for i, (c, s) in enumerate(zip(channels, strides)):
+            blocks.append(EncoderBlock(c_in, c, V, stride=s, heads=heads, attention=attention,
+                                       **conv_kwargs))
+            c_in = c
+        self.blocks = ModuleList(blocks)
+        self.latent_dim = d = channels[-1]
+        self.fc = Sequential(Linear(d, d), ReLU(), Dropout(dropout))
+        self.fc_mu = Linear(d, d)
+        self.fc_logvar = Linear(d, d)
+        self.classifier = Linear(d, num_classes)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for m in self.modules():
+            if m is not self and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+        if self.data_bn is not None:
+            torch.nn.init.ones_(self.data_bn.weight)
+        gain = torch.nn.init.calculate_gain("relu")
+        for lin in (self.fc[0], self.fc_mu, self.fc_logvar):
+            torch.nn.init.xavier_uniform_(lin.weight, gain=gain)
+        torch.nn.init.normal_(self.classifier.weight, 0, (2.0 / self.num_classes) ** 0.5)
+        for blk in self.blocks:  # the BN after S-GC starts near zero (reference)
+            blk.gcn_norm.reset_parameters()
+
+    def _embed(self, x: Tensor) -> Tensor:
+        """Checked input ``[N, M, T, V, C]`` -> embedded ``[N*M, T, V, D]``."""
+        check_input(x, self.num_nodes, self.in_channels, type(self).__name__)
+        N, M, T, V, _ = x.shape
+        h = self.embedding(x)  # [N, M, T, V, D]
+        if self.data_bn is not None:
+            if M != self.num_person:
+                raise ValueError(
+                    f"{type(self).__name__}: expected {self.num_person} persons (dim 1) for "
+                    f"the data batch norm, got input of shape {list(x.shape)}")
+            D = h.size(-1)
+            h = h.permute(0, 1, 3, 4, 2).reshape(N, M * V * D, T)
+            h = self.data_bn(h).view(N, M, V, D, T).permute(0, 1, 4, 2, 3)
+        return h.reshape(N * M, T, V, -1)
+
+    def features(self, x: Tensor) -> Tensor:
+        """The pooled encoder output :math:`h` ``[N, C]``."""
+        N, M = x.shape[:2]
+        h = self._embed(x)
+        for block in self.blocks:
+            h = block(h, self.edge_index)
+        return h.mean(dim=(1, 2)).view(N, M, -1).mean(dim=1)
+
+    def encode(self, x: Tensor) -> LatentOutput:
+        """The latent code ``z`` (``[N, latent_dim]``), with :math:`\\mu` and
+        :math:`\\log\\sigma^2`: a sample while training, ``z = mu`` in eval."""
+        h = self.fc(self.features(x))
+        mu, logvar = self.fc_mu(h), self.fc_logvar(h)
+        if self.training:
+            std = (logvar * self.noise_ratio).exp().clamp(max=100)
+            z = mu + torch.randn_like(std) * std
+        else:
+            z = mu
+        return LatentOutput(z, mu, logvar)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.encode(x).z)
+
+    def attention_maps(self, x: Tensor):
+        """Per block, the S-GC attention ``alpha`` ``[N*M, T_l, E, heads]``
+        and its edge index, for analysis."""
+        maps = []
+        h = self._embed(x)
+        for block in self.blocks:
+            h, att = block(h, self.edge_index, return_attention_weights=True)
+            maps.append(att)
+        return maps
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(num_classes={self.num_classes}, "
+                f"skeleton='{self.skeleton.name}', num_person={self.num_person}, "
+                f"blocks={len(self.blocks)}, attention={self.attention}, edges={self.edges!r})")
