@@ -1,0 +1,54 @@
+import torch
+
+from topogcn.datasets import SyntheticMicroGestures
+from topogcn.skeleton import Skeleton
+
+
+def test_deterministic_and_split_by_subject():
+    a = SyntheticMicroGestures("train", seed=3, num_subjects=6, test_subjects=2,
+                               gestures_per_class=2)
+    b = SyntheticMicroGestures("train", seed=3, num_subjects=6, test_subjects=2,
+                               gestures_per_class=2)
+    assert torch.equal(a[5][0], b[5][0]) and a.labels.tolist() == b.labels.tolist()
+    c = SyntheticMicroGestures("train", seed=4, num_subjects=6, test_subjects=2,
+                               gestures_per_class=2)
+    assert not torch.equal(a[5][0], c[5][0])
+    test = SyntheticMicroGestures("test", seed=3, num_subjects=6, test_subjects=2,
+                                  gestures_per_class=2)
+    assert set(a.subjects).isdisjoint(test.subjects)
+    assert len(a) == 4 * 10 * 2 and len(test) == 2 * 10 * 2
+    assert torch.bincount(a.labels).tolist() == [8] * 10
+
+
+def test_contract_and_recordings():
+    ds = SyntheticMicroGestures("test", num_subjects=4, test_subjects=1, frames=16)
+    x, y = ds[0]
+    assert x.shape == (1, 16, 25, 3) and x.dtype == torch.float32 and 0 <= y < 10
+    assert len(ds.classes) == 10 and ds.skeleton.name == "ntu25"
+    recs = list(ds.recordings())
+    assert len(recs) == 2 and all(len(r.segments) == 20 for r in recs)
+    seg = recs[0].segments[0]
+    assert recs[0].data.shape[1] > seg.end and seg.end > seg.start
+    info = ds.clips[0]
+    assert info.subject == 4 and info.recording.startswith("S004")
+
+
+def test_gestures_are_localised_on_their_effector():
+    ds = SyntheticMicroGestures("train", num_subjects=3, test_subjects=1, frames=None)
+    hits = 0
+    for i in range(len(ds)):
+        x, y = ds[i]
+        x = x - x[:, :, ds.skeleton.center:ds.skeleton.center + 1]
+        motion = x[0].std(0).norm(dim=-1)
+        hits += int(motion.argmax()) == ds.class_templates[y].effector
+    assert hits / len(ds) > 0.8
+
+
+def test_any_skeleton_and_validation_split():
+    five = Skeleton("five_syn", 5, [(0, 1), (1, 2), (1, 3), (1, 4)], center=1)
+    ds = SyntheticMicroGestures("val", skeleton=five, num_classes=3, num_subjects=6,
+                                test_subjects=1, val_subjects=1, frames=8)
+    assert ds[0][0].shape == (1, 8, 5, 3) and ds.subjects == [5]
+    tr = SyntheticMicroGestures("train", skeleton=five, num_classes=3, num_subjects=6,
+                                test_subjects=1, val_subjects=1)
+    assert tr.subjects == [1, 2, 3, 4]

@@ -1,0 +1,203 @@
+"""SMG, the Spontaneous Micro-Gesture dataset (Kinect v2 skeletons)."""
+from __future__ import annotations
+
+import csv
+import os
+import re
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from topogcn.datasets.base import (
+    CachedSkeletonDataset,
+    DatasetFormatError,
+    RawRecording,
+    Segment,
+    check_finite,
+    check_segments,
+)
+from topogcn.skeleton import get_skeleton
+
+SMG_NUM_CLASSES = 17
+SMG_VALUES_PER_JOINT = 11
+SMG_NUM_JOINTS = 25
+SMG_TEST_SUBJECTS = tuple(range(36, 41))
+
+SMG_LAYOUT = """\
+Expected layout (one folder per subject):
+  ROOT/Sample0001/Sample0001_skeleton.csv    no header, one row per frame,
+                                             25 joints x 11 values (x, y, z first)
+  ROOT/Sample0001/Sample0001_finelabels.csv  no header, rows 'label,start_frame,end_frame'
+  ...
+  ROOT/Sample0040/...
+SMG is distributed by its authors (University of Oulu, CMVS; see the SMG paper,
+IJCV 2023, and the repository mikecheninoulu/SMG for the access form)."""
+
+_SAMPLE_RE = re.compile(r"^Sample(\d+)$")
+
+
+def read_numeric_csv(path: str, expected: Optional[int], what: str) -> np.ndarray:
+    """Read a header-less numeric CSV into ``[rows, cols]`` float32 (fast
+    path); on any problem find the first offending line and raise a
+    :class:`DatasetFormatError` naming it."""
+    try:
+        data = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
+        if expected is None or data.shape[1] == expected or data.size == 0:
+            return data.astype(np.float32) if data.size else np.zeros((0, expected or 0),
+                                                                       np.float32)
+    except ValueError:
+        pass
+    with open(path, newline="", encoding="utf-8") as f:
+        for lineno, row in enumerate(csv.reader(f), start=1):
+            if not row or all(not c.strip() for c in row):
+                continue
+            if expected is not None and len(row) != expected:
+                raise DatasetFormatError(
+                    f"{path}, line {lineno}: expected {expected} values ({what}), got {len(row)}")
+            for col, cell in enumerate(row):
+                try:
+                    float(cell)
+                except ValueError:
+                    raise DatasetFormatError(
+                        f"{path}, line {lineno}, column {col + 1}: {cell.strip()!r} is not a "
+                        f"number ({what})") from None
+    raise DatasetFormatError(f"{path}: rows of unequal length ({what})")
+
+
+def read_label_rows(path: str, num_classes: int,
+                    label_map=None) -> Tuple[List[Segment], List[int]]:
+    """Rows ``label,start,end`` (1-based labels, or mapped by ``label_map``)."""
+    segs, lines = [], []
+    with open(path, newline="", encoding="utf-8") as f:
+        for lineno, row in enumerate(csv.reader(f), start=1):
+            row = [c.strip() for c in row]
+            if not row or all(not c for c in row):
+                continue
+            if len(row) < 3:
+                raise DatasetFormatError(f"{path}, line {lineno}: expected "
+                                         f"'label,start_frame,end_frame', got {','.join(row)!r}")
+            try:
+                label, start, end = (int(float(v)) for v in row[:3])
+            except ValueError:
+                raise DatasetFormatError(f"{path}, line {lineno}: expected three integers "
+                                         f"'label,start_frame,end_frame', got "
+                                         f"{','.join(row)!r}") from None
+            y = label_map(label) if label_map else label - 1
+            if y is None or not 0 <= y < num_classes:
+                raise DatasetFormatError(f"{path}, line {lineno}: label {label} outside the "
+                                         f"class range")
+            segs.append(Segment(y, start, end))
+            lines.append(lineno)
+    return segs, lines
+
+
+class SMG(CachedSkeletonDataset):
+    r"""The SMG dataset (Chen et al., IJCV 2023): Kinect v2 skeletons
+    (25 joints, x/y/z in metres) of 40 subjects telling stories, with 17
+    micro-gesture classes labelled by start and end frame.
+
+    Point ``root`` at the folder holding ``Sample0001`` ...
+    ``Sample0040``.  The raw files are read once and cached (see
+    :class:`~topogcn.datasets.base.CachedSkeletonDataset`).
+
+    * Frames ``start .. end`` of a label row are read **inclusive** (the
+      source is ambiguous: the classification script reads ``start .. end-1``
+      and the online-recognition code ``start .. end``); clips of a single
+      frame are kept, as the reference does.
+    * Labels 1-17 become 0-16; class names default to ``MG1`` ... ``MG17``
+      (pass ``class_names`` to name them).
+    * Split (cross-subject, the classification baselines'): subjects 36-40
+      are the test split, 1-35 training; ``val_subjects`` holds out training
+      subjects as a validation split.
+    * A subject folder without a label file is a recording without segments;
+      a label file without its skeleton file is an error.
+
+    Args:
+        root (str): The dataset folder.
+        split (str): ``"train"``, ``"val"`` or ``"test"``.
+        frames (int, optional): Frames per returned clip. (default: 64)
+        transform (callable, optional): Applied to ``[1, T, 25, 3]`` clips.
+        test_subjects (sequence of int): Test subject ids. (default: 36-40)
+        class_names (sequence of str, optional): 17 names.
+        val_subjects (int or list, optional): Held-out training subjects.
+        cache_dir (str, optional): Cache folder. (default: ``root/processed``)
+        on_error (str): ``"raise"`` or ``"skip"`` bad recordings with a
+            warning that counts them. (default: ``"raise"``)
+        force_reload (bool): Rebuild the cache.
+    """
+
+    def __init__(self, root: Union[str, os.PathLike], split: str = "train",
+                 frames: Optional[int] = 64, transform=None,
+                 test_subjects: Sequence[int] = SMG_TEST_SUBJECTS,
+                 class_names: Optional[Sequence[str]] = None,
+                 val_subjects: Union[None, int, Sequence[int]] = None,
+                 cache_dir: Optional[Union[str, os.PathLike]] = None,
+                 on_error: str = "raise", force_reload: bool = False) -> None:
+        self.skeleton = get_skeleton("ntu25")
+        if class_names is not None and len(class_names) != SMG_NUM_CLASSES:
+            raise ValueError(f"SMG: class_names must have {SMG_NUM_CLASSES} names, got "
+                             f"{len(class_names)}")
+        self.classes = list(class_names) if class_names else [
+            f"MG{i}" for i in range(1, SMG_NUM_CLASSES + 1)]
+        self.test_subjects = tuple(int(s) for s in test_subjects)
+        super().__init__(root, split, frames, transform, val_subjects, cache_dir, on_error,
+                         force_reload)
+
+    def _sample_dirs(self) -> List[Tuple[int, str]]:
+        if not os.path.isdir(self.root):
+            raise DatasetFormatError(f"SMG root '{self.root}' does not exist.\n{SMG_LAYOUT}")
+        found = []
+        for name in sorted(os.listdir(self.root)):
+            m = _SAMPLE_RE.match(name)
+            if m and os.path.isdir(os.path.join(self.root, name)):
+                found.append((int(m.group(1)), name))
+        if not found:
+            raise DatasetFormatError(
+                f"SMG root '{self.root}' holds no 'SampleXXXX' folder.\n{SMG_LAYOUT}")
+        return found
+
+    def raw_files(self) -> List[str]:
+        files = []
+        for _, name in self._sample_dirs():
+            for suffix in ("_skeleton.csv", "_finelabels.csv"):
+                p = os.path.join(self.root, name, name + suffix)
+                if os.path.isfile(p):
+                    files.append(p)
+        return files
+
+    def processing_options(self) -> Dict[str, Any]:
+        return {"test_subjects": list(self.test_subjects), "on_error": self.on_error}
+
+    def read_raw(self) -> Iterator[RawRecording]:
+        for subject, name in self._sample_dirs():
+            folder = os.path.join(self.root, name)
+            skel_path = os.path.join(folder, name + "_skeleton.csv")
+            label_path = os.path.join(folder, name + "_finelabels.csv")
+            has_labels = os.path.isfile(label_path)
+            if not os.path.isfile(skel_path):
+                if has_labels:
+                    yield DatasetFormatError(
+                        f"{label_path}: the skeleton file '{name}_skeleton.csv' of this "
+                        f"labelled recording is missing")
+                continue
+            try:
+                yield self.read_recording(subject, name, skel_path,
+                                          label_path if has_labels else None)
+            except DatasetFormatError as e:
+                yield e
+
+    def read_recording(self, subject: int, name: str, skel_path: str,
+                       label_path: Optional[str]) -> RawRecording:
+        values = SMG_NUM_JOINTS * SMG_VALUES_PER_JOINT
+        raw = read_numeric_csv(skel_path, values,
+                               f"{SMG_NUM_JOINTS} joints x {SMG_VALUES_PER_JOINT}")
+        if raw.shape[0] == 0:
+            raise DatasetFormatError(f"{skel_path}: no frame")
+        xyz = raw.reshape(-1, SMG_NUM_JOINTS, SMG_VALUES_PER_JOINT)[:, :, :3]
+        check_finite(xyz, skel_path)
+        segments: List[Segment] = []
+        if label_path:
+            segments, lines = read_label_rows(label_path, SMG_NUM_CLASSES)
+            check_segments(segments, len(xyz), SMG_NUM_CLASSES, label_path, lines)
+        split = "test" if subject in self.test_subjects else "train"
+        return RawRecording(name, subject, split, xyz[:, None].astype(np.float32), segments)
