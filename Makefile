@@ -20,7 +20,7 @@ $(STAMP): setup.py pyproject.toml $(CONSTRAINTS)
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/topogcn skeletons
+	$(VENV)/bin/topogcn train --out $(RUN_DIR) --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

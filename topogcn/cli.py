@@ -7,6 +7,7 @@ configuration lives in typed dataclasses and YAML files
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, Optional
 
@@ -22,12 +23,121 @@ def _cmd_skeletons(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_CONFIG = "synthetic"
+
+
+def _config(args: argparse.Namespace):
+    from topogcn.engine.config import load_config
+
+    return load_config(getattr(args, "config", None) or DEFAULT_CONFIG, args.set or [])
+
+
+def _print_table(rows) -> None:
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"  {k:<{width}}  {v}")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import time
+
+    from topogcn.engine.config import load_config
+    from topogcn.engine.run import train
+
+    if args.resume and args.out and not args.config and not args.set:
+        import os
+        cfg = load_config(os.path.join(args.out, "config.yaml"))
+    else:
+        cfg = _config(args)
+    out = args.out or os.path.join("runs", f"{cfg.data.name}-{cfg.model.name}-"
+                                           f"{time.strftime('%Y%m%d-%H%M%S')}")
+    result = train(cfg, out, resume=args.resume, overwrite=args.overwrite)
+    m = result.metrics
+    print(f"\ntopogcn train: {cfg.model.name} on {cfg.data.name} finished")
+    _print_table([("test top-1", f"{100 * m['top1']:.2f}%"), ("test top-5", f"{100 * m['top5']:.2f}%"),
+                  ("test clips", m["num_test"]), ("epochs", m["epoch"]),
+                  ("checkpoint", m["checkpoint"]), ("train time", f"{m['train_time_s']:.1f} s"),
+                  ("run folder", out)])
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from topogcn.engine.run import evaluate, load_run
+
+    cfg = None
+    if args.config or args.set:
+        cfg = _config(args) if args.config else None
+        if cfg is None:
+            from topogcn.engine.config import _merge_override, parse_override
+            cfg = load_run(args.checkpoint)[0]
+            for text in args.set:
+                keys, value = parse_override(text)
+                _merge_override(cfg, keys, value, text)
+    m = evaluate(args.checkpoint, cfg, args.out)
+    print(f"topogcn eval: {args.checkpoint}")
+    _print_table([("test top-1", f"{100 * m['top1']:.2f}%"), ("test top-5", f"{100 * m['top5']:.2f}%"),
+                  ("test clips", m["num_test"])])
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from topogcn.engine.run import predict
+
+    for name, p in predict(args.checkpoint, args.file, args.top_k):
+        print(f"{p:8.4f}  {name}")
+    return 0
+
+
+def _cmd_ensemble(args: argparse.Namespace) -> int:
+    from topogcn.engine.run import ensemble
+
+    weights = [float(w) for w in args.weights.split(",")] if args.weights else None
+    res = ensemble(args.runs, weights)
+    rows = [(run, f"top-1 {100 * r['top1']:.2f}%  top-5 {100 * r['top5']:.2f}%")
+            for run, r in res["runs"].items()]
+    f = res["fused"]
+    rows.append(("fused", f"top-1 {100 * f['top1']:.2f}%  top-5 {100 * f['top5']:.2f}%"))
+    print(f"topogcn ensemble of {len(args.runs)} runs ({res['num_test']} test clips)")
+    _print_table(rows)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="topogcn", description="Topology-adaptive micro-gesture recognition (GE-CN).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("skeletons", help="list the registered skeleton topologies")
     p.set_defaults(func=_cmd_skeletons)
+
+    def config_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", help="YAML file or packaged config name (synthetic, "
+                       "synthetic-paper, paper-smg, paper-imigue); default: synthetic")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override one key, e.g. --set optim.lr=0.05 (repeatable)")
+
+    p = sub.add_parser("train", help="train and test a model (default: GE-CN on synthetic data)")
+    config_args(p)
+    p.add_argument("--out", help="run folder (default: runs/<data>-<model>-<time>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="test a checkpoint")
+    p.add_argument("--checkpoint", required=True)
+    config_args(p)
+    p.add_argument("--out", help="write metrics.json and scores.npz here")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("predict", help="classify one skeleton sequence file")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("file", help=".npy/.npz [T,V,C] or [M,T,V,C], or a CSV of frames")
+    p.add_argument("--top-k", type=int, default=5)
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("ensemble", help="fuse the test scores of runs (joint/bone/motion)")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--weights", help="comma-separated weights, one per run")
+    p.set_defaults(func=_cmd_ensemble)
     return parser
 
 
@@ -36,7 +146,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"topogcn {args.command}: error: {e}", file=sys.stderr)
         return 2
 

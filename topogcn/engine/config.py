@@ -1,0 +1,298 @@
+"""Typed run configuration, read from YAML with dotted overrides.
+
+A configuration is a tree of dataclasses; a YAML file gives any subset of it
+and ``--set section.key=value`` overrides single values.  Unknown keys and
+wrongly typed values are rejected with a message listing the valid keys.
+Packaged configurations (``topogcn/configs/*.yaml``) can be named instead of a
+path: ``--config paper-smg``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import yaml
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "configs")
+
+
+class ConfigError(ValueError):
+    """A configuration key or value that is not valid."""
+
+
+@dataclass
+class DataConfig:
+    #: ``synthetic``, ``smg``, ``imigue`` or ``folder``
+    name: str = "synthetic"
+    #: dataset folder (not used by ``synthetic``)
+    root: Optional[str] = None
+    #: skeleton override: registry name or JSON/YAML file
+    skeleton: Optional[str] = None
+    #: frames per clip after resampling
+    frames: int = 64
+    batch_size: int = 32
+    #: batch size at evaluation (default: batch_size)
+    eval_batch_size: Optional[int] = None
+    num_workers: int = 0
+    #: input stream: ``joint``, ``bone``, ``motion`` or ``bone_motion``
+    stream: str = "joint"
+    #: training subjects held out for validation (a count or ids); none: no validation
+    val_subjects: Optional[Union[int, List[int]]] = None
+    #: centring: ``first_frame``, ``per_frame`` or ``none``
+    center: str = "first_frame"
+    #: divide by the mean bone length
+    normalize_scale: bool = True
+    #: training augmentation: random crop-and-resize and rotation
+    augment: bool = True
+    crop_scale: Tuple[float, float] = (0.5, 1.0)
+    #: maximum rotation in radians (0.3 in the reference)
+    rotation: float = 0.3
+    #: further keyword arguments of the dataset class
+    options: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ModelConfig:
+    #: a name of :func:`topogcn.models.create_model` (gecn, gecn_baseline, stgcn)
+    name: str = "gecn"
+    #: keyword arguments of the model (channels, strides, heads, edges, ...)
+    kwargs: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LossConfig:
+    label_smoothing: float = 0.1
+    mmd_weight: float = 0.1
+    z_mean_weight: float = 1e-4
+    prior_gain: float = 3.0
+
+
+@dataclass
+class OptimConfig:
+    #: ``sgd`` (the paper's) or ``adamw``
+    name: str = "sgd"
+    #: learning rate for ``base_batch_size`` (scaled linearly with the batch size)
+    lr: float = 0.1
+    base_batch_size: int = 64
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    #: linear warm-up epochs
+    warmup_epochs: float = 5
+    #: ``step`` (x gamma at milestones) or ``cosine``
+    schedule: str = "step"
+    milestones: List[int] = field(default_factory=lambda: [90, 100])
+    gamma: float = 0.1
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 110
+    accelerator: str = "cpu"
+    devices: Union[int, str] = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str = "32-true"
+    gradient_clip_val: Optional[float] = None
+    #: ``csv`` or ``tensorboard`` (needs the tensorboard package)
+    logger: str = "csv"
+    log_every_n_steps: int = 10
+    #: CPU threads per process (default: torch's choice)
+    threads: Optional[int] = None
+    progress_bar: bool = True
+    #: stop after this many training batches per epoch (tests, smoke runs)
+    limit_train_batches: Optional[Union[int, float]] = None
+
+
+@dataclass
+class Config:
+    #: seed of everything; epoch e draws from seed and e
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+    def dump(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _valid_keys(cls: type, prefix: str = "") -> List[str]:
+    keys = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        t = hints[f.name]
+        if dataclasses.is_dataclass(t):
+            keys += _valid_keys(t, prefix + f.name + ".")
+        else:
+            keys.append(prefix + f.name)
+    return keys
+
+
+def _type_name(t: Any) -> str:
+    return getattr(t, "__name__", None) or str(t).replace("typing.", "")
+
+
+def _coerce(value: Any, t: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``t`` (converting int -> float
+    and lists -> tuples where declared)."""
+    origin = typing.get_origin(t)
+    args = typing.get_args(t)
+    if t is Any:
+        return value
+    if origin is Union:
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(f"'{key}' must be {' or '.join(_type_name(a) for a in args)}, got "
+                          f"{value!r}")
+    if origin in (list, List):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"'{key}' must be a list, got {value!r}")
+        return [_coerce(v, args[0], key) for v in value] if args else list(value)
+    if origin in (tuple, Tuple):
+        if not isinstance(value, (list, tuple)) or (args and len(value) != len(args)):
+            raise ConfigError(f"'{key}' must be a list of {len(args)} values, got {value!r}")
+        return tuple(_coerce(v, a, key) for v, a in zip(value, args))
+    if origin in (dict, Dict):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"'{key}' must be a mapping, got {value!r}")
+        return dict(value)
+    if t is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"'{key}' must be a number, got {value!r}")
+        return float(value)
+    if t is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"'{key}' must be an integer, got {value!r}")
+        return value
+    if t is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"'{key}' must be true or false, got {value!r}")
+        return value
+    if t is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"'{key}' must be a string, got {value!r}")
+        return value
+    raise ConfigError(f"'{key}': unsupported type {t}")  # pragma: no cover
+
+
+def _merge(obj: Any, data: Mapping[str, Any], prefix: str, source: str) -> None:
+    cls = type(obj)
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key, value in data.items():
+        full = prefix + str(key)
+        if key not in names:
+            valid = ", ".join(_valid_keys(Config))
+            raise ConfigError(f"{source}: unknown key '{full}'. Valid keys: {valid}")
+        t = hints[key]
+        if dataclasses.is_dataclass(t):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{source}: '{full}' must be a mapping of "
+                                  f"{', '.join(_valid_keys(t, full + '.'))}")
+            _merge(getattr(obj, key), value, full + ".", source)
+        else:
+            try:
+                setattr(obj, key, _coerce(value, t, full))
+            except ConfigError as e:
+                raise ConfigError(f"{source}: {e}") from None
+
+
+def resolve_config_path(name: str) -> str:
+    """A path, or the name of a packaged config (``paper-smg``)."""
+    if os.path.isfile(name):
+        return name
+    packaged = os.path.join(CONFIG_DIR, name if name.endswith(".yaml") else name + ".yaml")
+    if os.path.isfile(packaged):
+        return packaged
+    names = sorted(f[:-5] for f in os.listdir(CONFIG_DIR) if f.endswith(".yaml"))
+    raise ConfigError(f"Config '{name}' is neither a file nor a packaged config "
+                      f"({', '.join(names)})")
+
+
+def parse_override(text: str) -> Tuple[List[str], Any]:
+    if "=" not in text:
+        raise ConfigError(f"--set expects key=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> Config:
+    """The default config, updated by the YAML file ``path`` (a path or a
+    packaged name; it may ``base: other-config`` to start from another),
+    then by ``key=value`` overrides."""
+    cfg = Config()
+    if path is not None:
+        for data, source in _read_chain(resolve_config_path(path)):
+            _merge(cfg, data, "", source)
+    for text in overrides:
+        keys, value = parse_override(text)
+        _merge_override(cfg, keys, value, text)
+    return cfg
+
+
+def _merge_override(cfg: Config, keys: List[str], value: Any, text: str) -> None:
+    """Set one dotted key; below a dict-valued field (``data.options``,
+    ``model.kwargs``) any sub-key is accepted."""
+    obj: Any = cfg
+    for i, k in enumerate(keys[:-1]):
+        if isinstance(obj, dict):
+            obj = obj.setdefault(k, {})
+            continue
+        if not dataclasses.is_dataclass(obj) or k not in {f.name for f in
+                                                          dataclasses.fields(obj)}:
+            raise ConfigError(f"--set {text}: unknown key '{'.'.join(keys[:i + 1])}'. Valid "
+                              f"keys: {', '.join(_valid_keys(Config))}")
+        obj = getattr(obj, k)
+    if isinstance(obj, dict):
+        obj[keys[-1]] = value
+        return
+    _merge(obj, {keys[-1]: value}, ".".join(keys[:-1]) + "." if len(keys) > 1 else "",
+           f"--set {text}")
+
+
+def _read_chain(path: str, seen: Optional[set] = None) -> List[Tuple[Dict[str, Any], str]]:
+    seen = seen or set()
+    if path in seen:
+        raise ConfigError(f"{path}: 'base' loops back to itself")
+    seen.add(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    chain: List[Tuple[Dict[str, Any], str]] = []
+    base = data.pop("base", None)
+    if base:
+        chain += _read_chain(resolve_config_path(base), seen)
+    return chain + [(data, path)]

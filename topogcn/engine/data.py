@@ -1,0 +1,133 @@
+"""The LightningDataModule over :mod:`topogcn.datasets`."""
+from __future__ import annotations
+
+import os
+from typing import Callable, List, Optional
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from topogcn.datasets import IMiGUE, SMG, SkeletonDataset, SyntheticMicroGestures
+from topogcn.engine.config import ConfigError, DataConfig
+from topogcn.skeleton import get_skeleton
+from topogcn.transforms import (
+    CenterJoint, Compose, NormalizeScale, RandomCropResize, RandomRotation, stream_transform,
+)
+
+DATASETS = ("synthetic", "smg", "imigue", "folder")
+
+
+def coordinate_dims(cfg: DataConfig) -> int:
+    """How many channels are coordinates: 2 for OpenPose data (x, y,
+    confidence), 3 otherwise."""
+    return 2 if cfg.name == "imigue" else int(cfg.options.get("coordinate_dims", 3))
+
+
+def build_transform(cfg: DataConfig, skeleton, train: bool) -> Optional[Callable]:
+    """Centring, scale normalisation, (training) crop-and-resize and
+    rotation, then the input stream; ``frames`` is applied by the dataset."""
+    dims = coordinate_dims(cfg)
+    steps: List[Callable] = []
+    if cfg.center not in ("first_frame", "per_frame", "none"):
+        raise ConfigError(f"data.center must be first_frame, per_frame or none, got "
+                          f"{cfg.center!r}")
+    if cfg.center != "none":
+        steps.append(CenterJoint(skeleton, per_frame=cfg.center == "per_frame", dims=dims))
+    if cfg.normalize_scale:
+        steps.append(NormalizeScale(skeleton, dims=dims))
+    if train and cfg.augment:
+        steps.append(RandomCropResize(cfg.frames, scale=tuple(cfg.crop_scale)))
+        if cfg.rotation > 0:
+            steps.append(RandomRotation(cfg.rotation, dims=dims))
+    stream = stream_transform(cfg.stream, skeleton, dims if dims == 2 else None)
+    if stream is not None:
+        steps.append(stream)
+    return Compose(steps) if steps else None
+
+
+def build_dataset(cfg: DataConfig, split: str, train: bool = False) -> SkeletonDataset:
+    """The dataset of ``cfg`` for ``split``, with the recipe's transforms."""
+    if cfg.name not in DATASETS:
+        raise ConfigError(f"data.name must be one of {DATASETS}, got {cfg.name!r}")
+    opts = dict(cfg.options)
+    opts.pop("coordinate_dims", None)
+    if cfg.name == "synthetic":
+        skeleton = get_skeleton(cfg.skeleton or opts.pop("skeleton", "ntu25"))
+        opts.setdefault("seed", 0)
+        make = lambda tf: SyntheticMicroGestures(  # noqa: E731
+            split, skeleton=skeleton, frames=cfg.frames, transform=tf,
+            val_subjects=cfg.val_subjects, **opts)
+    else:
+        if not cfg.root:
+            raise ConfigError(f"data.root is required for data.name={cfg.name}: the folder of "
+                              f"the dataset (see the docs page 'Datasets')")
+        root = os.path.expanduser(cfg.root)
+        if cfg.name == "smg":
+            make = lambda tf: SMG(root, split, frames=cfg.frames, transform=tf,  # noqa: E731
+                                  val_subjects=cfg.val_subjects, **opts)
+        elif cfg.name == "imigue":
+            make = lambda tf: IMiGUE(root, split, frames=cfg.frames,  # noqa: E731
+                                     skeleton=cfg.skeleton, transform=tf,
+                                     val_subjects=cfg.val_subjects, **opts)
+        else:
+            from topogcn.datasets.folder import SkeletonFolder
+
+            if not cfg.skeleton:
+                raise ConfigError("data.skeleton is required for data.name=folder (a registry "
+                                  "name or a JSON/YAML skeleton file)")
+            skeleton = get_skeleton(cfg.skeleton)
+            make = lambda tf: SkeletonFolder(root, skeleton, split,  # noqa: E731
+                                             frames=cfg.frames, transform=tf,
+                                             val_subjects=cfg.val_subjects, **opts)
+    try:
+        ds = make(None)
+    except TypeError as e:
+        raise ConfigError(f"data.options: {e}") from None
+    ds.transform = build_transform(cfg, ds.skeleton, train)
+    return ds
+
+
+class SkeletonDataModule(L.LightningDataModule):
+    """Train / validation / test loaders of one dataset configuration.
+
+    The validation split exists when ``data.val_subjects`` is set (or the
+    dataset defines one, like the MiGA release of iMiGUE)."""
+
+    def __init__(self, cfg: DataConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.train_set: Optional[SkeletonDataset] = None
+        self.val_set: Optional[SkeletonDataset] = None
+        self.test_set: Optional[SkeletonDataset] = None
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        if stage in (None, "fit") and self.train_set is None:
+            self.train_set = build_dataset(self.cfg, "train", train=True)
+            if self.cfg.val_subjects is not None:
+                self.val_set = build_dataset(self.cfg, "val")
+        if stage in (None, "fit", "test", "predict") and self.test_set is None:
+            self.test_set = build_dataset(self.cfg, "test")
+
+    def _loader(self, ds, shuffle: bool, batch_size: int) -> DataLoader:
+        return DataLoader(ds, batch_size=batch_size, shuffle=shuffle,
+                          num_workers=self.cfg.num_workers, drop_last=False,
+                          persistent_workers=self.cfg.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, True, self.cfg.batch_size)
+
+    def val_dataloader(self):
+        if self.val_set is None:
+            return []
+        return self._loader(self.val_set, False, self.cfg.eval_batch_size or self.cfg.batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, False, self.cfg.eval_batch_size or self.cfg.batch_size)
+
+    @property
+    def info(self) -> dict:
+        """num_classes, classes, skeleton, num_person, in_channels of the data."""
+        ds = self.train_set or self.test_set
+        return {"num_classes": ds.num_classes, "classes": list(ds.classes),
+                "skeleton": ds.skeleton, "num_person": ds.num_person,
+                "in_channels": ds.num_channels}

@@ -1,0 +1,147 @@
+"""The LightningModule that trains any :mod:`topogcn.models` model."""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Optional
+
+import lightning as L
+import torch
+from torch import Tensor
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
+
+from topogcn.engine.config import ConfigError, LossConfig, OptimConfig
+from topogcn.models import LatentMMDLoss
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the run stops, the last good
+    checkpoint is kept."""
+
+
+class WarmupSchedule:
+    """Learning-rate factor per epoch (fractional): linear warm-up, then
+    step decay or cosine annealing.  A callable object, so that it is saved
+    in checkpoints."""
+
+    def __init__(self, warmup_epochs: float, schedule: str, milestones: List[int],
+                 gamma: float, epochs: int, steps_per_epoch: int) -> None:
+        self.warmup_epochs, self.schedule = warmup_epochs, schedule
+        self.milestones, self.gamma = list(milestones), gamma
+        self.epochs, self.steps_per_epoch = epochs, max(1, steps_per_epoch)
+
+    def __call__(self, step: int) -> float:
+        epoch = step / self.steps_per_epoch
+        if self.warmup_epochs > 0 and epoch < self.warmup_epochs:
+            return (step + 1) / (self.warmup_epochs * self.steps_per_epoch)
+        if self.schedule == "cosine":
+            span = max(1e-9, self.epochs - self.warmup_epochs)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (epoch - self.warmup_epochs) / span)))
+        return self.gamma ** sum(epoch >= m for m in self.milestones)
+
+
+def _metrics(num_classes: int, prefix: str) -> MetricCollection:
+    return MetricCollection({
+        "top1": MulticlassAccuracy(num_classes, top_k=1, average="micro"),
+        "top5": MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro"),
+    }, prefix=prefix)
+
+
+class SkeletonClassifier(L.LightningModule):
+    """Wraps a model with ``encode(x).z`` and ``classifier`` (GE-CN, its
+    baseline, ST-GCN) with the latent MMD loss, the optimiser and schedule of
+    the recipe, and torchmetrics top-1/top-5, per-class accuracy and the
+    confusion matrix.  The test scores (softmax) are kept in
+    :attr:`test_scores` for ensembles and analysis.
+
+    Args:
+        model (torch.nn.Module): The model.
+        loss (LossConfig): Loss weights.
+        optim (OptimConfig): Optimiser and schedule.
+        epochs (int): Number of epochs (for the cosine schedule).
+        batch_size (int): Batch size (for the linear learning-rate scaling).
+        class_names (list of str, optional): For the metrics file.
+    """
+
+    def __init__(self, model: torch.nn.Module, loss: LossConfig, optim: OptimConfig,
+                 epochs: int, batch_size: int, class_names: Optional[List[str]] = None) -> None:
+        super().__init__()
+        self.model = model
+        self.loss_fn = LatentMMDLoss.from_model(
+            model, label_smoothing=loss.label_smoothing, mmd_weight=loss.mmd_weight,
+            z_mean_weight=loss.z_mean_weight, prior_gain=loss.prior_gain)
+        self.optim_cfg, self.epochs, self.batch_size = optim, epochs, batch_size
+        self.class_names = class_names
+        n = model.num_classes
+        self.train_metrics = _metrics(n, "train/")
+        self.val_metrics = _metrics(n, "val/")
+        self.test_metrics = _metrics(n, "test/")
+        self.test_per_class = MulticlassAccuracy(n, average=None)
+        self.test_confusion = MulticlassConfusionMatrix(n)
+        self.test_scores: List[Tensor] = []
+        self.test_labels: List[Tensor] = []
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+    def _step(self, batch, metrics: MetricCollection, stage: str):
+        x, y = batch
+        out = self.model.encode(x)
+        logits = self.model.classifier(out.z)
+        terms = self.loss_fn(logits, out.z, y)
+        metrics.update(logits, y)
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", terms.loss, on_step=on_step, on_epoch=True, prog_bar=True,
+                 batch_size=len(y), sync_dist=not on_step)
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train",
+                      batch_size=len(y))
+        return terms, logits, y
+
+    def training_step(self, batch, batch_idx: int) -> Tensor:
+        terms, _, _ = self._step(batch, self.train_metrics, "train")
+        if not torch.isfinite(terms.loss):
+            raise NonFiniteLossError(
+                f"the training loss is {terms.loss.item()} at epoch {self.current_epoch}, step "
+                f"{self.global_step} (batch {batch_idx}); the run stops and the last good "
+                f"checkpoint is kept. Lower optim.lr or set trainer.gradient_clip_val")
+        for name in ("cls", "mmd", "z_mean"):
+            self.log(f"train/{name}", getattr(terms, name), on_step=False, on_epoch=True,
+                     batch_size=len(batch[1]))
+        return terms.loss
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, self.val_metrics, "val")
+
+    def on_test_epoch_start(self) -> None:
+        self.test_scores, self.test_labels = [], []
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        _, logits, y = self._step(batch, self.test_metrics, "test")
+        self.test_per_class.update(logits, y)
+        self.test_confusion.update(logits, y)
+        self.test_scores.append(torch.softmax(logits.detach(), dim=1).cpu())
+        self.test_labels.append(y.detach().cpu())
+
+    def test_results(self) -> Dict[str, Any]:
+        """Per-class accuracy and confusion matrix of the last test run
+        (synchronised across processes)."""
+        return {"per_class_accuracy": self.test_per_class.compute().tolist(),
+                "confusion_matrix": self.test_confusion.compute().tolist()}
+
+    def configure_optimizers(self):
+        o = self.optim_cfg
+        lr = o.lr * self.batch_size / o.base_batch_size
+        params = self.model.parameters()  # weight decay on all of them, as the reference
+        if o.name == "sgd":
+            opt = torch.optim.SGD(params, lr=lr, momentum=o.momentum, nesterov=o.nesterov,
+                                  weight_decay=o.weight_decay)
+        elif o.name == "adamw":
+            opt = torch.optim.AdamW(params, lr=lr, weight_decay=o.weight_decay)
+        else:
+            raise ConfigError(f"optim.name must be sgd or adamw, got {o.name!r}")
+        if o.schedule not in ("step", "cosine"):
+            raise ConfigError(f"optim.schedule must be step or cosine, got {o.schedule!r}")
+        steps = self.trainer.estimated_stepping_batches / max(1, self.trainer.max_epochs)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, WarmupSchedule(
+            o.warmup_epochs, o.schedule, o.milestones, o.gamma, self.epochs, int(steps)))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -1,0 +1,286 @@
+"""Training, evaluation, prediction and ensembles: what the command line runs."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.fabric.utilities.seed import seed_everything
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+from topogcn.engine.checkpoint import AtomicCheckpointIO, CheckpointError, load_checkpoint_file
+from topogcn.engine.config import Config, ConfigError, load_config
+from topogcn.engine.data import SkeletonDataModule, build_dataset, build_transform
+from topogcn.engine.module import SkeletonClassifier
+from topogcn.models import create_model
+from topogcn.skeleton import Skeleton
+from topogcn.utils.io import atomic_path, atomic_write_text
+
+CKPT_KEY = "topogcn"
+
+
+class EpochSeed(Callback):
+    """Seed every epoch from ``(seed, epoch)``: shuffling, augmentation and
+    latent noise of epoch ``e`` do not depend on what ran before, so a run
+    resumed from a checkpoint draws the same numbers as an uninterrupted one."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        seed_everything(self.seed * 100_003 + trainer.current_epoch, workers=True, verbose=False)
+
+
+class RunInfo(Callback):
+    """Store what is needed to rebuild the model in every checkpoint."""
+
+    def __init__(self, payload: Dict[str, Any]) -> None:
+        self.payload = payload
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        checkpoint[CKPT_KEY] = self.payload
+
+
+def build_model(cfg: Config, info: Dict[str, Any]) -> torch.nn.Module:
+    kwargs = dict(cfg.model.kwargs)
+    kwargs.setdefault("in_channels", info["in_channels"])
+    kwargs.setdefault("num_person", info["num_person"])
+    return create_model(cfg.model.name, num_classes=info["num_classes"],
+                        skeleton=info["skeleton"], **kwargs)
+
+
+@dataclass
+class RunResult:
+    out_dir: str
+    metrics: Dict[str, Any]
+
+
+def _prepare_out(out: str, resume: bool, overwrite: bool) -> None:
+    done = os.path.isfile(os.path.join(out, "metrics.json"))
+    started = os.path.isdir(os.path.join(out, "checkpoints"))
+    if resume:
+        if not os.path.isfile(os.path.join(out, "checkpoints", "last.ckpt")):
+            raise ConfigError(f"--resume: '{out}' has no checkpoints/last.ckpt to resume from")
+        return
+    if (done or started) and not overwrite:
+        raise ConfigError(f"'{out}' already holds a run; pass --resume to continue it, "
+                          f"--overwrite to replace it, or another --out")
+    if overwrite and os.path.isdir(out):
+        for name in ("checkpoints", "logs", "metrics.json", "scores.npz", "config.yaml"):
+            p = os.path.join(out, name)
+            if os.path.isdir(p):
+                shutil.rmtree(p)
+            elif os.path.exists(p):
+                os.remove(p)
+    os.makedirs(out, exist_ok=True)
+
+
+def _trainer(cfg: Config, out: str, callbacks: List[Callback], logger=True) -> L.Trainer:
+    t = cfg.trainer
+    loggers = False
+    if logger:
+        if t.logger == "csv":
+            from lightning.pytorch.loggers import CSVLogger
+            loggers = CSVLogger(out, name="logs", version="")
+        elif t.logger == "tensorboard":
+            from lightning.pytorch.loggers import TensorBoardLogger
+            loggers = TensorBoardLogger(out, name="logs", version="")
+        else:
+            raise ConfigError(f"trainer.logger must be csv or tensorboard, got {t.logger!r}")
+    kwargs: Dict[str, Any] = {}
+    if t.limit_train_batches is not None:
+        kwargs["limit_train_batches"] = t.limit_train_batches
+    return L.Trainer(
+        max_epochs=t.epochs, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
+        num_nodes=t.num_nodes, precision=t.precision, gradient_clip_val=t.gradient_clip_val,
+        logger=loggers, log_every_n_steps=t.log_every_n_steps, callbacks=callbacks,
+        enable_progress_bar=t.progress_bar, enable_model_summary=False,
+        plugins=[AtomicCheckpointIO()], deterministic=True, default_root_dir=out,
+        num_sanity_val_steps=0, **kwargs)
+
+
+def train(cfg: Config, out: str, resume: bool = False, overwrite: bool = False) -> RunResult:
+    """Train and test ``cfg``; everything goes into the run folder ``out``:
+    ``config.yaml``, ``checkpoints/{best,last}.ckpt``, ``logs/metrics.csv``,
+    ``metrics.json`` and ``scores.npz``."""
+    if cfg.trainer.threads:
+        torch.set_num_threads(cfg.trainer.threads)
+    _prepare_out(out, resume, overwrite)
+    if resume:
+        saved = load_config(os.path.join(out, "config.yaml"))
+        if saved.to_dict() != cfg.to_dict():
+            cfg = saved  # resume what was started, not a new configuration
+    seed_everything(cfg.seed, workers=True, verbose=False)
+    dm = SkeletonDataModule(cfg.data)
+    dm.setup("fit")
+    info = dm.info
+    model = build_model(cfg, info)
+    module = SkeletonClassifier(model, cfg.loss, cfg.optim, cfg.trainer.epochs,
+                                cfg.data.batch_size, info["classes"])
+    atomic_write_text(os.path.join(out, "config.yaml"), cfg.dump())
+    has_val = dm.val_set is not None
+    ckpt = ModelCheckpoint(dirpath=os.path.join(out, "checkpoints"), filename="best",
+                           monitor="val/top1" if has_val else None, mode="max",
+                           save_top_k=1, save_last=True, enable_version_counter=False)
+    payload = {"config": cfg.to_dict(), "classes": info["classes"],
+               "skeleton": info["skeleton"].to_dict(), "num_person": info["num_person"],
+               "in_channels": info["in_channels"]}
+    trainer = _trainer(cfg, out, [ckpt, EpochSeed(cfg.seed), RunInfo(payload)])
+    start = time.time()
+    trainer.fit(module, datamodule=dm,
+                ckpt_path=os.path.join(out, "checkpoints", "last.ckpt") if resume else None)
+    train_time = time.time() - start
+    best = ckpt.best_model_path if has_val and ckpt.best_model_path else None
+    trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
+    metrics = _collect_metrics(trainer, module, info["classes"])
+    metrics.update({"epoch": trainer.current_epoch, "train_time_s": round(train_time, 2),
+                    "wall_time_s": round(time.time() - start, 2),
+                    "checkpoint": "best" if best else "last",
+                    "num_train": len(dm.train_set), "num_test": len(dm.test_set)})
+    _write_results(trainer, module, out, metrics)
+    return RunResult(out, metrics)
+
+
+def _collect_metrics(trainer: L.Trainer, module: SkeletonClassifier,
+                     classes: Sequence[str]) -> Dict[str, Any]:
+    m = trainer.callback_metrics
+    res = module.test_results()
+    return {"top1": float(m["test/top1"]), "top5": float(m["test/top5"]),
+            "per_class_accuracy": dict(zip(classes, res["per_class_accuracy"])),
+            "confusion_matrix": res["confusion_matrix"], "classes": list(classes)}
+
+
+def _write_results(trainer: L.Trainer, module: SkeletonClassifier, out: str,
+                   metrics: Dict[str, Any]) -> None:
+    text = json.dumps(metrics, indent=1)
+    if trainer.world_size > 1:
+        atomic_write_text(os.path.join(out, f"metrics.rank{trainer.global_rank}.json"), text)
+    if trainer.is_global_zero:
+        atomic_write_text(os.path.join(out, "metrics.json"), text)
+        if trainer.world_size == 1:
+            write_scores(os.path.join(out, "scores.npz"), torch.cat(module.test_scores),
+                         torch.cat(module.test_labels), metrics["classes"])
+
+
+def write_scores(path: str, scores: torch.Tensor, labels: torch.Tensor,
+                 classes: Sequence[str]) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, scores=scores.numpy(), labels=labels.numpy(),
+                     classes=np.array(list(classes)))
+
+
+# ----------------------------------------------------------------- checkpoints
+def load_run(checkpoint: str) -> Tuple[Config, torch.nn.Module, Dict[str, Any]]:
+    """Rebuild the configuration and the trained model (eval mode) of a
+    checkpoint written by :func:`train`."""
+    ck = load_checkpoint_file(checkpoint)
+    if CKPT_KEY not in ck or "state_dict" not in ck:
+        raise CheckpointError(f"Checkpoint '{checkpoint}' was not written by `topogcn train` "
+                              f"(no '{CKPT_KEY}' entry)")
+    meta = ck[CKPT_KEY]
+    cfg = load_config(None)
+    from topogcn.engine.config import _merge
+    _merge(cfg, meta["config"], "", f"checkpoint '{checkpoint}'")
+    info = {"num_classes": len(meta["classes"]), "classes": meta["classes"],
+            "skeleton": Skeleton.from_dict(meta["skeleton"]), "num_person": meta["num_person"],
+            "in_channels": meta["in_channels"]}
+    model = build_model(cfg, info)
+    state = {k[len("model."):]: v for k, v in ck["state_dict"].items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise CheckpointError(f"Checkpoint '{checkpoint}' does not match its model: "
+                              f"{str(e).splitlines()[0]}") from None
+    return cfg, model.eval(), info
+
+
+def evaluate(checkpoint: str, cfg: Optional[Config] = None,
+             out: Optional[str] = None) -> Dict[str, Any]:
+    """Test a checkpoint on its (or ``cfg``'s) test split; writes
+    ``metrics.json`` and ``scores.npz`` into ``out`` when given."""
+    saved_cfg, model, info = load_run(checkpoint)
+    cfg = cfg or saved_cfg
+    dm = SkeletonDataModule(cfg.data)
+    dm.setup("test")
+    if dm.test_set.num_classes != info["num_classes"]:
+        raise ConfigError(f"The test data has {dm.test_set.num_classes} classes, the checkpoint "
+                          f"{info['num_classes']}")
+    module = SkeletonClassifier(model, cfg.loss, cfg.optim, cfg.trainer.epochs,
+                                cfg.data.batch_size, info["classes"])
+    trainer = L.Trainer(accelerator=cfg.trainer.accelerator, devices=1, logger=False,
+                        enable_progress_bar=cfg.trainer.progress_bar,
+                        enable_model_summary=False, deterministic=True)
+    trainer.test(module, datamodule=dm, verbose=False)
+    metrics = _collect_metrics(trainer, module, info["classes"])
+    metrics["num_test"] = len(dm.test_set)
+    if out:
+        os.makedirs(out, exist_ok=True)
+        _write_results(trainer, module, out, metrics)
+    return metrics
+
+
+def predict(checkpoint: str, path: str, top_k: int = 5) -> List[Tuple[str, float]]:
+    """Classify one skeleton sequence file: the ``top_k`` classes with their
+    probabilities."""
+    from topogcn.engine.sequence_io import read_sequence
+
+    cfg, model, info = load_run(checkpoint)
+    skeleton: Skeleton = info["skeleton"]
+    x = read_sequence(path, skeleton.num_nodes, info["in_channels"])
+    M = info["num_person"]
+    if x.size(0) < M:
+        x = torch.cat([x, x.new_zeros(M - x.size(0), *x.shape[1:])])
+    x = x[:M]
+    transform = build_transform(cfg.data, skeleton, train=False)
+    if transform is not None:
+        x = transform(x)
+    from topogcn.transforms import resize_frames
+    x = resize_frames(x, cfg.data.frames)
+    with torch.no_grad():
+        prob = torch.softmax(model(x.unsqueeze(0)), dim=1)[0]
+    k = min(top_k, len(prob))
+    values, idx = prob.topk(k)
+    return [(info["classes"][i], float(v)) for v, i in zip(values.tolist(), idx.tolist())]
+
+
+def ensemble(run_dirs: Sequence[str], weights: Optional[Sequence[float]] = None
+             ) -> Dict[str, Any]:
+    """Fuse the test scores (softmax) of several runs, e.g. joint / bone /
+    motion streams: the weighted sum decides.  Every run must have tested
+    the same clips in the same order."""
+    if len(run_dirs) < 1:
+        raise ConfigError("ensemble needs at least one run folder")
+    weights = list(weights) if weights else [1.0] * len(run_dirs)
+    if len(weights) != len(run_dirs):
+        raise ConfigError(f"{len(weights)} weights for {len(run_dirs)} runs")
+    fused, labels, per_run = None, None, {}
+    for run, w in zip(run_dirs, weights):
+        path = os.path.join(run, "scores.npz")
+        if not os.path.isfile(path):
+            raise ConfigError(f"'{run}' has no scores.npz (is it a finished `topogcn train` "
+                              f"run folder?)")
+        with np.load(path) as data:
+            s, y = data["scores"], data["labels"]
+        if labels is not None and (len(y) != len(labels) or (y != labels).any()):
+            raise ConfigError(f"'{run}' tested other clips than '{run_dirs[0]}' (labels differ); "
+                              f"runs of one ensemble must share the test split")
+        labels = y
+        per_run[run] = top_k_accuracy(s, y)
+        fused = s * w if fused is None else fused + s * w
+    result = {"runs": per_run, "weights": weights, "fused": top_k_accuracy(fused, labels),
+              "num_test": int(len(labels))}
+    return result
+
+
+def top_k_accuracy(scores: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
+    order = np.argsort(-scores, axis=1)
+    k = min(5, scores.shape[1])
+    return {"top1": float((order[:, 0] == labels).mean()),
+            "top5": float((order[:, :k] == labels[:, None]).any(axis=1).mean())}
