@@ -5,7 +5,8 @@ import os
 from typing import Callable, List, Optional
 
 import lightning as L
-from torch.utils.data import DataLoader
+import torch
+from torch.utils.data import DataLoader, Sampler
 
 from topogcn.datasets import IMiGUE, SMG, SkeletonDataset, SyntheticMicroGestures
 from topogcn.engine.config import ConfigError, DataConfig
@@ -87,15 +88,61 @@ def build_dataset(cfg: DataConfig, split: str, train: bool = False) -> SkeletonD
     return ds
 
 
+class EpochShuffleSampler(Sampler):
+    """A random order drawn from ``(seed, epoch)`` only (Lightning calls
+    :meth:`set_epoch`), sharded over ``world_size`` processes (padded to equal
+    shares).  It yields ``epoch * N + index`` so that :class:`EpochSeededItems`
+    knows the epoch of every item, in any worker process."""
+
+    def __init__(self, num_samples: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        self.num_samples, self.seed, self.epoch = num_samples, seed, 0
+        self.rank, self.world_size = rank, world_size
+        self.generator = torch.Generator()  # also the DataLoader's: no global draw
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.generator.manual_seed(self.seed * 100_003 + epoch)
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(self.num_samples, generator=g).tolist()
+        per_rank = -(-self.num_samples // self.world_size)
+        order = (order * self.world_size)[:per_rank * self.world_size]
+        offset = self.epoch * self.num_samples
+        return iter([offset + i for i in order[self.rank::self.world_size]])
+
+    def __len__(self) -> int:
+        return -(-self.num_samples // self.world_size)
+
+
+class EpochSeededItems(torch.utils.data.Dataset):
+    """Wraps a training set: item ``epoch * N + i`` is clip ``i`` with its
+    random augmentation drawn from ``(seed, epoch, i)``.  Augmentations are
+    thus reproducible whatever the worker count, and a resumed run draws the
+    same ones as an uninterrupted run."""
+
+    def __init__(self, dataset, seed: int) -> None:
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        epoch, i = divmod(int(index), len(self.dataset))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed((self.seed * 100_003 + epoch) * 1_000_003 + i)
+            return self.dataset[i]
+
+
 class SkeletonDataModule(L.LightningDataModule):
     """Train / validation / test loaders of one dataset configuration.
 
     The validation split exists when ``data.val_subjects`` is set (or the
     dataset defines one, like the MiGA release of iMiGUE)."""
 
-    def __init__(self, cfg: DataConfig) -> None:
+    def __init__(self, cfg: DataConfig, seed: int = 0) -> None:
         super().__init__()
-        self.cfg = cfg
+        self.cfg, self.seed = cfg, seed
         self.train_set: Optional[SkeletonDataset] = None
         self.val_set: Optional[SkeletonDataset] = None
         self.test_set: Optional[SkeletonDataset] = None
@@ -109,7 +156,14 @@ class SkeletonDataModule(L.LightningDataModule):
             self.test_set = build_dataset(self.cfg, "test")
 
     def _loader(self, ds, shuffle: bool, batch_size: int) -> DataLoader:
-        return DataLoader(ds, batch_size=batch_size, shuffle=shuffle,
+        sampler, generator = None, None
+        if shuffle:
+            trainer = getattr(self, "trainer", None)
+            rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+            sampler = EpochShuffleSampler(len(ds), self.seed, rank, world)
+            generator = sampler.generator
+            ds = EpochSeededItems(ds, self.seed)
+        return DataLoader(ds, batch_size=batch_size, sampler=sampler, generator=generator,
                           num_workers=self.cfg.num_workers, drop_last=False,
                           persistent_workers=self.cfg.num_workers > 0)
 

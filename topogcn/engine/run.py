@@ -81,7 +81,8 @@ def _prepare_out(out: str, resume: bool, overwrite: bool) -> None:
     os.makedirs(out, exist_ok=True)
 
 
-def _trainer(cfg: Config, out: str, callbacks: List[Callback], logger=True) -> L.Trainer:
+def _trainer(cfg: Config, out: str, callbacks: List[Callback], logger=True,
+             validate: bool = True) -> L.Trainer:
     t = cfg.trainer
     loggers = False
     if logger:
@@ -96,12 +97,15 @@ def _trainer(cfg: Config, out: str, callbacks: List[Callback], logger=True) -> L
     kwargs: Dict[str, Any] = {}
     if t.limit_train_batches is not None:
         kwargs["limit_train_batches"] = t.limit_train_batches
+    if not validate:
+        kwargs["limit_val_batches"] = 0
     return L.Trainer(
         max_epochs=t.epochs, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
         num_nodes=t.num_nodes, precision=t.precision, gradient_clip_val=t.gradient_clip_val,
         logger=loggers, log_every_n_steps=t.log_every_n_steps, callbacks=callbacks,
         enable_progress_bar=t.progress_bar, enable_model_summary=False,
         plugins=[AtomicCheckpointIO()], deterministic=True, default_root_dir=out,
+        use_distributed_sampler=False,
         num_sanity_val_steps=0, **kwargs)
 
 
@@ -117,7 +121,7 @@ def train(cfg: Config, out: str, resume: bool = False, overwrite: bool = False) 
         if saved.to_dict() != cfg.to_dict():
             cfg = saved  # resume what was started, not a new configuration
     seed_everything(cfg.seed, workers=True, verbose=False)
-    dm = SkeletonDataModule(cfg.data)
+    dm = SkeletonDataModule(cfg.data, cfg.seed)
     dm.setup("fit")
     info = dm.info
     model = build_model(cfg, info)
@@ -131,7 +135,8 @@ def train(cfg: Config, out: str, resume: bool = False, overwrite: bool = False) 
     payload = {"config": cfg.to_dict(), "classes": info["classes"],
                "skeleton": info["skeleton"].to_dict(), "num_person": info["num_person"],
                "in_channels": info["in_channels"]}
-    trainer = _trainer(cfg, out, [ckpt, EpochSeed(cfg.seed), RunInfo(payload)])
+    trainer = _trainer(cfg, out, [ckpt, EpochSeed(cfg.seed), RunInfo(payload)],
+                       validate=has_val)
     start = time.time()
     trainer.fit(module, datamodule=dm,
                 ckpt_path=os.path.join(out, "checkpoints", "last.ckpt") if resume else None)

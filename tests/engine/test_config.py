@@ -1,0 +1,64 @@
+import pytest
+
+from topogcn.engine.config import Config, ConfigError, load_config
+
+
+def test_defaults_are_the_paper_recipe():
+    cfg = Config()
+    assert cfg.optim.name == "sgd" and cfg.optim.nesterov and cfg.optim.momentum == 0.9
+    assert cfg.data.frames == 64 and cfg.data.batch_size == 32
+    assert cfg.loss.label_smoothing == 0.1 and cfg.trainer.epochs == 110
+
+
+def test_packaged_configs_and_base_chain():
+    syn = load_config("synthetic")
+    assert syn.data.name == "synthetic" and syn.model.kwargs["channels"] == [32, 32, 64]
+    paper = load_config("synthetic-paper")
+    assert paper.data.name == "synthetic" and paper.optim.milestones == [90, 100]
+    assert load_config("paper-smg").data.name == "smg"
+
+
+def test_dotted_overrides_and_types(tmp_path):
+    cfg = load_config("synthetic", ["optim.lr=0.5", "data.crop_scale=[0.6, 0.9]",
+                                    "model.kwargs.edges=2", "data.val_subjects=3",
+                                    "trainer.gradient_clip_val=1"])
+    assert cfg.optim.lr == 0.5 and cfg.data.crop_scale == (0.6, 0.9)
+    assert cfg.model.kwargs["edges"] == 2 and cfg.data.val_subjects == 3
+    assert cfg.trainer.gradient_clip_val == 1.0
+    path = tmp_path / "c.yaml"
+    path.write_text("base: synthetic\noptim:\n  lr: 0.01\n")
+    assert load_config(str(path)).optim.lr == 0.01
+
+
+@pytest.mark.parametrize("override,match", [
+    ("optim.lrr=0.1", r"unknown key 'optim.lrr'. Valid keys: seed, data.name, .*optim.lr,"),
+    ("nope.x=1", r"unknown key 'nope'"),
+    ("optim.lr=fast", r"'optim.lr' must be a number, got 'fast'"),
+    ("trainer.epochs=2.5", r"'trainer.epochs' must be an integer"),
+    ("data.augment=maybe", r"'data.augment' must be true or false"),
+    ("data.crop_scale=[1]", r"'data.crop_scale' must be a list of 2 values"),
+    ("optim.lr", r"--set expects key=value"),
+])
+def test_bad_overrides(override, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config("synthetic", [override])
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="neither a file nor a packaged config.*synthetic"):
+        load_config("no-such-config")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data:\n  colour: red\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: unknown key 'data.colour'"):
+        load_config(str(bad))
+    loop = tmp_path / "loop.yaml"
+    loop.write_text(f"base: {loop}\n")
+    with pytest.raises(ConfigError, match="loops back"):
+        load_config(str(loop))
+
+
+def test_dump_round_trip(tmp_path):
+    cfg = load_config("synthetic", ["optim.lr=0.3"])
+    path = tmp_path / "dump.yaml"
+    path.write_text(cfg.dump())
+    assert load_config(str(path)).to_dict() == cfg.to_dict()

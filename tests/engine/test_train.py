@@ -1,0 +1,177 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from topogcn.cli import main as cli_main
+from topogcn.engine import CheckpointError, NonFiniteLossError, evaluate, load_run, predict, train
+from topogcn.engine.config import ConfigError, load_config
+from topogcn.engine.run import ensemble
+
+TOPOGCN = os.path.join(os.path.dirname(sys.executable), "topogcn")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    from tests.engine.conftest import TINY
+    out = str(tmp_path_factory.mktemp("runs") / "tiny")
+    result = train(load_config("synthetic", TINY), out)
+    return out, result.metrics
+
+
+def test_run_folder_contents(finished_run):
+    out, m = finished_run
+    for name in ("config.yaml", "metrics.json", "scores.npz", "checkpoints/best.ckpt",
+                 "checkpoints/last.ckpt", "logs/metrics.csv"):
+        assert os.path.isfile(os.path.join(out, name)), name
+    saved = json.load(open(os.path.join(out, "metrics.json")))
+    assert saved["top1"] == m["top1"] and 0 <= m["top1"] <= m["top5"] <= 1
+    cm = np.array(saved["confusion_matrix"])
+    assert cm.shape == (3, 3) and cm.sum() == saved["num_test"] == 6
+    assert abs(np.trace(cm) / cm.sum() - saved["top1"]) < 1e-6
+    assert set(saved["per_class_accuracy"]) == set(saved["classes"])
+    assert saved["epoch"] == 2 and saved["wall_time_s"] > 0
+    scores = np.load(os.path.join(out, "scores.npz"))
+    assert scores["scores"].shape == (6, 3)
+    assert np.allclose(scores["scores"].sum(1), 1, atol=1e-5)
+
+
+def test_same_seed_same_metrics(finished_run, tmp_path, tiny_cfg):
+    out, m = finished_run
+    again = train(tiny_cfg, str(tmp_path / "again")).metrics
+    assert again["top1"] == m["top1"] and again["confusion_matrix"] == m["confusion_matrix"]
+    a = torch.load(os.path.join(out, "checkpoints", "last.ckpt"), weights_only=True)
+    b = torch.load(str(tmp_path / "again" / "checkpoints" / "last.ckpt"), weights_only=True)
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+
+
+def test_eval_predict_and_ensemble(finished_run, tmp_path):
+    out, m = finished_run
+    ckpt = os.path.join(out, "checkpoints", "best.ckpt")
+    res = evaluate(ckpt, out=str(tmp_path / "ev"))
+    assert res["top1"] == pytest.approx(m["top1"]) and res["num_test"] == 6
+    cfg, model, info = load_run(ckpt)
+    assert not model.training and info["num_classes"] == 3
+    np.save(tmp_path / "clip.npy", np.random.rand(20, 25, 3).astype(np.float32))
+    top = predict(ckpt, str(tmp_path / "clip.npy"))
+    assert len(top) == 3 and abs(sum(p for _, p in top) - 1) < 1e-5
+    assert top == sorted(top, key=lambda t: -t[1])
+    fused = ensemble([out, str(tmp_path / "ev")])
+    assert fused["fused"]["top1"] == pytest.approx(m["top1"])
+    with pytest.raises(ConfigError, match="has no scores.npz"):
+        ensemble([str(tmp_path)])
+
+
+def test_refuses_to_overwrite_a_run(finished_run):
+    out, _ = finished_run
+    with pytest.raises(ConfigError, match="already holds a run; pass --resume"):
+        train(load_config("synthetic"), out)
+
+
+def test_corrupt_checkpoint_is_named(tmp_path, finished_run):
+    out, _ = finished_run
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(open(os.path.join(out, "checkpoints", "best.ckpt"), "rb").read()[:200])
+    with pytest.raises(CheckpointError, match="bad.ckpt' cannot be read: it is truncated"):
+        load_run(str(bad))
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_run(str(tmp_path / "none.ckpt"))
+
+
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(tmp_path, tiny_overrides):
+    cfg = load_config("synthetic", tiny_overrides + ["trainer.epochs=3"])
+    out = str(tmp_path / "nan")
+    import topogcn.models.losses as losses
+    real = losses.LatentMMDLoss.forward
+    calls = {"n": 0}
+
+    def poisoned(self, logits, z, y):
+        calls["n"] += 1
+        terms = real(self, logits, z, y)
+        if calls["n"] == 6:  # epoch 1 (3 batches per epoch), batch 2
+            return terms._replace(loss=terms.loss * float("nan"))
+        return terms
+
+    losses.LatentMMDLoss.forward = poisoned
+    try:
+        with pytest.raises(NonFiniteLossError, match=r"is nan at epoch 1, step 5 \(batch 2\)"):
+            train(cfg, out)
+    finally:
+        losses.LatentMMDLoss.forward = real
+    ck = torch.load(os.path.join(out, "checkpoints", "last.ckpt"), weights_only=True)
+    assert ck["epoch"] == 0
+    assert all(torch.isfinite(v).all() for v in ck["state_dict"].values()
+               if v.is_floating_point())
+
+
+def test_cli_train_and_errors(tmp_path, tiny_overrides, capsys):
+    args = ["train", "--out", str(tmp_path / "cli")]
+    for o in tiny_overrides + ["trainer.epochs=1"]:
+        args += ["--set", o]
+    assert cli_main(args) == 0
+    out = capsys.readouterr().out
+    assert "test top-1" in out and "run folder" in out
+    assert cli_main(["train", "--set", "optim.lrr=1"]) == 2
+    assert "unknown key 'optim.lrr'. Valid keys:" in capsys.readouterr().err
+    assert cli_main(["skeletons"]) == 0
+    assert "openpose137" in capsys.readouterr().out
+
+
+def _cli(args, **kw):
+    return subprocess.Popen([TOPOGCN] + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, **kw)
+
+
+@pytest.mark.skipif(not os.path.exists(TOPOGCN), reason="the topogcn console script is needed")
+def test_resume_after_kill_matches_uninterrupted_run(tmp_path, tiny_overrides):
+    sets = []
+    for o in tiny_overrides + ["trainer.epochs=4",
+                               "data.options={num_subjects: 6, test_subjects: 1, "
+                               "gestures_per_class: 6, num_classes: 3}"]:
+        sets += ["--set", o]
+    ref, killed = str(tmp_path / "ref"), str(tmp_path / "killed")
+    p = _cli(["train", "--out", ref] + sets)
+    assert p.wait(timeout=600) == 0, p.stdout.read()
+    p = _cli(["train", "--out", killed] + sets)
+    last = os.path.join(killed, "checkpoints", "last.ckpt")
+    deadline = time.time() + 300
+    while not os.path.exists(last) and time.time() < deadline and p.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the next epoch
+    assert p.poll() is None, "the run finished before it could be killed"
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert not os.path.exists(os.path.join(killed, "metrics.json"))
+    torch.load(last, weights_only=True)  # the checkpoint left behind is whole
+    p = _cli(["train", "--out", killed, "--resume"])
+    assert p.wait(timeout=600) == 0, p.stdout.read()
+    a = json.load(open(os.path.join(ref, "metrics.json")))
+    b = json.load(open(os.path.join(killed, "metrics.json")))
+    assert a["top1"] == b["top1"] and a["confusion_matrix"] == b["confusion_matrix"]
+    wa = torch.load(os.path.join(ref, "checkpoints", "last.ckpt"), weights_only=True)
+    wb = torch.load(last, weights_only=True)
+    assert all(torch.equal(wa["state_dict"][k], wb["state_dict"][k]) for k in wa["state_dict"])
+
+
+@pytest.mark.skipif(not os.path.exists(TOPOGCN), reason="the topogcn console script is needed")
+def test_ddp_two_cpu_processes_agree(tmp_path, tiny_overrides):
+    out = str(tmp_path / "ddp")
+    sets = []
+    for o in tiny_overrides + ["trainer.devices=2", "trainer.strategy=ddp",
+                               "trainer.epochs=1"]:
+        sets += ["--set", o]
+    env = dict(os.environ, MASTER_PORT=str(29500 + os.getpid() % 1000))
+    p = _cli(["train", "--out", out] + sets, env=env)
+    log = p.communicate(timeout=600)[0]
+    assert p.returncode == 0, log
+    r0 = json.load(open(os.path.join(out, "metrics.rank0.json")))
+    r1 = json.load(open(os.path.join(out, "metrics.rank1.json")))
+    assert r0["top1"] == r1["top1"] and r0["top5"] == r1["top5"]
+    assert r0["confusion_matrix"] == r1["confusion_matrix"]
+    assert np.array(r0["confusion_matrix"]).sum() >= r0["num_test"]
