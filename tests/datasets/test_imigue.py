@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from tests.datasets.fixtures import IMIGUE_SPEC, write_imigue_json, write_miga
+from topogcn.datasets.testing import IMIGUE_SPEC, write_imigue_json, write_miga
 from topogcn.datasets import DatasetFormatError
 from topogcn.datasets.imigue import IMiGUE
 from topogcn.skeleton import get_skeleton

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.datasets.fixtures import SMG_SPEC, smg_frame_values, write_smg
+from topogcn.datasets.testing import SMG_SPEC, smg_frame_values, write_smg
 from topogcn.datasets import DatasetFormatError
 from topogcn.datasets.smg import SMG
 

@@ -170,7 +170,7 @@ def test_attention_weights_are_normalised(backend):
 
 def test_auto_backend_choice():
     big = SGConv(4, 4, 500)
-    sparse_ei = torch.randint(0, 500, (2, 2000))
+    sparse_ei = torch.randint(0, 500, (2, 2000))  # 0.8% of V^2
     assert big._choose_backend(sparse_ei) == "sparse"
     assert big._choose_backend(None) == "dense"
     assert SGConv(4, 4, 25)._choose_backend(sparse_ei[:, :10] % 25) == "dense"

@@ -77,7 +77,7 @@ class SGConv(MessagePassing):
             :obj:`"auto"`. (default: :obj:`"auto"`)
         dense_threshold (float, optional): With ``backend="auto"``, the dense
             path is taken when :math:`E \geq` ``dense_threshold`` :math:`\cdot
-            V^2` or :math:`V \leq 32`. (default: :obj:`0.05`)
+            V^2` or :math:`V \leq 32`. (default: :obj:`0.01`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -104,7 +104,7 @@ class SGConv(MessagePassing):
         dropout: float = 0.0,
         bias: bool = True,
         backend: str = "auto",
-        dense_threshold: float = 0.05,
+        dense_threshold: float = 0.01,
         **kwargs,
     ) -> None:
         kwargs.setdefault("aggr", "add")
@@ -240,10 +240,12 @@ class SGConv(MessagePassing):
 
     def _forward_dense(self, x: Tensor, edge_index: Optional[Tensor],
                        need_alpha: bool) -> Tuple[Tensor, Optional[Tensor]]:
+        # Layout: coefficients [B, V_i, H, V_j], so that one batched matmul
+        # with an inner size of H * V_j sums over heads and sources at once.
         B, V, _ = x.shape
         H = self.heads
-        topo = self.topology
-        log_count = None
+        topo = self.topology.transpose(0, 1)  # [V_i, H, V_j]
+        bias = None
         if edge_index is not None:
             # multiplicity of every (target, source) pair; duplicated edges
             # count twice in the softmax and the sum, as in the sparse path
@@ -251,35 +253,32 @@ class SGConv(MessagePassing):
             count.index_add_(0, edge_index[1] * V + edge_index[0],
                              torch.ones(edge_index.size(1), dtype=x.dtype, device=x.device))
             count = count.view(V, V)
-            # log-multiplicity, a huge negative number for the pairs that are not
-            # edges (finite, so that targets without edges give no NaN)
-            log_count = torch.where(count > 0, count.log(),
-                                    torch.full_like(count, torch.finfo(x.dtype).min))
-            has_edge = (count.sum(dim=1, keepdim=True) > 0).to(x.dtype)  # [V, 1]
+            has_edge = (count.sum(dim=1) > 0).to(x.dtype).view(V, 1, 1)
         if self.attention:
             q, k = self._queries_keys(x)  # [B, V, H, D']
-            scores = torch.matmul(q.transpose(1, 2), k.permute(0, 2, 3, 1))  # [B, H, V, V]
-            scores = scores * (self.head_channels ** -0.5)
-            if log_count is not None:
-                scores = scores + log_count
+            scores = torch.einsum("bihd,bjhd->bihj", q * self.head_channels ** -0.5, k)
+            if edge_index is not None:
+                # log-multiplicity; a huge negative number (finite, so that a
+                # target without edges gives no NaN) for the non-edges
+                bias = torch.where(count > 0, count.log(),
+                                   torch.full_like(count, torch.finfo(x.dtype).min))
+                scores = scores + bias.unsqueeze(1)
+                topo = topo * has_edge  # targets without any incoming edge get nothing
             p = torch.softmax(scores, dim=-1)
-            if log_count is not None:  # targets without any incoming edge get nothing
-                p = p * has_edge
-            p = F.dropout(p, self.dropout, self.training)
-            coef = p * topo  # [B, H, V, V]
+            if self.dropout > 0 and self.training:
+                p = F.dropout(p, self.dropout, True)
+            coef = p * topo
         else:
             p = None
-            coef = topo if edge_index is None else topo * count
-            coef = coef.unsqueeze(0)
+            coef = (topo if edge_index is None else topo * count.unsqueeze(1)).expand(B, V, H, V)
 
         if self.in_channels < self.out_channels:  # aggregate, then transform
-            z = torch.matmul(coef, x.unsqueeze(1))  # [B, H, V, C_in]
-            z = z.transpose(1, 2).reshape(B, V, H * self.in_channels)
-            out = z @ self.weight.reshape(H * self.in_channels, self.out_channels)
+            z = torch.bmm(coef.reshape(B, V * H, V), x)  # [B, V*H, C_in] = [B, V, H*C_in]
+            out = z.view(B, V, H * self.in_channels) @ self.weight.reshape(
+                H * self.in_channels, self.out_channels)
         else:  # transform, then aggregate
-            w = self.weight.permute(1, 0, 2).reshape(self.in_channels, H * self.out_channels)
-            xw = (x @ w).view(B, V, H, self.out_channels).transpose(1, 2)
-            out = torch.matmul(coef, xw).sum(dim=1)
+            xw = torch.einsum("bjc,hcd->bhjd", x, self.weight).reshape(B, H * V, -1)
+            out = torch.bmm(coef.reshape(B, V, H * V), xw)
         if self.bias is not None:
             out = out + self.bias
 
@@ -291,8 +290,10 @@ class SGConv(MessagePassing):
             if p is None:
                 alpha = x.new_ones(B, edge_index.size(1), H)
             else:
-                alpha = (p[:, :, tgt, src] / count[tgt, src] if log_count is not None
-                         else p[:, :, tgt, src]).transpose(1, 2)
+                alpha = p[:, tgt, :, src]  # [E, B, H]
+                if bias is not None:
+                    alpha = alpha / count[tgt, src].view(-1, 1, 1)
+                alpha = alpha.transpose(0, 1)
         return out, alpha
 
     def _forward_sparse(self, x: Tensor, edge_index: Tensor,

@@ -1,5 +1,7 @@
-"""Tiny, format-true SMG and iMiGUE folders, generated from the documented
-layouts (shared/reference/dataset-formats.md); never real data."""
+"""Tiny, format-true SMG and iMiGUE folders generated from the documented
+layouts: what the test suite and ``benchmarks/reproduce.py --smoke`` run on.
+Never real data; the values encode (subject, frame, joint) so that readers
+can be checked exactly."""
 from __future__ import annotations
 
 import json
@@ -97,3 +99,15 @@ def write_miga(root: str, split_folder: str, videos: Dict[str, Tuple[int, Sequen
             f.write("\n".join(rows) + "\n")
         with open(os.path.join(folder, f"{video}_label.csv"), "w") as f:
             f.write("".join(f"{c},{s},{e}\n" for c, s, e in labels))
+
+
+def write_smg_fixture(root: str) -> str:
+    """A 5-subject SMG folder (train subjects 1-3, test 36 and 40)."""
+    write_smg(root, SMG_SPEC)
+    return root
+
+
+def write_imigue_fixture(root: str) -> str:
+    """A 3-video iMiGUE folder in the OpenPose-JSON layout."""
+    write_imigue_json(root, IMIGUE_SPEC)
+    return root
