@@ -21,6 +21,8 @@ $(STAMP): setup.py pyproject.toml $(CONSTRAINTS)
 
 run: $(STAMP)
 	$(VENV)/bin/topogcn train --out $(RUN_DIR) --overwrite
+	$(VENV)/bin/topogcn analyze --checkpoint $(RUN_DIR)/checkpoints/best.ckpt --out $(RUN_DIR)/analysis
+	@echo "Open the report: $(RUN_DIR)/analysis/index.html"
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

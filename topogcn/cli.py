@@ -7,7 +7,6 @@ configuration lives in typed dataclasses and YAML files
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import List, Optional
 
@@ -54,7 +53,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     result = train(cfg, out, resume=args.resume, overwrite=args.overwrite)
     m = result.metrics
     print(f"\ntopogcn train: {cfg.model.name} on {cfg.data.name} finished")
-    _print_table([("test top-1", f"{100 * m['top1']:.2f}%"), ("test top-5", f"{100 * m['top5']:.2f}%"),
+    _print_table([("test top-1", f"{100 * m['top1']:.2f}%"),
+                  ("test top-5", f"{100 * m['top5']:.2f}%"),
                   ("test clips", m["num_test"]), ("epochs", m["epoch"]),
                   ("checkpoint", m["checkpoint"]), ("train time", f"{m['train_time_s']:.1f} s"),
                   ("run folder", out)])
@@ -65,17 +65,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from topogcn.engine.run import evaluate, load_run
 
     cfg = None
-    if args.config or args.set:
-        cfg = _config(args) if args.config else None
-        if cfg is None:
-            from topogcn.engine.config import _merge_override, parse_override
-            cfg = load_run(args.checkpoint)[0]
-            for text in args.set:
-                keys, value = parse_override(text)
-                _merge_override(cfg, keys, value, text)
+    if args.config:
+        cfg = _config(args)
+    elif args.set:  # the checkpoint's own configuration, with the overrides
+        from topogcn.engine.config import _merge_override, parse_override
+        cfg = load_run(args.checkpoint)[0]
+        for text in args.set:
+            keys, value = parse_override(text)
+            _merge_override(cfg, keys, value, text)
     m = evaluate(args.checkpoint, cfg, args.out)
     print(f"topogcn eval: {args.checkpoint}")
-    _print_table([("test top-1", f"{100 * m['top1']:.2f}%"), ("test top-5", f"{100 * m['top5']:.2f}%"),
+    _print_table([("test top-1", f"{100 * m['top1']:.2f}%"),
+                  ("test top-5", f"{100 * m['top5']:.2f}%"),
                   ("test clips", m["num_test"])])
     return 0
 
@@ -99,6 +100,36 @@ def _cmd_ensemble(args: argparse.Namespace) -> int:
     rows.append(("fused", f"top-1 {100 * f['top1']:.2f}%  top-5 {100 * f['top5']:.2f}%"))
     print(f"topogcn ensemble of {len(args.runs)} runs ({res['num_test']} test clips)")
     _print_table(rows)
+    return 0
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from topogcn.analysis import analyze
+
+    cfg = _config(args) if args.config else None
+    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
+    report = analyze(args.checkpoint, args.out, cfg=cfg, classes=classes,
+                     max_samples=args.max_samples)
+    s = report.summary
+    print(f"topogcn analyze: {len(report.figures)} figures in {args.out}")
+    _print_table([("test top-1", f"{100 * s['top1']:.2f}%"),
+                  ("silhouette of z", f"{s['silhouette_z']:.3f}"),
+                  ("report", report.index)])
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from topogcn.datasets import IMiGUE, SMG
+    from topogcn.datasets.convert import export_folder
+
+    reader = {"smg": SMG, "imigue": IMiGUE}[args.source]
+    splits = [reader(args.root, split=s, frames=None) for s in ("train", "test")]
+    joints = [j.strip() for j in args.joints.split(",")] if args.joints else None
+    joints = [int(j) if j.isdigit() else j for j in joints] if joints else None
+    out = export_folder(splits, args.out, joints)
+    n = sum(len(d) for d in splits)
+    print(f"topogcn convert: {n} clips of {args.source} written to {out} "
+          f"(labels.csv, classes.txt, skeleton.json)")
     return 0
 
 
@@ -133,6 +164,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help=".npy/.npz [T,V,C] or [M,T,V,C], or a CSV of frames")
     p.add_argument("--top-k", type=int, default=5)
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("analyze", help="figures of a trained model and an HTML report")
+    p.add_argument("--checkpoint", required=True)
+    config_args(p)
+    p.add_argument("--classes", help="comma-separated class names (or indices) for the "
+                   "subset t-SNE (default: the first four)")
+    p.add_argument("--max-samples", type=int, help="at most this many test clips")
+    p.add_argument("--out", required=True, help="folder for the figures and index.html")
+    p.set_defaults(func=_cmd_analyze)
+
+    p = sub.add_parser("convert", help="write a dataset in the generic SkeletonFolder format")
+    p.add_argument("--from", dest="source", required=True, choices=["smg", "imigue"])
+    p.add_argument("--root", required=True, help="the source dataset folder")
+    p.add_argument("--out", required=True)
+    p.add_argument("--joints", help="comma-separated joint indices, joint or part names")
+    p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("ensemble", help="fuse the test scores of runs (joint/bone/motion)")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")

@@ -1,9 +1,10 @@
-import os
 
 import numpy as np
 import pytest
 
-from topogcn.datasets.testing import IMIGUE_SPEC, write_imigue_json, write_miga
+from topogcn.datasets.testing import (
+    IMIGUE_SPEC, trusted_caches, write_imigue_json, write_miga,
+)
 from topogcn.datasets import DatasetFormatError
 from topogcn.datasets.imigue import IMiGUE
 from topogcn.skeleton import get_skeleton
@@ -96,9 +97,7 @@ def test_json_bad_input(json_root, mutate, match):
     mutate(json_root)
     with pytest.raises(DatasetFormatError, match=match):
         IMiGUE(json_root, "train")
-    processed = json_root / "processed"
-    assert not processed.exists() or not any(
-        (processed / d / "index.json").exists() for d in os.listdir(processed))
+    assert trusted_caches(str(json_root)) == []
 
 
 def test_missing_root(tmp_path):

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from topogcn.datasets.testing import SMG_SPEC, smg_frame_values, write_smg
+from topogcn.datasets.testing import (
+    smg_frame_values, SMG_SPEC, trusted_caches, write_smg,
+)
 from topogcn.datasets import DatasetFormatError
 from topogcn.datasets.smg import SMG
 
@@ -93,9 +95,7 @@ def test_interrupted_processing_leaves_no_trusted_cache(smg_root, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         SMG(smg_root, "train")
     monkeypatch.setattr(torch, "save", real_save)
-    assert not os.path.exists(smg_root / "processed") or all(
-        not os.path.isfile(smg_root / "processed" / d / "index.json")
-        for d in os.listdir(smg_root / "processed"))
+    assert trusted_caches(str(smg_root)) == []
     assert len(SMG(smg_root, "train")) == 6
 
 
@@ -122,9 +122,7 @@ def test_bad_input_is_named_and_caches_nothing(smg_root, mutate, match):
     mutate(smg_root)
     with pytest.raises(DatasetFormatError, match=match):
         SMG(smg_root, "train")
-    processed = smg_root / "processed"
-    assert not processed.exists() or not any(
-        (processed / d / "index.json").exists() for d in os.listdir(processed))
+    assert trusted_caches(str(smg_root)) == []
 
 
 def test_skip_bad_recordings_with_warning(smg_root):

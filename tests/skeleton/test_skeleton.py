@@ -231,7 +231,8 @@ def test_file_errors(tmp_path):
     (dict(num_nodes=3, bones=[(0, 1), (1, 2)], center=3), r"center 3 is out of range"),
     (dict(num_nodes=4, bones=[(0, 1), (2, 3)]), r"disconnected: 2 components"),
     (dict(num_nodes=0, bones=[]), r"num_nodes must be a positive integer"),
-    (dict(num_nodes=3, bones=[(0, 1), (1, 2)], parts={"p": [5]}), r"part 'p' refers to joints \[5\]"),
+    (dict(num_nodes=3, bones=[(0, 1), (1, 2)], parts={"p": [5]}),
+     r"part 'p' refers to joints \[5\]"),
     (dict(num_nodes=3, bones=[(0,)]), r"bone #0 .* is not a pair"),
 ])
 def test_validation_errors(kwargs, match):

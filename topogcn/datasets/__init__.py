@@ -6,6 +6,7 @@ from topogcn.datasets.base import (
     Segment,
     SkeletonDataset,
 )
+from topogcn.datasets.folder import SkeletonFolder
 from topogcn.datasets.imigue import IMiGUE
 from topogcn.datasets.smg import SMG
 from topogcn.datasets.synthetic import SyntheticMicroGestures
@@ -15,6 +16,7 @@ __all__ = [
     "SyntheticMicroGestures",
     "SMG",
     "IMiGUE",
+    "SkeletonFolder",
     "ClipInfo",
     "Recording",
     "Segment",

@@ -19,7 +19,7 @@ from topogcn.datasets.base import (
 )
 from topogcn.datasets.smg import read_label_rows, read_numeric_csv
 from topogcn.skeleton import Skeleton, get_skeleton
-from topogcn.skeleton.builtins import FACE_OFFSET, LHAND_OFFSET, RHAND_OFFSET
+from topogcn.skeleton.builtins import LHAND_OFFSET, RHAND_OFFSET
 
 IMIGUE_NUM_CLASSES = 32
 FINGERTIPS = (4, 8, 12, 16, 20)

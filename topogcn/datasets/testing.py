@@ -111,3 +111,13 @@ def write_imigue_fixture(root: str) -> str:
     """A 3-video iMiGUE folder in the OpenPose-JSON layout."""
     write_imigue_json(root, IMIGUE_SPEC)
     return root
+
+
+def trusted_caches(root: str) -> list:
+    """The processed-cache folders under ``root/processed`` that a later run
+    would trust (those holding an ``index.json``)."""
+    processed = os.path.join(root, "processed")
+    if not os.path.isdir(processed):
+        return []
+    return [d for d in os.listdir(processed)
+            if os.path.isfile(os.path.join(processed, d, "index.json"))]

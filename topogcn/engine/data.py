@@ -52,36 +52,27 @@ def build_dataset(cfg: DataConfig, split: str, train: bool = False) -> SkeletonD
         raise ConfigError(f"data.name must be one of {DATASETS}, got {cfg.name!r}")
     opts = dict(cfg.options)
     opts.pop("coordinate_dims", None)
-    if cfg.name == "synthetic":
-        skeleton = get_skeleton(cfg.skeleton or opts.pop("skeleton", "ntu25"))
-        opts.setdefault("seed", 0)
-        make = lambda tf: SyntheticMicroGestures(  # noqa: E731
-            split, skeleton=skeleton, frames=cfg.frames, transform=tf,
-            val_subjects=cfg.val_subjects, **opts)
-    else:
-        if not cfg.root:
-            raise ConfigError(f"data.root is required for data.name={cfg.name}: the folder of "
-                              f"the dataset (see the docs page 'Datasets')")
-        root = os.path.expanduser(cfg.root)
-        if cfg.name == "smg":
-            make = lambda tf: SMG(root, split, frames=cfg.frames, transform=tf,  # noqa: E731
-                                  val_subjects=cfg.val_subjects, **opts)
+    common = dict(frames=cfg.frames, val_subjects=cfg.val_subjects, **opts)
+    if cfg.name != "synthetic" and not cfg.root:
+        raise ConfigError(f"data.root is required for data.name={cfg.name}: the folder of the "
+                          f"dataset (see the docs page 'Datasets')")
+    root = os.path.expanduser(cfg.root) if cfg.root else None
+    try:
+        if cfg.name == "synthetic":
+            common.setdefault("seed", 0)
+            skeleton = cfg.skeleton or common.pop("skeleton", "ntu25")
+            ds = SyntheticMicroGestures(split, skeleton=get_skeleton(skeleton), **common)
+        elif cfg.name == "smg":
+            ds = SMG(root, split, **common)
         elif cfg.name == "imigue":
-            make = lambda tf: IMiGUE(root, split, frames=cfg.frames,  # noqa: E731
-                                     skeleton=cfg.skeleton, transform=tf,
-                                     val_subjects=cfg.val_subjects, **opts)
+            ds = IMiGUE(root, split, skeleton=cfg.skeleton, **common)
         else:
             from topogcn.datasets.folder import SkeletonFolder
 
             if not cfg.skeleton:
                 raise ConfigError("data.skeleton is required for data.name=folder (a registry "
                                   "name or a JSON/YAML skeleton file)")
-            skeleton = get_skeleton(cfg.skeleton)
-            make = lambda tf: SkeletonFolder(root, skeleton, split,  # noqa: E731
-                                             frames=cfg.frames, transform=tf,
-                                             val_subjects=cfg.val_subjects, **opts)
-    try:
-        ds = make(None)
+            ds = SkeletonFolder(root, get_skeleton(cfg.skeleton), split, **common)
     except TypeError as e:
         raise ConfigError(f"data.options: {e}") from None
     ds.transform = build_transform(cfg, ds.skeleton, train)

@@ -16,7 +16,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from topogcn.engine.checkpoint import AtomicCheckpointIO, CheckpointError, load_checkpoint_file
 from topogcn.engine.config import Config, ConfigError, load_config
-from topogcn.engine.data import SkeletonDataModule, build_dataset, build_transform
+from topogcn.engine.data import SkeletonDataModule, build_transform
 from topogcn.engine.module import SkeletonClassifier
 from topogcn.models import create_model
 from topogcn.skeleton import Skeleton

@@ -9,7 +9,7 @@ from torch.nn import BatchNorm1d, Conv2d, Dropout, Linear, Module, ModuleList, R
 
 from topogcn.models.gecn import check_input
 from topogcn.nn import PartitionGraphConv
-from topogcn.nn.block import _PointwiseBN
+from topogcn.nn.block import residual_path
 from topogcn.nn.ms_tc import _conv_init
 from topogcn.nn.norm import ChannelsLastBatchNorm
 from topogcn.skeleton import Skeleton, get_skeleton
@@ -34,12 +34,7 @@ class STGCNBlock(Module):
         _conv_init(self.tcn)
         self.bn2 = torch.nn.BatchNorm2d(out_channels)
         self.dropout = Dropout(dropout)
-        if not residual:
-            self.residual = None
-        elif in_channels == out_channels and stride == 1:
-            self.residual = torch.nn.Identity()
-        else:
-            self.residual = _PointwiseBN(in_channels, out_channels, stride)
+        self.residual = residual_path(in_channels, out_channels, stride, residual)
         self.relu = ReLU()
 
     def forward(self, x: Tensor) -> Tensor:

@@ -1,9 +1,9 @@
 """The GE-CN encoder block: S-GC followed by MS-TC."""
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 import torch
 from torch import Tensor
-from torch.nn import Module, ReLU, Sequential
+from torch.nn import Module, ReLU
 
 from topogcn.nn.conv import SGConv
 from topogcn.nn.ms_tc import MultiScaleTemporalConv, _conv_init
@@ -21,6 +21,17 @@ class _PointwiseBN(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.bn(self.conv(x.permute(0, 3, 1, 2))).permute(0, 2, 3, 1)
+
+
+def residual_path(in_channels: int, out_channels: int, stride: int = 1,
+                  enabled: bool = True) -> Optional[Module]:
+    """A block's residual: :obj:`None` when disabled, the identity when the
+    shape is unchanged, else a strided 1x1 convolution with BN."""
+    if not enabled:
+        return None
+    if in_channels == out_channels and stride == 1:
+        return torch.nn.Identity()
+    return _PointwiseBN(in_channels, out_channels, stride)
 
 
 class EncoderBlock(Module):
@@ -67,16 +78,10 @@ class EncoderBlock(Module):
         self.gcn = SGConv(in_channels, out_channels, num_nodes, heads=heads,
                           attention=attention, **conv_kwargs)
         self.gcn_norm = ChannelsLastBatchNorm(out_channels, weight_init=1e-6)
-        self.down = (torch.nn.Identity() if in_channels == out_channels
-                     else _PointwiseBN(in_channels, out_channels))
+        self.down = residual_path(in_channels, out_channels)
         self.tcn = MultiScaleTemporalConv(out_channels, out_channels, kernel_size=kernel_size,
                                           stride=stride, dilations=dilations)
-        if not residual:
-            self.residual = None
-        elif in_channels == out_channels and stride == 1:
-            self.residual = torch.nn.Identity()
-        else:
-            self.residual = _PointwiseBN(in_channels, out_channels, stride)
+        self.residual = residual_path(in_channels, out_channels, stride, residual)
         self.relu = ReLU()
 
     def forward(self, x: Tensor, edge_index: Optional[Tensor] = None,

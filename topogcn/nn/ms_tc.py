@@ -23,13 +23,14 @@ class MultiScaleTemporalConv(Module):
       convolution with that dilation (and the stride), BN;
     * a max-pool branch: :math:`1 \times 1` convolution, BN, ReLU,
       :math:`3 \times 1` temporal max-pooling (with the stride), BN;
-    * a :math:`1 \times 1` branch with the stride, BN.
+    * a :math:`1 \times 1` branch with the stride, BN;
 
-    then the residual (if any) and a ReLU.  The default (two dilated :math:`5 \times 1` branches with dilations 1
-    and 2, the max-pool and the :math:`1 \times 1` branch: four branches) is
-    the reference code's.  The GE-CN paper's text mentions "three parallel
-    branches with various kernel sizes"; its stated reference, InfoGCN, has
-    these four, which we follow.  Other branch sets are one argument away.
+    then the residual (if any) and a ReLU.  The default (two dilated
+    :math:`5 \times 1` branches with dilations 1 and 2, the max-pool and
+    the :math:`1 \times 1` branch: four branches) is the reference code's.
+    The GE-CN paper's text mentions "three parallel branches with various
+    kernel sizes"; its stated reference, InfoGCN, has these four, which we
+    follow.  Other branch sets are one argument away.
 
     The tensor stays channels-last: :math:`(N, T, V, C)` is viewed as
     :math:`(N, C, T, V)` in ``channels_last`` memory format, which the

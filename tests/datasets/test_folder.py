@@ -1,0 +1,127 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from topogcn.datasets import SMG, DatasetFormatError, IMiGUE, SkeletonFolder
+from topogcn.datasets.convert import export_folder
+from topogcn.datasets.testing import (
+    IMIGUE_SPEC, SMG_SPEC, trusted_caches, write_imigue_json, write_smg,
+)
+from topogcn.skeleton import Skeleton
+
+FIVE = Skeleton("five_folder", 5, [(0, 1), (1, 2), (1, 3), (1, 4)], center=1,
+                joint_names=["head", "neck", "lhand", "rhand", "hip"])
+
+
+def make_folder(root, rows, arrays, classes=None):
+    os.makedirs(root, exist_ok=True)
+    for name, arr in arrays.items():
+        np.save(os.path.join(root, name), arr)
+    header = list(rows[0].keys())
+    with open(os.path.join(root, "labels.csv"), "w") as f:
+        f.write(",".join(header) + "\n")
+        for r in rows:
+            f.write(",".join(str(r[h]) for h in header) + "\n")
+    if classes:
+        open(os.path.join(root, "classes.txt"), "w").write("\n".join(classes) + "\n")
+
+
+@pytest.fixture()
+def five_root(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {f"r{i}.npy": rng.normal(size=(30, 5, 2)).astype(np.float32) for i in range(6)}
+    rows = [{"file": f"r{i}.npy", "label": ["wave", "nod", "shrug"][i % 3], "start_frame": 2,
+             "end_frame": 20, "subject": i // 2} for i in range(6)]
+    make_folder(str(tmp_path / "five"), rows, arrays, classes=["wave", "nod", "shrug"])
+    return tmp_path / "five"
+
+
+def test_folder_contract_and_subject_split(five_root):
+    tr = SkeletonFolder(five_root, FIVE, "train", frames=None, test_subjects=[2])
+    te = SkeletonFolder(five_root, FIVE, "test", frames=None, test_subjects=[2])
+    assert len(tr) == 4 and len(te) == 2 and tr.classes == ["wave", "nod", "shrug"]
+    x, y = tr[0]
+    assert x.shape == (1, 19, 5, 2)
+    raw = np.load(five_root / "r0.npy")
+    assert np.allclose(x[0].numpy(), raw[2:21])
+    assert te.subjects == [2]
+
+
+def test_seeded_random_split_by_subject(five_root):
+    a = SkeletonFolder(five_root, FIVE, "test", test_fraction=0.34, seed=1)
+    b = SkeletonFolder(five_root, FIVE, "test", test_fraction=0.34, seed=1)
+    assert a.subjects == b.subjects and len(a.subjects) == 1
+    train = SkeletonFolder(five_root, FIVE, "train", test_fraction=0.34, seed=1)
+    assert set(train.subjects).isdisjoint(a.subjects)
+
+
+@pytest.mark.parametrize("mutate,match", [
+    (lambda r: np.save(r / "r1.npy", np.zeros((30, 4, 2), np.float32)),
+     r"r1.npy: 4 joints per frame, but the skeleton has 5"),
+    (lambda r: os.remove(r / "r2.npy"), r"labels.csv, line 4: file 'r2.npy' does not exist"),
+    (lambda r: open(r / "labels.csv", "a").write("r0.npy,dance,1,2,0\n"),
+     r"labels.csv, line 8: unknown label 'dance'"),
+    (lambda r: open(r / "labels.csv", "a").write("r0.npy,nod,25,40,0\n"),
+     r"labels.csv, line 8: frames 25..40 out of range for 'r0.npy', which has 30 frames"),
+    (lambda r: np.save(r / "r3.npy", np.zeros((30, 5, 3), np.float32)),
+     r"r3.npy: 3 channels per joint, but the files before it have 2"),
+])
+def test_folder_bad_input(five_root, mutate, match):
+    mutate(five_root)
+    with pytest.raises(DatasetFormatError, match=match):
+        SkeletonFolder(five_root, FIVE, "train", test_subjects=[2])
+    assert trusted_caches(str(five_root)) == []
+
+
+def test_round_trip_smg(tmp_path):
+    write_smg(str(tmp_path / "smg"), SMG_SPEC)
+    splits = [SMG(tmp_path / "smg", s, frames=None) for s in ("train", "test")]
+    export_folder(splits, str(tmp_path / "out"))
+    for native in splits:
+        folder = SkeletonFolder(tmp_path / "out", str(tmp_path / "out" / "skeleton.json"),
+                                native.split, frames=None)
+        assert len(folder) == len(native) and folder.classes == native.classes
+        assert folder.labels.tolist() == native.labels.tolist()
+        for i in range(len(native)):
+            assert torch.equal(folder[i][0], native[i][0])
+
+
+def test_round_trip_imigue_with_joint_subset(tmp_path):
+    write_imigue_json(str(tmp_path / "im"), IMIGUE_SPEC)
+    splits = [IMiGUE(tmp_path / "im", s, frames=None) for s in ("train", "test")]
+    export_folder(splits, str(tmp_path / "out"), joints=["upper_body"])
+    folder = SkeletonFolder(tmp_path / "out", str(tmp_path / "out" / "skeleton.json"), "train",
+                            frames=None)
+    assert folder.skeleton.num_nodes == 12
+    assert folder.labels.tolist() == splits[0].labels.tolist()
+    x, _ = folder[0]
+    upper = [0, 1, 2, 3, 4, 5, 6, 7, 15, 16, 17, 18]  # BODY_25 above the hips
+    assert torch.equal(x, splits[0][0][0][..., upper, :])
+
+
+def test_cli_convert_and_train_on_a_five_joint_skeleton(tmp_path, capsys):
+    """The tutorial's path: declare a skeleton file, write a folder, train from the CLI."""
+    from topogcn.cli import main
+    from topogcn.datasets import SyntheticMicroGestures
+
+    skel_file = tmp_path / "five.yaml"
+    skel_file.write_text("name: five_cli\njoint_names: [head, neck, lhand, rhand, hip]\n"
+                         "bones: [[head, neck], [neck, lhand], [neck, rhand], [neck, hip]]\n"
+                         "center: neck\n")
+    kw = dict(skeleton=str(skel_file), num_classes=3, num_subjects=5, test_subjects=1,
+              gestures_per_class=3, frames=None)
+    splits = [SyntheticMicroGestures(s, **kw) for s in ("train", "test")]
+    data = tmp_path / "data"
+    export_folder(splits, str(data))
+    out = tmp_path / "run"
+    args = ["train", "--out", str(out), "--set", "data.name=folder",
+            "--set", f"data.root={data}", "--set", f"data.skeleton={skel_file}",
+            "--set", "data.frames=16", "--set", "trainer.epochs=2",
+            "--set", "trainer.progress_bar=false", "--set", "model.kwargs.channels=[8, 8]"]
+    assert main(args) == 0
+    assert "test top-1" in capsys.readouterr().out
+    assert (out / "metrics.json").is_file()
+    assert main(["eval", "--checkpoint", str(out / "checkpoints" / "best.ckpt"),
+                 "--set", "trainer.progress_bar=false"]) == 0

@@ -1,0 +1,128 @@
+"""Headless figures (matplotlib, Agg backend); every figure is saved with
+the numbers behind it, so that it can be re-plotted."""
+from __future__ import annotations
+
+import csv
+import os
+from typing import List, Optional, Sequence, Tuple
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display needed, ever
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from topogcn.skeleton import Skeleton  # noqa: E402
+from topogcn.utils.io import atomic_path  # noqa: E402
+
+
+def _save(fig, path: str, dpi: int = 110) -> str:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def write_csv(path: str, header: Sequence[str], rows) -> str:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            w.writerows(rows)
+    return path
+
+
+def plot_tsne(emb: np.ndarray, labels: np.ndarray, classes: Sequence[str], path: str,
+              title: str = "t-SNE of the latent space") -> str:
+    """Scatter of a 2-D embedding coloured by class, with a legend of class
+    names; also writes ``<path>.csv`` (x, y, label, class)."""
+    fig, ax = plt.subplots(figsize=(7.5, 6))
+    cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
+    for k in np.unique(labels):
+        sel = labels == k
+        ax.scatter(emb[sel, 0], emb[sel, 1], s=12, color=cmap(int(k) % cmap.N),
+                   label=classes[int(k)], alpha=0.85, linewidths=0)
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(fontsize=7, markerscale=1.5, loc="center left", bbox_to_anchor=(1.0, 0.5),
+              frameon=False)
+    write_csv(os.path.splitext(path)[0] + ".csv", ["x", "y", "label", "class"],
+              [(float(a), float(b), int(y), classes[int(y)]) for (a, b), y in zip(emb, labels)])
+    return _save(fig, path)
+
+
+def plot_matrix(matrix: np.ndarray, path: str, title: str, row_names: Sequence[str],
+                col_names: Sequence[str], xlabel: str = "", ylabel: str = "",
+                cmap: str = "viridis", annotate: bool = False) -> str:
+    """A heatmap with names on the axes (ticks thinned above 40 names); the
+    numbers go to ``<path>.csv``."""
+    n, m = matrix.shape
+    size = min(14, 3 + 0.22 * max(n, m))
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    im = ax.imshow(matrix, cmap=cmap, aspect="auto")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    step = max(1, max(n, m) // 40)
+    ax.set_xticks(range(0, m, step))
+    ax.set_xticklabels([col_names[i] for i in range(0, m, step)], rotation=90, fontsize=6)
+    ax.set_yticks(range(0, n, step))
+    ax.set_yticklabels([row_names[i] for i in range(0, n, step)], fontsize=6)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if annotate and n * m <= 400:
+        for i in range(n):
+            for j in range(m):
+                ax.text(j, i, f"{matrix[i, j]:.0f}", ha="center", va="center", fontsize=6,
+                        color="w" if matrix[i, j] < matrix.max() / 2 else "k")
+    write_csv(os.path.splitext(path)[0] + ".csv", [""] + list(col_names),
+              [[row_names[i]] + [float(v) for v in matrix[i]] for i in range(n)])
+    return _save(fig, path)
+
+
+def plot_per_class(acc: Sequence[float], classes: Sequence[str], path: str) -> str:
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(classes) + 2), 4))
+    ax.bar(range(len(classes)), [100 * a for a in acc], color="tab:blue")
+    ax.set_xticks(range(len(classes)))
+    ax.set_xticklabels(classes, rotation=75, ha="right", fontsize=7)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title("Per-class accuracy")
+    write_csv(os.path.splitext(path)[0] + ".csv", ["class", "accuracy"],
+              [(c, float(a)) for c, a in zip(classes, acc)])
+    return _save(fig, path)
+
+
+def plot_skeleton(skeleton: Skeleton, pos: np.ndarray, path: str,
+                  links: Optional[List[Tuple[int, int, float]]] = None,
+                  title: Optional[str] = None, label_joints: Optional[bool] = None) -> str:
+    """The joints at ``pos`` ``[V, 2]`` with the bones in grey and, when
+    given, ``links`` ``(i, j, weight)`` drawn with width and colour by
+    weight; joint names are written for small skeletons.  The links go to
+    ``<path>.csv``."""
+    fig, ax = plt.subplots(figsize=(6, 6.5))
+    for u, v in skeleton.bones:
+        ax.plot(pos[[u, v], 0], pos[[u, v], 1], color="0.6", lw=2, zorder=1)
+    if links:
+        w = np.array([abs(weight) for _, _, weight in links])
+        norm = w / (w.max() or 1.0)
+        cmap = plt.get_cmap("plasma")
+        for (i, j, _), s in zip(links, norm):
+            ax.plot(pos[[i, j], 0], pos[[i, j], 1], color=cmap(s), lw=0.5 + 3.5 * s,
+                    alpha=0.4 + 0.6 * s, zorder=2)
+        write_csv(os.path.splitext(path)[0] + ".csv", ["target", "source", "weight"],
+                  [(skeleton.joint_names[i], skeleton.joint_names[j], float(x))
+                   for i, j, x in links])
+    ax.scatter(pos[:, 0], pos[:, 1], s=18 if skeleton.num_nodes < 60 else 6, color="k",
+               zorder=3)
+    if label_joints is None:
+        label_joints = skeleton.num_nodes <= 30
+    if label_joints:
+        for i, name in enumerate(skeleton.joint_names):
+            ax.annotate(name, pos[i], fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title or f"{skeleton.name}: {skeleton.num_nodes} joints, "
+                          f"{skeleton.num_bones} bones")
+    return _save(fig, path)

@@ -1,0 +1,240 @@
+"""``SkeletonFolder``: a simple on-disk format for your own skeleton data."""
+from __future__ import annotations
+
+import csv
+import os
+import zlib
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from topogcn.datasets.base import (
+    CachedSkeletonDataset, DatasetFormatError, RawRecording, Segment, check_finite,
+)
+from topogcn.skeleton import Skeleton, get_skeleton
+
+FOLDER_LAYOUT = """\
+Expected layout:
+  ROOT/labels.csv     header 'file,label' and optionally 'start_frame,end_frame,subject,split'
+  ROOT/classes.txt    optional: one class name per line (line k = label k)
+  ROOT/<file>         one file per recording: .npy/.npz [T, V, C] or [M, T, V, C],
+                      or .csv with one row per frame of V*C values (joint-major)"""
+
+
+def read_array(path: str, num_nodes: int) -> np.ndarray:
+    """A recording file as ``[T, M, V, C]`` float32."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext in (".npy", ".npz"):
+        try:
+            data = np.load(path, allow_pickle=False)
+            if ext == ".npz":
+                with data:
+                    keys = list(data.keys())
+                    if not keys:
+                        raise DatasetFormatError(f"{path}: the archive holds no array")
+                    data = data["x" if "x" in keys else keys[0]]
+        except (ValueError, OSError) as e:
+            raise DatasetFormatError(f"{path}: not a NumPy file ({e})") from None
+        arr = np.asarray(data, dtype=np.float32)
+    elif ext == ".csv":
+        from topogcn.datasets.smg import read_numeric_csv
+        raw = read_numeric_csv(path, None, "one frame per row")
+        if raw.shape[1] % num_nodes:
+            raise DatasetFormatError(f"{path}: rows have {raw.shape[1]} values, not a multiple "
+                                     f"of the skeleton's {num_nodes} joints")
+        arr = raw.reshape(len(raw), num_nodes, -1)
+    else:
+        raise DatasetFormatError(f"{path}: unsupported file type '{ext}' (expected .npy, .npz "
+                                 f"or .csv)")
+    if arr.ndim == 3:
+        arr = arr[None]
+    if arr.ndim != 4:
+        raise DatasetFormatError(f"{path}: expected [T, V, C] or [M, T, V, C], got shape "
+                                 f"{list(arr.shape)}")
+    if arr.shape[2] != num_nodes:
+        raise DatasetFormatError(f"{path}: {arr.shape[2]} joints per frame, but the skeleton "
+                                 f"has {num_nodes} (shape {list(arr.shape)}, expected [T, V, C] "
+                                 f"or [M, T, V, C])")
+    out = np.ascontiguousarray(arr.transpose(1, 0, 2, 3))
+    check_finite(out, path)
+    return out
+
+
+class SkeletonFolder(CachedSkeletonDataset):
+    r"""Your own skeleton data in a simple documented format, for any
+    skeleton (a registry name, a :class:`~topogcn.skeleton.Skeleton` or a
+    JSON/YAML skeleton file).
+
+    .. code-block:: text
+
+        ROOT/labels.csv     file,label[,start_frame,end_frame][,subject][,split]
+        ROOT/classes.txt    optional, one class name per line
+        ROOT/rec001.npy     [T, V, C] or [M, T, V, C]   (or .npz, or .csv: a row per frame)
+
+    ``label`` is a class name (looked up in ``classes.txt``; without it the
+    sorted names of the table are the classes) or a 0-based index.
+    ``start_frame``/``end_frame`` (inclusive) cut clips out of a recording;
+    empty or absent, the whole file is the clip.  Splits, in this order of
+    preference: the ``split`` column (``train``/``val``/``test``), the
+    ``test_subjects`` / ``val_subjects`` lists, or a seeded random split by
+    subject (``test_fraction`` of the subjects; a file without ``subject`` is
+    its own subject).
+
+    Same contract as the other datasets: ``(x, y)`` with ``x``
+    ``[M, T, V, C]``, ``classes``, ``skeleton``, cached processing.
+    """
+
+    def __init__(self, root: Union[str, os.PathLike], skeleton: Union[str, Skeleton],
+                 split: str = "train", frames: Optional[int] = 64, transform=None,
+                 label_file: str = "labels.csv", test_subjects: Optional[Sequence] = None,
+                 val_subjects: Union[None, int, Sequence] = None, test_fraction: float = 0.2,
+                 seed: int = 0, cache_dir: Optional[Union[str, os.PathLike]] = None,
+                 on_error: str = "raise", force_reload: bool = False) -> None:
+        self.root = os.fspath(root)
+        self.skeleton = get_skeleton(skeleton)
+        self.label_file = label_file
+        self.test_subjects = None if test_subjects is None else [str(s) for s in test_subjects]
+        self.test_fraction, self.seed = test_fraction, seed
+        self._table = self._read_table()
+        self.classes = self._classes()
+        self._has_split_column = any(r["split"] for r in self._table)
+        super().__init__(root, split, frames, transform, val_subjects, cache_dir, on_error,
+                         force_reload)
+
+    # ------------------------------------------------------------- table
+    def _read_table(self) -> List[Dict[str, Any]]:
+        path = os.path.join(self.root, self.label_file)
+        if not os.path.isdir(self.root):
+            raise DatasetFormatError(f"Folder '{self.root}' does not exist.\n{FOLDER_LAYOUT}")
+        if not os.path.isfile(path):
+            raise DatasetFormatError(f"Label table '{path}' does not exist.\n{FOLDER_LAYOUT}")
+        rows = []
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            for need in ("file", "label"):
+                if need not in header:
+                    raise DatasetFormatError(f"{path}, line 1: missing column '{need}' (header "
+                                             f"{header})")
+            for lineno, row in enumerate(reader, start=2):
+                row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+                if not row.get("file"):
+                    continue
+                try:
+                    start = int(row["start_frame"]) if row.get("start_frame") else None
+                    end = int(row["end_frame"]) if row.get("end_frame") else None
+                except ValueError:
+                    raise DatasetFormatError(f"{path}, line {lineno}: start_frame/end_frame "
+                                             f"must be integers, got {row.get('start_frame')!r}, "
+                                             f"{row.get('end_frame')!r}") from None
+                split = row.get("split", "")
+                if split and split not in ("train", "val", "test"):
+                    raise DatasetFormatError(f"{path}, line {lineno}: split {split!r} is not "
+                                             f"train, val or test")
+                rows.append({"line": lineno, "file": row["file"], "label": row["label"],
+                             "start": start, "end": end, "split": split,
+                             "subject": row.get("subject") or row["file"]})
+        if not rows:
+            raise DatasetFormatError(f"{path}: the label table has no row")
+        return rows
+
+    def _classes(self) -> List[str]:
+        path = os.path.join(self.root, "classes.txt")
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                return [line.strip() for line in f if line.strip()]
+        labels = {r["label"] for r in self._table}
+        if all(label.isdigit() for label in labels):
+            return [str(i) for i in range(max(int(x) for x in labels) + 1)]
+        return sorted(labels)
+
+    def _label_index(self, row: Dict[str, Any], table: str) -> int:
+        label = row["label"]
+        if label in self.classes:
+            return self.classes.index(label)
+        if label.isdigit() and int(label) < len(self.classes):
+            return int(label)
+        raise DatasetFormatError(f"{table}, line {row['line']}: unknown label {label!r}; "
+                                 f"classes: {', '.join(self.classes)}")
+
+    def _split_of(self) -> Dict[str, str]:
+        """Subject -> split."""
+        subjects = sorted({r["subject"] for r in self._table})
+        if self._has_split_column:
+            return {}
+        if self.test_subjects is not None:
+            return {s: "test" if s in self.test_subjects else "train" for s in subjects}
+        rng = np.random.default_rng(self.seed)
+        order = list(rng.permutation(subjects))
+        n_test = max(1, int(round(self.test_fraction * len(subjects)))) if len(subjects) > 1 \
+            else 0
+        test = set(order[:n_test])
+        return {s: "test" if s in test else "train" for s in subjects}
+
+    # ------------------------------------------------------- cache hooks
+    def official_splits(self) -> Tuple[str, ...]:
+        return ("train", "val", "test")
+
+    def raw_files(self) -> List[str]:
+        files = [os.path.join(self.root, self.label_file)]
+        classes = os.path.join(self.root, "classes.txt")
+        if os.path.isfile(classes):
+            files.append(classes)
+        files += sorted({os.path.join(self.root, r["file"]) for r in self._table
+                         if os.path.isfile(os.path.join(self.root, r["file"]))})
+        return files
+
+    def processing_options(self) -> Dict[str, Any]:
+        return {"skeleton": self.skeleton.to_dict(), "test_subjects": self.test_subjects,
+                "test_fraction": self.test_fraction, "seed": self.seed,
+                "label_file": self.label_file, "on_error": self.on_error}
+
+    def read_raw(self) -> Iterator[Any]:
+        table = os.path.join(self.root, self.label_file)
+        split_of = self._split_of()
+        by_file: Dict[str, List[Dict[str, Any]]] = {}
+        for r in self._table:
+            by_file.setdefault(r["file"], []).append(r)
+        channels = None
+        for file, rows in by_file.items():
+            path = os.path.join(self.root, file)
+            try:
+                if not os.path.isfile(path):
+                    raise DatasetFormatError(f"{table}, line {rows[0]['line']}: file '{file}' "
+                                             f"does not exist in '{self.root}'")
+                data = read_array(path, self.skeleton.num_nodes)
+                if channels is None:
+                    channels = data.shape[3]
+                elif data.shape[3] != channels:
+                    raise DatasetFormatError(f"{path}: {data.shape[3]} channels per joint, but "
+                                             f"the files before it have {channels}")
+                T = data.shape[0]
+                segments = []
+                for r in rows:
+                    start = 0 if r["start"] is None else r["start"]
+                    end = T - 1 if r["end"] is None else r["end"]
+                    if end < start or start < 0 or end >= T:
+                        raise DatasetFormatError(
+                            f"{table}, line {r['line']}: frames {start}..{end} out of range for "
+                            f"'{file}', which has {T} frames (0..{T - 1})")
+                    segments.append(Segment(self._label_index(r, table), start, end))
+                subjects = {r["subject"] for r in rows}
+                splits = {r["split"] for r in rows} if self._has_split_column else \
+                    {split_of[r["subject"]] for r in rows}
+                if len(splits) > 1 or len(subjects) > 1:
+                    raise DatasetFormatError(f"{table}: the rows of '{file}' name several "
+                                             f"subjects or splits ({sorted(subjects)}, "
+                                             f"{sorted(splits)})")
+                subject = subjects.pop()
+                sid = int(subject) if subject.isdigit() else zlib.crc32(subject.encode()) % 10 ** 8
+                yield RawRecording(file, sid, splits.pop() or "train", data, segments)
+            except DatasetFormatError as e:
+                yield e
+
+    @property
+    def num_input_channels(self) -> int:  # type: ignore[override]
+        for r in self._table:
+            path = os.path.join(self.root, r["file"])
+            if os.path.isfile(path):
+                return read_array(path, self.skeleton.num_nodes).shape[3]
+        return 3
