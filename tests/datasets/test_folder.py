@@ -119,7 +119,8 @@ def test_cli_convert_and_train_on_a_five_joint_skeleton(tmp_path, capsys):
     args = ["train", "--out", str(out), "--set", "data.name=folder",
             "--set", f"data.root={data}", "--set", f"data.skeleton={skel_file}",
             "--set", "data.frames=16", "--set", "trainer.epochs=2",
-            "--set", "trainer.progress_bar=false", "--set", "model.kwargs.channels=[8, 8]"]
+            "--set", "trainer.progress_bar=false", "--set", "model.kwargs.channels=[8, 8]",
+            "--set", "model.kwargs.strides=[1, 1]"]
     assert main(args) == 0
     assert "test top-1" in capsys.readouterr().out
     assert (out / "metrics.json").is_file()

@@ -50,9 +50,9 @@ def mean_attention(model: torch.nn.Module, dataset, batch_size: int = 32,
             acc = sums.setdefault(key, [np.zeros((a.size(-1), V, V)) for _, a in maps])
             for b, (ei, alpha) in enumerate(maps):
                 mean = alpha[sel_pm].sum(dim=(0, 1)) / alpha.size(1)  # [E, H] summed over samples
-                dense = torch.zeros(alpha.size(-1), V, V, dtype=mean.dtype)
-                dense.index_put_((slice(None), ei[1], ei[0]), mean.t(), accumulate=True)
-                acc[b] += dense.numpy()
+                dense = torch.zeros(alpha.size(-1), V * V, dtype=mean.dtype)
+                dense.index_add_(1, ei[1] * V + ei[0], mean.t())
+                acc[b] += dense.view(-1, V, V).numpy()
             counts[key] = counts.get(key, 0) + int(sel_pm.sum())
     return {k: [m / max(1, counts[k]) for m in v] for k, v in sums.items()}
 

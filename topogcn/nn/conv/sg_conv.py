@@ -77,7 +77,10 @@ class SGConv(MessagePassing):
             :obj:`"auto"`. (default: :obj:`"auto"`)
         dense_threshold (float, optional): With ``backend="auto"``, the dense
             path is taken when :math:`E \geq` ``dense_threshold`` :math:`\cdot
-            V^2` or :math:`V \leq 32`. (default: :obj:`0.01`)
+            V^2` or :math:`V \leq 32`.  Measured on 2 CPU cores
+            (``benchmarks/bench_sgconv.py``) the sparse path costs about
+            13--32 dense pairs per edge, so it wins below a density of about
+            :math:`1/30`. (default: :obj:`0.03`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -104,7 +107,7 @@ class SGConv(MessagePassing):
         dropout: float = 0.0,
         bias: bool = True,
         backend: str = "auto",
-        dense_threshold: float = 0.01,
+        dense_threshold: float = 0.03,
         **kwargs,
     ) -> None:
         kwargs.setdefault("aggr", "add")
