@@ -89,11 +89,13 @@ class EncoderBlock(Module):
         out = self.gcn(x, edge_index, return_attention_weights=return_attention_weights)
         if return_attention_weights:
             out, att = out
-        h = self.relu(self.gcn_norm(out) + self.down(x))
+        h = (self.gcn_norm(out) + self.down(x)).relu_()  # in place on a fresh sum
         y = self.tcn(h)
         if self.residual is not None:
             y = y + self.residual(x)
-        y = self.relu(y)
+            y = y.relu_()
+        else:
+            y = self.relu(y)
         return (y, att) if return_attention_weights else y
 
     def __repr__(self) -> str:

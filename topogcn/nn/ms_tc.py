@@ -116,7 +116,7 @@ class MultiScaleTemporalConv(Module):
         if self.residual is not None:
             out = out + self.residual(x)
         if self.activation:
-            out = torch.relu(out)
+            out = out.relu_()  # `out` is a fresh cat/sum
         return out.permute(0, 2, 3, 1)
 
     def __repr__(self) -> str:

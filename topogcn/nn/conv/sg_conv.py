@@ -275,15 +275,17 @@ class SGConv(MessagePassing):
             p = None
             coef = (topo if edge_index is None else topo * count.unsqueeze(1)).expand(B, V, H, V)
 
-        if self.in_channels < self.out_channels:  # aggregate, then transform
-            z = torch.bmm(coef.reshape(B, V * H, V), x)  # [B, V*H, C_in] = [B, V, H*C_in]
-            out = z.view(B, V, H * self.in_channels) @ self.weight.reshape(
-                H * self.in_channels, self.out_channels)
-        else:  # transform, then aggregate
+        if self.in_channels <= self.out_channels:  # aggregate, then transform
+            # (no layout copy: [B, V*H, C_in] is [B*V, H*C_in] in memory)
+            z = torch.bmm(coef.reshape(B, V * H, V), x).view(B * V, H * self.in_channels)
+            w = self.weight.reshape(H * self.in_channels, self.out_channels)
+            out = z @ w if self.bias is None else torch.addmm(self.bias, z, w)
+            out = out.view(B, V, self.out_channels)
+        else:  # transform, then aggregate (cheaper when C_out < C_in)
             xw = torch.einsum("bjc,hcd->bhjd", x, self.weight).reshape(B, H * V, -1)
-            out = torch.bmm(coef.reshape(B, V, H * V), xw)
-        if self.bias is not None:
-            out = out + self.bias
+            coef = coef.reshape(B, V, H * V)
+            out = (torch.bmm(coef, xw) if self.bias is None
+                   else torch.baddbmm(self.bias.view(1, 1, -1), coef, xw))
 
         alpha = None
         if need_alpha:
@@ -324,7 +326,7 @@ class SGConv(MessagePassing):
             coef = topo.unsqueeze(1)  # [E, 1, H]
 
         sorted_index = torch.stack([src_sorted, tgt_sorted], dim=0)
-        if self.in_channels < self.out_channels:  # aggregate, then transform
+        if self.in_channels <= self.out_channels:  # aggregate, then transform
             z = self.propagate(sorted_index, x=xt, coef=coef, csr_ptr=ptr, size=(V, V),
                                per_head=True)  # [V, B, H, C_in]
             out = z.reshape(V, B, H * self.in_channels) @ self.weight.reshape(
