@@ -16,7 +16,7 @@ venv: $(STAMP)
 $(STAMP): setup.py pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -c $(CONSTRAINTS) torch==2.13.0
-	$(PIP) install -q -c $(CONSTRAINTS) -e ".[test,docs]"
+	$(PIP) install -q -c $(CONSTRAINTS) -e ".[test,docs,export]"
 	touch $(STAMP)
 
 run: $(STAMP)

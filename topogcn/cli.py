@@ -7,6 +7,7 @@ configuration lives in typed dataclasses and YAML files
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, Optional
 
@@ -120,16 +121,72 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     from topogcn.datasets import IMiGUE, SMG
-    from topogcn.datasets.convert import export_folder
+    from topogcn.datasets import convert
 
-    reader = {"smg": SMG, "imigue": IMiGUE}[args.source]
-    splits = [reader(args.root, split=s, frames=None) for s in ("train", "test")]
     joints = [j.strip() for j in args.joints.split(",")] if args.joints else None
     joints = [int(j) if j.isdigit() else j for j in joints] if joints else None
-    out = export_folder(splits, args.out, joints)
-    n = sum(len(d) for d in splits)
-    print(f"topogcn convert: {n} clips of {args.source} written to {out} "
-          f"(labels.csv, classes.txt, skeleton.json)")
+    if args.source in ("smg", "imigue"):
+        reader = {"smg": SMG, "imigue": IMiGUE}[args.source]
+        splits = [reader(args.root, split=s, frames=None) for s in ("train", "test")]
+        out = convert.export_folder(splits, args.out, joints)
+    else:
+        if not args.labels:
+            raise ValueError(f"--from {args.source} needs --labels LABELS.csv (columns "
+                             f"file,label[,start_frame,end_frame,subject,split])")
+        if args.source == "openpose-json":
+            out = convert.convert_openpose_json(args.root, args.labels, args.out, args.skeleton,
+                                                args.max_persons, joints, args.missing)
+        else:
+            out = convert.convert_mediapipe_csv(args.root, args.labels, args.out, joints,
+                                                args.missing)
+    with open(os.path.join(out, "labels.csv"), encoding="utf-8") as f:
+        n = sum(1 for _ in f) - 1
+    files = sum(1 for f in os.listdir(out) if f.endswith(".npy"))
+    print(f"topogcn convert: {files} recordings, {n} labelled clips of {args.source} written "
+          f"to {out} (labels.csv, classes.txt, skeleton.json)")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from topogcn.engine.export import export_model
+
+    meta = export_model(args.checkpoint, args.out, args.format, args.frames,
+                        check=not args.no_check)
+    shape = "x".join(str(s) for s in meta["input_shape"])
+    diff = (f"; max |logit difference| to PyTorch {meta['max_abs_diff']:.2e}"
+            if "max_abs_diff" in meta else "")
+    print(f"topogcn export: {args.format} model for input {shape} written to {args.out} "
+          f"(+ {args.out}.json){diff}")
+    return 0
+
+
+def _cmd_spot(args: argparse.Namespace) -> int:
+    from topogcn.spotting import spot_files, spot_split, write_detections
+
+    kw = {k: v for k, v in (("threshold", args.threshold), ("stride", args.stride),
+                            ("min_length", args.min_length)) if v is not None}
+    if args.inputs:
+        detections = spot_files(args.checkpoint, args.inputs, **kw)
+        for rec, dets in detections.items():
+            print(f"{rec}: {len(dets)} micro-gestures")
+            for d in dets:
+                print(f"  frames {d.start:6d}-{d.end:6d}  {d.name:24s} {d.score:.3f}")
+    else:
+        res = spot_split(args.checkpoint, args.split, **kw)
+        detections = res["detections"]
+        s = res["scores"]
+        print(f"topogcn spot: {len(detections)} recordings of the {args.split} split, "
+              f"{res['frames']} frames in {res['seconds']:.1f} s "
+              f"({res['frames'] / max(res['seconds'], 1e-9):.0f} frames/s)")
+        rows = [(f"IoU {t}", f"precision {100 * s[f'precision@{t}']:.1f}%  recall "
+                 f"{100 * s[f'recall@{t}']:.1f}%  F1 {100 * s[f'f1@{t}']:.1f}%")
+                for t in ("0.3", "0.5")]
+        rows.append(("counts", f"{int(s['detections'])} detections, {int(s['segments'])} "
+                     f"labelled segments"))
+        _print_table(rows)
+    if args.out:
+        write_detections(detections, args.out)
+        print(f"detections written to {args.out}")
     return 0
 
 
@@ -142,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def config_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--config", help="YAML file or packaged config name (synthetic, "
-                       "synthetic-paper, paper-smg, paper-imigue); default: synthetic")
+                       "synthetic-paper, synthetic-spotting, paper-smg, paper-imigue); "
+                       "default: synthetic")
         p.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="override one key, e.g. --set optim.lr=0.05 (repeatable)")
 
@@ -175,11 +233,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_analyze)
 
     p = sub.add_parser("convert", help="write a dataset in the generic SkeletonFolder format")
-    p.add_argument("--from", dest="source", required=True, choices=["smg", "imigue"])
+    p.add_argument("--from", dest="source", required=True,
+                   choices=["smg", "imigue", "openpose-json", "mediapipe-csv"])
     p.add_argument("--root", required=True, help="the source dataset folder")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="output folder (new or empty)")
+    p.add_argument("--labels", help="label table for openpose-json / mediapipe-csv: CSV with "
+                   "file,label[,start_frame,end_frame,subject,split]")
+    p.add_argument("--skeleton", choices=["openpose25", "openpose137"],
+                   help="openpose-json: keypoint set (default: openpose137 if the files have "
+                   "face/hand keypoints, else openpose25)")
+    p.add_argument("--max-persons", type=int, default=1, help="openpose-json: persons kept")
+    p.add_argument("--missing", choices=["zeros", "interpolate"], default="zeros",
+                   help="frames without a detection (openpose-json, mediapipe-csv)")
     p.add_argument("--joints", help="comma-separated joint indices, joint or part names")
     p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser("export", help="export a trained classifier to ONNX or TorchScript")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    p.add_argument("--out", required=True, help="output file (.onnx / .pt)")
+    p.add_argument("--frames", type=int, help="clip length T (default: the run's data.frames)")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip comparing the exported model's logits with PyTorch's")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("spot", help="find micro-gestures in long recordings (a run trained "
+                       "with data.window)")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("inputs", nargs="*", metavar="FILE_OR_DIR",
+                   help="sequence files (.npy/.npz/.csv) or folders; none: the run's --split, "
+                   "scored against its labels")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--out", help="write the detections (.json or .csv)")
+    p.add_argument("--threshold", type=float, help="class probability of a detected frame "
+                   "(default 0.5)")
+    p.add_argument("--stride", type=int, help="frames between windows (default: the run's)")
+    p.add_argument("--min-length", type=int, help="shortest detection in frames (default 4)")
+    p.set_defaults(func=_cmd_spot)
 
     p = sub.add_parser("ensemble", help="fuse the test scores of runs (joint/bone/motion)")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
@@ -193,7 +283,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
         print(f"topogcn {args.command}: error: {e}", file=sys.stderr)
         return 2
 

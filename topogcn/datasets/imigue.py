@@ -56,35 +56,53 @@ def imigue_label(label: int) -> Optional[int]:
     return None
 
 
-def read_openpose_frame(path: str) -> Optional[np.ndarray]:
-    """The main person of one OpenPose JSON frame as ``[137, 3]`` (x, y,
-    confidence), or :obj:`None` when nobody was detected.  The main person is
-    the one with the highest summed BODY_25 confidence."""
+def read_openpose_people(path: str) -> Tuple[np.ndarray, bool]:
+    """Every person of one OpenPose JSON frame as ``[P, 137, 3]`` (x, y,
+    confidence; BODY_25, face, left hand, right hand), ordered by summed
+    BODY_25 confidence (highest first, ties in file order), and whether any
+    person has face or hand keypoints."""
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DatasetFormatError(f"{path}: not a valid OpenPose JSON file ({e})") from None
     people = data.get("people") if isinstance(data, dict) else None
-    if people is None:
+    if not isinstance(people, list):
         raise DatasetFormatError(f"{path}: no 'people' list (expected OpenPose JSON output)")
-    best, best_score = None, -1.0
+    persons, extra = [], False
     for k, person in enumerate(people):
         parts = []
         for key, n in (("pose_keypoints_2d", 25), ("face_keypoints_2d", 70),
                        ("hand_left_keypoints_2d", 21), ("hand_right_keypoints_2d", 21)):
-            vals = person.get(key) or [0.0] * (3 * n)
+            vals = person.get(key) if isinstance(person, dict) else None
+            if key != "pose_keypoints_2d" and vals:
+                extra = True
+            vals = vals or [0.0] * (3 * n)
             if len(vals) != 3 * n:
                 raise DatasetFormatError(f"{path}: person {k} '{key}' has {len(vals)} values, "
                                          f"expected {3 * n} ({n} keypoints x 3)")
-            parts.append(np.asarray(vals, dtype=np.float64).reshape(n, 3))
+            try:
+                parts.append(np.asarray(vals, dtype=np.float64).reshape(n, 3))
+            except (TypeError, ValueError):
+                raise DatasetFormatError(f"{path}: person {k} '{key}' holds non-numeric "
+                                         f"values") from None
         pts = np.concatenate(parts)
         if not np.isfinite(pts).all():
             raise DatasetFormatError(f"{path}: person {k} has NaN or infinite keypoints")
-        score = float(pts[:25, 2].sum())
-        if score > best_score:
-            best, best_score = pts, score
-    return None if best is None else best.astype(np.float32)
+        persons.append(pts)
+    if not persons:
+        return np.zeros((0, 137, 3), np.float32), False
+    stacked = np.stack(persons)
+    order = np.argsort(-stacked[:, :25, 2].sum(1), kind="stable")
+    return stacked[order].astype(np.float32), extra
+
+
+def read_openpose_frame(path: str) -> Optional[np.ndarray]:
+    """The main person of one OpenPose JSON frame as ``[137, 3]`` (x, y,
+    confidence), or :obj:`None` when nobody was detected.  The main person is
+    the one with the highest summed BODY_25 confidence."""
+    people, _ = read_openpose_people(path)
+    return people[0] if len(people) else None
 
 
 def fill_missing(data: np.ndarray, present: np.ndarray, mode: str) -> np.ndarray:

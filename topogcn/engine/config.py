@@ -51,6 +51,15 @@ class DataConfig:
     crop_scale: Tuple[float, float] = (0.5, 1.0)
     #: maximum rotation in radians (0.3 in the reference)
     rotation: float = 0.3
+    #: spotting: train and test on sliding windows of this many frames of the
+    #: recordings, labelled with their gesture or ``background`` (none: clips)
+    window: Optional[int] = None
+    #: spotting: step between windows
+    window_stride: int = 4
+    #: spotting: temporal IoU with a segment for a gesture label
+    window_iou: float = 0.5
+    #: spotting: background windows per gesture window, at most
+    background_ratio: float = 1.0
     #: further keyword arguments of the dataset class
     options: Dict[str, Any] = field(default_factory=dict)
 

@@ -76,6 +76,11 @@ def build_dataset(cfg: DataConfig, split: str, train: bool = False) -> SkeletonD
     except TypeError as e:
         raise ConfigError(f"data.options: {e}") from None
     ds.transform = build_transform(cfg, ds.skeleton, train)
+    if cfg.window:
+        from topogcn.spotting import SpottingWindows
+
+        ds = SpottingWindows(ds, cfg.window, cfg.window_stride, cfg.window_iou,
+                             cfg.background_ratio, seed=0)
     return ds
 
 

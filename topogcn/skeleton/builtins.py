@@ -23,6 +23,11 @@ Sources of the joint orders and bone lists:
   (48, 54); the nose tip (face 30) to the body nose (body 0).
 * ``coco17``: the 17 COCO keypoints and the 19 links of the COCO keypoint
   annotation ``skeleton`` field.  Centre: 0 (nose), as in PYSKL.
+* ``mediapipe33``: the 33 landmarks of MediaPipe Pose (BlazePose) in
+  MediaPipe's order and the 35 links of its ``POSE_CONNECTIONS``.  Those leave
+  the face, the mouth and the body as three pieces; to make one connected
+  graph (a topogcn choice) the mouth corners (9, 10) are linked to the nose
+  (0) and the nose to both shoulders (11, 12).  Centre: 0 (nose), as coco17.
 
 The facts are gathered in ``shared/reference/dataset-formats.md`` of the
 project, with their sources.
@@ -104,6 +109,23 @@ COCO17_BONES = (
 )
 
 
+MEDIAPIPE33_JOINTS = (
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
+    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder",
+    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_pinky",
+    "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb", "left_hip",
+    "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel",
+    "right_heel", "left_foot_index", "right_foot_index",
+)
+MEDIAPIPE33_BONES = (
+    (0, 1), (1, 2), (2, 3), (3, 7), (0, 4), (4, 5), (5, 6), (6, 8), (9, 10), (11, 12),
+    (11, 13), (13, 15), (15, 17), (15, 19), (15, 21), (17, 19), (12, 14), (14, 16), (16, 18),
+    (16, 20), (16, 22), (18, 20), (11, 23), (12, 24), (23, 24), (23, 25), (24, 26), (25, 27),
+    (26, 28), (27, 29), (28, 30), (29, 31), (30, 32), (27, 31), (28, 32),
+    (0, 9), (0, 10), (0, 11), (0, 12),  # topogcn's links: one connected graph
+)
+
+
 def ntu25() -> Skeleton:
     return Skeleton(
         "ntu25", 25, NTU25_BONES, center=20, joint_names=NTU25_JOINTS,
@@ -150,9 +172,20 @@ def coco17() -> Skeleton:
                     parts={"upper_body": list(range(11))})
 
 
+def mediapipe33() -> Skeleton:
+    return Skeleton(
+        "mediapipe33", 33, MEDIAPIPE33_BONES, center=0, joint_names=MEDIAPIPE33_JOINTS,
+        parts={
+            "face": list(range(11)),
+            "left_hand": [15, 17, 19, 21], "right_hand": [16, 18, 20, 22],
+            "upper_body": list(range(25)),
+        })
+
+
 BUILTINS = {
     "ntu25": (ntu25, ("kinect_v2",)),
     "openpose25": (openpose25, ("body25",)),
     "openpose137": (openpose137, ()),
     "coco17": (coco17, ("coco",)),
+    "mediapipe33": (mediapipe33, ("mediapipe", "blazepose")),
 }

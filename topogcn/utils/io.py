@@ -6,6 +6,7 @@ one, never a half-written file that a later run would trust.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from typing import Any, Iterator, Union
@@ -31,6 +32,31 @@ def atomic_path(path: PathLike) -> Iterator[str]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+@contextmanager
+def atomic_dir(path: PathLike) -> Iterator[str]:
+    """Yield a temporary folder beside ``path``; on success it is renamed onto
+    ``path``, on error it is removed, so ``path`` holds either nothing or the
+    complete output.  ``path`` must not exist or be an empty folder."""
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(path) and os.listdir(path):
+        raise FileExistsError(f"'{path}' already exists and is not empty; choose a new output "
+                              f"folder or remove it first")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise FileExistsError(f"'{path}' exists and is not a folder")
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".partial",
+                           dir=parent)
+    try:
+        yield tmp
+        if os.path.isdir(path):
+            os.rmdir(path)  # empty, checked above
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:

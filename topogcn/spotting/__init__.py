@@ -1,0 +1,16 @@
+"""Spotting micro-gestures in long recordings.
+
+:class:`SpottingWindows` turns any dataset's recordings into labelled
+windows (with a ``background`` class) to train a clip classifier;
+:class:`Spotter` runs that classifier over a long sequence, offline or as
+frames arrive, and returns :class:`Detection` segments;
+:func:`spotting_scores` evaluates them.
+"""
+from topogcn.spotting.metrics import match_detections, spotting_scores
+from topogcn.spotting.run import spot_files, spot_split, write_detections
+from topogcn.spotting.spotter import Detection, Spotter, temporal_nms
+from topogcn.spotting.windows import BACKGROUND, SpottingWindows, temporal_iou
+
+__all__ = ["BACKGROUND", "Detection", "Spotter", "SpottingWindows", "match_detections",
+           "spot_files", "spot_split", "spotting_scores", "temporal_iou", "temporal_nms",
+           "write_detections"]

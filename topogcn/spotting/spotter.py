@@ -1,0 +1,297 @@
+"""Spot micro-gestures in long recordings, offline or as frames arrive."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+from topogcn.transforms import resize_frames
+from topogcn.spotting.windows import BACKGROUND, temporal_iou
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A spotted micro-gesture: frames ``start..end`` (inclusive) of class
+    ``label`` (named ``name``) with the mean class probability ``score``."""
+    start: int
+    end: int
+    label: int
+    score: float
+    name: str = ""
+
+    def to_dict(self) -> Dict:
+        return asdict(self)
+
+
+def temporal_nms(candidates: Sequence[Detection], iou: float) -> List[Detection]:
+    """Greedy non-maximum suppression: keep the best-scoring detection, drop
+    those overlapping a kept one with temporal IoU above ``iou``."""
+    kept: List[Detection] = []
+    for d in sorted(candidates, key=lambda d: (-d.score, d.start, d.label)):
+        if all(temporal_iou(d.start, d.end, k.start, k.end) <= iou for k in kept):
+            kept.append(d)
+    return sorted(kept, key=lambda d: (d.start, d.label))
+
+
+class _Segmenter:
+    """Per-frame class probabilities in, detections out: runs of frames where
+    a class's probability is at least ``threshold`` become candidates
+    (``min_length`` frames or more); groups of overlapping candidates go
+    through :func:`temporal_nms` as soon as no later run can overlap them.
+    Streaming and offline give the same result because greedy NMS decides
+    each group of overlapping candidates on its own."""
+
+    def __init__(self, num_classes: int, threshold: float, min_length: int, nms_iou: float,
+                 names: Sequence[str]) -> None:
+        self.K, self.threshold, self.min_length, self.nms_iou = (
+            num_classes, threshold, min_length, nms_iou)
+        self.names = list(names)
+        self.open: Dict[int, Tuple[int, float]] = {}  # class -> (start, score sum)
+        self.pending: List[Detection] = []
+
+    def step(self, t: int, probs: Tensor) -> List[Detection]:
+        for c in range(self.K):
+            p = float(probs[c])
+            if p >= self.threshold:
+                start, total = self.open.get(c, (t, 0.0))
+                self.open[c] = (start, total + p)
+            elif c in self.open:
+                self._close(c, t - 1)
+        return self._release(min((s for s, _ in self.open.values()), default=t + 1))
+
+    def finish(self, last: int) -> List[Detection]:
+        for c in list(self.open):
+            self._close(c, last)
+        return self._release(last + 1)
+
+    def _close(self, c: int, end: int) -> None:
+        start, total = self.open.pop(c)
+        n = end - start + 1
+        if n >= self.min_length:
+            self.pending.append(Detection(start, end, c, total / n, self.names[c]))
+
+    def _release(self, earliest_open: int) -> List[Detection]:
+        """Emit the groups of overlapping pending candidates that end before
+        every open run starts."""
+        if not self.pending:
+            return []
+        groups: List[List[Detection]] = []
+        for d in sorted(self.pending, key=lambda d: d.start):
+            if groups and d.start <= max(g.end for g in groups[-1]):
+                groups[-1].append(d)
+            else:
+                groups.append([d])
+        out, keep = [], []
+        for g in groups:
+            if max(d.end for d in g) < earliest_open:
+                out += temporal_nms(g, self.nms_iou)
+            else:
+                keep += g
+        self.pending = keep
+        return out
+
+
+class Spotter:
+    r"""Turns a clip classifier trained with a background class (see
+    :class:`~topogcn.spotting.SpottingWindows`) into a detector over a long
+    skeleton sequence.
+
+    Windows of ``length`` frames every ``stride`` frames go through the
+    model in batches (each window transformed as at test time and resampled
+    to the model's ``frames``); every frame gets the mean class
+    probabilities of the windows covering it; runs of frames where a class
+    has probability :math:`\geq` ``threshold`` (for ``min_length`` frames or
+    more) become detections, then temporal non-maximum suppression.  A
+    recording shorter than one window is one window.
+
+    :meth:`push` accepts frames as they arrive and returns the detections
+    that are final; latency is bounded by one window plus the current
+    gesture, memory by one window.  :meth:`spot` (offline) is :meth:`push`
+    of the whole recording then :meth:`flush`, so both give the same
+    detections.
+
+    Args:
+        model (torch.nn.Module): Clip classifier ``[N, M, T, V, C] ->
+            [N, K + 1]`` logits, class ``K`` the background.
+        classes (sequence of str): The ``K + 1`` class names, background
+            last.
+        length (int): Window length in frames.
+        stride (int, optional): Step between windows. (default: :obj:`4`)
+        frames (int, optional): Model input length each window is resampled
+            to. (default: ``length``)
+        transform (callable, optional): Applied to each ``[M, L, V, C]``
+            window before resampling (the test-time transform of training).
+        threshold (float, optional): Class probability of a detected frame.
+            (default: :obj:`0.5`)
+        min_length (int, optional): Shortest detection in frames.
+            (default: :obj:`4`)
+        nms_iou (float, optional): Temporal IoU above which the weaker of two
+            detections is suppressed. (default: :obj:`0.3`)
+        batch_size (int, optional): Windows per model call. (default: :obj:`32`)
+    """
+
+    def __init__(self, model: torch.nn.Module, classes: Sequence[str], length: int,
+                 stride: int = 4, frames: Optional[int] = None,
+                 transform: Optional[Callable[[Tensor], Tensor]] = None,
+                 threshold: float = 0.5, min_length: int = 4, nms_iou: float = 0.3,
+                 batch_size: int = 32) -> None:
+        if len(classes) < 2 or classes[-1] != BACKGROUND:
+            raise ValueError(f"the model must have been trained with a last '{BACKGROUND}' "
+                             f"class (train with data.window set); its classes end with "
+                             f"{list(classes)[-1:]}")
+        if length < 1 or stride < 1:
+            raise ValueError(f"length and stride must be positive, got {length}, {stride}")
+        if not 0 < threshold <= 1:
+            raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+        self.model = model.eval()
+        self.classes = list(classes)
+        self.length, self.stride = int(length), int(stride)
+        self.frames = frames or self.length
+        self.transform = transform
+        self.threshold, self.min_length, self.nms_iou = threshold, min_length, nms_iou
+        self.batch_size = batch_size
+        self.reset()
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str, **kwargs) -> "Spotter":
+        """A spotter for a run trained with ``data.window`` (window length,
+        stride, test-time transform and model input length from its
+        configuration; ``kwargs`` override)."""
+        from topogcn.engine.data import build_transform
+        from topogcn.engine.run import load_run
+
+        cfg, model, info = load_run(checkpoint)
+        kwargs.setdefault("length", cfg.data.window or cfg.data.frames)
+        kwargs.setdefault("stride", cfg.data.window_stride)
+        kwargs.setdefault("frames", cfg.data.frames)
+        kwargs.setdefault("transform", build_transform(cfg.data, info["skeleton"], False))
+        spotter = cls(model, info["classes"], **kwargs)
+        spotter.num_person, spotter.num_nodes = info["num_person"], info["skeleton"].num_nodes
+        spotter.in_channels = info["in_channels"]
+        return spotter
+
+    # ------------------------------------------------------------ streaming
+    def reset(self) -> None:
+        """Forget the stream (start a new recording)."""
+        self._buf: Optional[Tensor] = None  # [M, n, V, C], frames from _buf_start on
+        self._buf_start = 0
+        self._received = 0
+        self._next = 0  # start of the next window
+        self._final = 0  # first frame whose probabilities are not final
+        self._ran = False
+        self._sum: Optional[Tensor] = None  # [n, K+1] from _final on
+        self._count: Optional[Tensor] = None
+        self._seg = _Segmenter(len(self.classes) - 1, self.threshold, self.min_length,
+                               self.nms_iou, self.classes)
+
+    def push(self, frames: Tensor) -> List[Detection]:
+        """Add frames (``[M, t, V, C]``, ``[t, V, C]`` for one person, or one
+        frame ``[V, C]``); return the detections that became final."""
+        x = torch.as_tensor(frames, dtype=torch.float32)
+        if x.dim() == 2:
+            x = x[None, None]
+        elif x.dim() == 3:
+            x = x[None]
+        if x.dim() != 4:
+            raise ValueError(f"Spotter.push expects [M, t, V, C], [t, V, C] or [V, C], got "
+                             f"shape {list(frames.shape)}")
+        if self._buf is not None and (x.size(0), x.size(2), x.size(3)) != (
+                self._buf.size(0), self._buf.size(2), self._buf.size(3)):
+            raise ValueError(f"Spotter.push: frames of shape {list(x.shape)} do not match the "
+                             f"stream's [M={self._buf.size(0)}, t, V={self._buf.size(2)}, "
+                             f"C={self._buf.size(3)}]")
+        bad = ~torch.isfinite(x)
+        if bad.any():
+            t = int(bad.nonzero()[0, 1]) + self._received
+            raise ValueError(f"Spotter.push: frame {t} has NaN or infinite coordinates")
+        if x.size(1) == 0:
+            return []
+        self._buf = x if self._buf is None else torch.cat([self._buf, x], dim=1)
+        self._received += x.size(1)
+        starts = []
+        while self._next + self.length <= self._received:
+            starts.append(self._next)
+            self._next += self.stride
+        self._run_windows(starts)
+        out = self._finalise(min(self._next, self._received))
+        keep_from = max(0, min(self._next, self._received - self.length))
+        self._buf = self._buf[:, keep_from - self._buf_start:]
+        self._buf_start = keep_from
+        return out
+
+    def flush(self) -> List[Detection]:
+        """End of the stream: cover the last frames with a window ending at the
+        last frame (or one window of the whole stream if it is shorter than
+        ``length``) and return the remaining detections."""
+        if self._received == 0:
+            return []
+        T = self._received
+        last_end = (self._next - self.stride + self.length) if self._ran else 0
+        if not self._ran:
+            self._run_windows([0], length=T)
+        elif last_end < T:
+            self._run_windows([T - self.length])
+        out = self._finalise(T)
+        out += self._seg.finish(T - 1)
+        self.reset()
+        return out
+
+    def spot(self, recording: Tensor) -> List[Detection]:
+        """All detections of one recording ``[M, T, V, C]`` (or ``[T, V, C]``)."""
+        self.reset()
+        return self.push(recording) + self.flush()
+
+    # ------------------------------------------------------------ internals
+    @torch.no_grad()
+    def _run_windows(self, starts: List[int], length: Optional[int] = None) -> None:
+        if not starts:
+            return
+        L = length or self.length
+        self._ran = True
+        K1 = len(self.classes)
+        for i in range(0, len(starts), self.batch_size):
+            chunk = starts[i:i + self.batch_size]
+            wins = []
+            for s in chunk:
+                w = self._buf[:, s - self._buf_start:s - self._buf_start + L]
+                if self.transform is not None:
+                    w = self.transform(w)
+                wins.append(resize_frames(w, self.frames))
+            probs = torch.softmax(self.model(torch.stack(wins)), dim=-1)
+            if probs.size(-1) != K1:
+                raise ValueError(f"the model returns {probs.size(-1)} classes, the spotter "
+                                 f"has {K1}")
+            for s, p in zip(chunk, probs):
+                self._accumulate(s, s + L, p)
+
+    def _accumulate(self, a: int, b: int, p: Tensor) -> None:
+        need = b - self._final
+        if self._sum is None:
+            self._sum = torch.zeros(0, p.numel())
+            self._count = torch.zeros(0)
+        if need > self._sum.size(0):
+            grow = need - self._sum.size(0)
+            self._sum = torch.cat([self._sum, torch.zeros(grow, p.numel())])
+            self._count = torch.cat([self._count, torch.zeros(grow)])
+        self._sum[a - self._final:b - self._final] += p
+        self._count[a - self._final:b - self._final] += 1
+
+    def _finalise(self, upto: int) -> List[Detection]:
+        """Frames ``_final .. upto-1`` get no more windows: segment them."""
+        out: List[Detection] = []
+        n = upto - self._final
+        if n <= 0:
+            return out
+        K1 = len(self.classes)
+        if self._sum is None or self._sum.size(0) < n:
+            have = 0 if self._sum is None else self._sum.size(0)
+            self._accumulate(self._final + have, upto, torch.zeros(K1))
+        probs = self._sum[:n] / self._count[:n].clamp(min=1).unsqueeze(1)
+        probs[self._count[:n] == 0, -1] = 1.0  # frames no window covers: background
+        for k in range(n):
+            out += self._seg.step(self._final + k, probs[k])
+        self._sum, self._count = self._sum[n:], self._count[n:]
+        self._final = upto
+        return out
