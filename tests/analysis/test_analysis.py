@@ -9,8 +9,7 @@ from topogcn.analysis import (
     strongest_links, tsne_embedding,
 )
 from topogcn.analysis import plots
-from topogcn.engine import load_run, train
-from topogcn.engine.config import load_config
+from topogcn.engine import load_run
 from topogcn.engine.data import build_dataset
 from topogcn.skeleton import Skeleton, get_skeleton
 
@@ -22,12 +21,9 @@ def png_size(path):
     return struct.unpack(">II", head[16:24])
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    from tests.engine.conftest import TINY
-    out = str(tmp_path_factory.mktemp("an") / "run")
-    train(load_config("synthetic", TINY), out)
-    return os.path.join(out, "checkpoints", "best.ckpt")
+@pytest.fixture()
+def tiny_run(tiny_checkpoint):
+    return tiny_checkpoint
 
 
 def test_latents_and_tsne_shapes(tiny_run):

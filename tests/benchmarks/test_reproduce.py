@@ -16,7 +16,8 @@ def test_smoke_runs_every_row(tmp_path, dataset, capsys):
     assert reproduce.main(["--dataset", dataset, "--smoke", "--out", str(out),
                            "--set", "trainer.threads=1"]) == 0
     table = (out / "table.md").read_text()
-    for name in ("GE-CN", "Baseline (no self-attention)", "ST-GCN"):
+    for name in ("GE-CN", "Baseline (no self-attention)", "ST-GCN",
+                 "GE-CN spotting (topogcn)", "F1 @ IoU 0.5"):
         assert name in table
     paper = reproduce.PAPER[dataset]["gecn"]
     assert f"{paper[0]:.2f}" in table

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from topogcn.nn import ChannelsLastBatchNorm, EncoderBlock, JointEmbedding, MultiScaleTemporalConv
+from topogcn.nn import (ChannelsLastBatchNorm, EncoderBlock, JointEmbedding,
+                        MultiScaleTemporalConv, TemporalPointwiseConv)
 from topogcn.skeleton import get_skeleton
 
 
@@ -62,3 +63,23 @@ def test_encoder_block(cin, cout, stride):
         assert alpha.shape == (2, 8, ei_out.size(1), 3)
     y.sum().backward()
     assert all(p.grad is not None for p in block.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_temporal_pointwise_conv_equals_strided_conv(stride):
+    torch.manual_seed(0)
+    conv = TemporalPointwiseConv(8, 4, stride)
+    ref = torch.nn.Conv2d(8, 4, 1, stride=(stride, 1))
+    ref.load_state_dict(conv.state_dict())
+    x = torch.randn(2, 8, 7, 5)
+    torch.testing.assert_close(conv(x), ref(x))
+
+
+def test_ms_tc_strided_backward_on_137_joints():
+    # a strided 1x1 convolution on channels_last input crashed (heap
+    # corruption) in backward at this size in torch 2.13
+    torch.manual_seed(0)
+    m = MultiScaleTemporalConv(8, 8, stride=2)
+    x = torch.randn(4, 16, 137, 8, requires_grad=True)
+    m(x).sum().backward()
+    assert x.grad.shape == x.shape and torch.isfinite(x.grad).all()

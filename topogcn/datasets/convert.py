@@ -19,6 +19,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from topogcn.datasets.base import DatasetFormatError, SkeletonDataset
+from topogcn.datasets.folder import read_label_csv
 from topogcn.datasets.imigue import fill_missing, read_openpose_people
 from topogcn.skeleton import Skeleton, get_skeleton
 from topogcn.utils.io import atomic_dir
@@ -92,27 +93,18 @@ def read_label_table(path: str) -> List[Dict[str, Union[str, int]]]:
         raise FileNotFoundError(f"Label table '{path}' does not exist (expected a CSV with "
                                 f"the header 'file,label[,start_frame,end_frame,subject,split]')")
     rows = []
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        for need in ("file", "label"):
-            if need not in header:
-                raise DatasetFormatError(f"{path}, line 1: missing column '{need}' (header "
-                                         f"{header}; expected 'file,label[,start_frame,"
-                                         f"end_frame,subject,split]')")
-        for lineno, row in enumerate(reader, start=2):
-            row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-            if not any(row.values()):
-                continue
-            if not row.get("file") or not row.get("label"):
-                raise DatasetFormatError(f"{path}, line {lineno}: 'file' and 'label' must not "
-                                         f"be empty")
-            for key in ("start_frame", "end_frame"):
-                if row.get(key) and not row[key].lstrip("-").isdigit():
-                    raise DatasetFormatError(f"{path}, line {lineno}: {key} must be an "
-                                             f"integer, got {row[key]!r}")
-            row["line"] = lineno
-            rows.append(row)
+    for lineno, row in read_label_csv(path):
+        if not any(row.values()):
+            continue
+        if not row.get("file") or not row.get("label"):
+            raise DatasetFormatError(f"{path}, line {lineno}: 'file' and 'label' must not be "
+                                     f"empty")
+        for key in ("start_frame", "end_frame"):
+            if row.get(key) and not row[key].lstrip("-").isdigit():
+                raise DatasetFormatError(f"{path}, line {lineno}: {key} must be an integer, "
+                                         f"got {row[key]!r}")
+        row["line"] = lineno
+        rows.append(row)
     if not rows:
         raise DatasetFormatError(f"{path}: the label table has no row")
     return rows

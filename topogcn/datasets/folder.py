@@ -21,6 +21,21 @@ Expected layout:
                       or .csv with one row per frame of V*C values (joint-major)"""
 
 
+def read_label_csv(path: str) -> Iterator[Tuple[int, Dict[str, str]]]:
+    """``(line number, row)`` of a label table with a ``file,label[,...]``
+    header (keys and values stripped)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        for need in ("file", "label"):
+            if need not in header:
+                raise DatasetFormatError(f"{path}, line 1: missing column '{need}' (header "
+                                         f"{header}; expected 'file,label[,start_frame,"
+                                         f"end_frame,subject,split]')")
+        for lineno, row in enumerate(reader, start=2):
+            yield lineno, {k.strip(): (v or "").strip() for k, v in row.items() if k}
+
+
 def read_array(path: str, num_nodes: int) -> np.ndarray:
     """A recording file as ``[T, M, V, C]`` float32."""
     ext = os.path.splitext(path)[1].lower()
@@ -109,31 +124,23 @@ class SkeletonFolder(CachedSkeletonDataset):
         if not os.path.isfile(path):
             raise DatasetFormatError(f"Label table '{path}' does not exist.\n{FOLDER_LAYOUT}")
         rows = []
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            header = [h.strip() for h in (reader.fieldnames or [])]
-            for need in ("file", "label"):
-                if need not in header:
-                    raise DatasetFormatError(f"{path}, line 1: missing column '{need}' (header "
-                                             f"{header})")
-            for lineno, row in enumerate(reader, start=2):
-                row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-                if not row.get("file"):
-                    continue
-                try:
-                    start = int(row["start_frame"]) if row.get("start_frame") else None
-                    end = int(row["end_frame"]) if row.get("end_frame") else None
-                except ValueError:
-                    raise DatasetFormatError(f"{path}, line {lineno}: start_frame/end_frame "
-                                             f"must be integers, got {row.get('start_frame')!r}, "
-                                             f"{row.get('end_frame')!r}") from None
-                split = row.get("split", "")
-                if split and split not in ("train", "val", "test"):
-                    raise DatasetFormatError(f"{path}, line {lineno}: split {split!r} is not "
-                                             f"train, val or test")
-                rows.append({"line": lineno, "file": row["file"], "label": row["label"],
-                             "start": start, "end": end, "split": split,
-                             "subject": row.get("subject") or row["file"]})
+        for lineno, row in read_label_csv(path):
+            if not row.get("file"):
+                continue
+            try:
+                start = int(row["start_frame"]) if row.get("start_frame") else None
+                end = int(row["end_frame"]) if row.get("end_frame") else None
+            except ValueError:
+                raise DatasetFormatError(f"{path}, line {lineno}: start_frame/end_frame "
+                                         f"must be integers, got {row.get('start_frame')!r}, "
+                                         f"{row.get('end_frame')!r}") from None
+            split = row.get("split", "")
+            if split and split not in ("train", "val", "test"):
+                raise DatasetFormatError(f"{path}, line {lineno}: split {split!r} is not "
+                                         f"train, val or test")
+            rows.append({"line": lineno, "file": row["file"], "label": row["label"],
+                         "start": start, "end": end, "split": split,
+                         "subject": row.get("subject") or row["file"]})
         if not rows:
             raise DatasetFormatError(f"{path}: the label table has no row")
         return rows

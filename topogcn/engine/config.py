@@ -58,6 +58,8 @@ class DataConfig:
     window_stride: int = 4
     #: spotting: temporal IoU with a segment for a gesture label
     window_iou: float = 0.5
+    #: spotting: windows below this temporal IoU with every segment are background
+    background_iou: float = 0.2
     #: spotting: background windows per gesture window, at most
     background_ratio: float = 1.0
     #: further keyword arguments of the dataset class
@@ -256,7 +258,8 @@ def parse_override(text: str) -> Tuple[List[str], Any]:
 
 def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> Config:
     """The default config, updated by the YAML file ``path`` (a path or a
-    packaged name; it may ``base: other-config`` to start from another),
+    packaged name; it may ``base: other-config`` to start from another: a
+    file beside it, or a packaged name),
     then by ``key=value`` overrides."""
     cfg = Config()
     if path is not None:
@@ -303,5 +306,7 @@ def _read_chain(path: str, seen: Optional[set] = None) -> List[Tuple[Dict[str, A
     chain: List[Tuple[Dict[str, Any], str]] = []
     base = data.pop("base", None)
     if base:
-        chain += _read_chain(resolve_config_path(base), seen)
+        beside = os.path.join(os.path.dirname(os.path.abspath(path)), str(base))
+        chain += _read_chain(beside if os.path.isfile(beside) else resolve_config_path(base),
+                             seen)
     return chain + [(data, path)]

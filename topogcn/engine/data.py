@@ -80,7 +80,7 @@ def build_dataset(cfg: DataConfig, split: str, train: bool = False) -> SkeletonD
         from topogcn.spotting import SpottingWindows
 
         ds = SpottingWindows(ds, cfg.window, cfg.window_stride, cfg.window_iou,
-                             cfg.background_ratio, seed=0)
+                             cfg.background_ratio, seed=0, background_iou=cfg.background_iou)
     return ds
 
 

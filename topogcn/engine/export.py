@@ -67,7 +67,8 @@ def export_model(checkpoint: str, out: str, format: str = "onnx",
     if not T or T < 1:
         raise ValueError(f"frames must be a positive clip length, got {T!r} (the training "
                          f"configuration has data.frames={cfg.data.frames!r})")
-    shape = [1, info["num_person"], int(T), info["skeleton"].num_nodes, info["in_channels"]]
+    # example batch of 2: torch.export specialises a batch of 1 to a constant
+    shape = [2, info["num_person"], int(T), info["skeleton"].num_nodes, info["in_channels"]]
     gen = torch.Generator().manual_seed(0)
     example = torch.randn(*shape, generator=gen)
     with torch.no_grad():

@@ -6,13 +6,14 @@ dimension -1 (``[N, T, V, C]`` for sequences).
 from topogcn.nn.block import EncoderBlock
 from topogcn.nn.conv import PartitionGraphConv, SGConv
 from topogcn.nn.embedding import JointEmbedding
-from topogcn.nn.ms_tc import MultiScaleTemporalConv
+from topogcn.nn.ms_tc import MultiScaleTemporalConv, TemporalPointwiseConv
 from topogcn.nn.norm import ChannelsLastBatchNorm
 
 __all__ = [
     "SGConv",
     "PartitionGraphConv",
     "MultiScaleTemporalConv",
+    "TemporalPointwiseConv",
     "JointEmbedding",
     "EncoderBlock",
     "ChannelsLastBatchNorm",

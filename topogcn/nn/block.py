@@ -6,7 +6,7 @@ from torch import Tensor
 from torch.nn import Module, ReLU
 
 from topogcn.nn.conv import SGConv
-from topogcn.nn.ms_tc import MultiScaleTemporalConv, _conv_init
+from topogcn.nn.ms_tc import MultiScaleTemporalConv, TemporalPointwiseConv, _conv_init
 from topogcn.nn.norm import ChannelsLastBatchNorm
 
 
@@ -15,7 +15,7 @@ class _PointwiseBN(Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
         super().__init__()
-        self.conv = torch.nn.Conv2d(in_channels, out_channels, 1, stride=(stride, 1))
+        self.conv = TemporalPointwiseConv(in_channels, out_channels, stride)
         self.bn = torch.nn.BatchNorm2d(out_channels)
         _conv_init(self.conv)
 

@@ -27,8 +27,9 @@ class SpottingWindows(SkeletonDataset):
 
     A window is labelled with the class of the segment it overlaps most when
     their temporal IoU is at least ``min_iou``; with the extra class
-    ``"background"`` (the last label) when it overlaps no segment at all; and
-    left out otherwise (a partial gesture is neither).  Background windows
+    ``"background"`` (the last label) when its IoU with every segment is
+    below ``background_iou`` (0: no overlap at all); and left out otherwise
+    (a partial gesture is neither).  Background windows
     are subsampled (seeded) to at most ``background_ratio`` times the number
     of gesture windows.  Shares the frames, transform and ``frames`` of
     ``dataset``; :meth:`recordings` gives those of ``dataset``.
@@ -39,21 +40,27 @@ class SpottingWindows(SkeletonDataset):
         stride (int, optional): Step between windows. (default: :obj:`4`)
         min_iou (float, optional): Temporal IoU with a segment for a gesture
             label. (default: :obj:`0.5`)
+        background_iou (float, optional): Largest temporal IoU with a segment
+            of a background window, exclusive. (default: :obj:`0.2`)
         background_ratio (float, optional): Background windows per gesture
             window, at most. (default: :obj:`1.0`)
         seed (int, optional): Seed of the background subsampling.
     """
 
     def __init__(self, dataset: SkeletonDataset, length: int, stride: int = 4,
-                 min_iou: float = 0.5, background_ratio: float = 1.0, seed: int = 0) -> None:
+                 min_iou: float = 0.5, background_ratio: float = 1.0, seed: int = 0,
+                 background_iou: float = 0.2) -> None:
         if length < 1 or stride < 1:
             raise ValueError(f"window length and stride must be positive, got {length}, "
                              f"{stride}")
         if not 0 < min_iou <= 1:
             raise ValueError(f"min_iou must be in (0, 1], got {min_iou}")
+        if not 0 <= background_iou <= min_iou:
+            raise ValueError(f"background_iou must be in [0, min_iou], got {background_iou}")
         super().__init__(dataset.split, dataset.frames, dataset.transform)
         self.source = dataset
         self.length, self.stride, self.min_iou = length, stride, min_iou
+        self.background_iou = background_iou
         self.skeleton = dataset.skeleton
         self.classes = list(dataset.classes) + [BACKGROUND]
         K = len(dataset.classes)
@@ -64,15 +71,14 @@ class SpottingWindows(SkeletonDataset):
             starts = list(range(0, max(T - length, 0) + 1, stride))
             for s in starts:
                 e = min(s + length, T) - 1
-                best, label, touched = 0.0, -1, False
+                best, label = 0.0, -1
                 for seg in rec.segments:
                     iou = temporal_iou(s, e, seg.start, seg.end)
-                    touched |= iou > 0
                     if iou > best:
                         best, label = iou, seg.label
                 if best >= min_iou:
                     gestures.append([r, s, e, label])
-                elif not touched:
+                elif best < background_iou or best == 0:
                     background.append([r, s, e, K])
         rng = np.random.default_rng(seed)
         keep = int(round(background_ratio * len(gestures)))
