@@ -30,6 +30,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+
+import results_io  # noqa: E402
 
 from topogcn.models import GECN  # noqa: E402
 from topogcn.nn.ms_tc import MultiScaleTemporalConv  # noqa: E402
@@ -180,7 +183,14 @@ def main() -> None:
                                                   "bench_model.json"))
     ap.add_argument("--one", nargs=6, metavar=("IMPL", "CONFIG", "MODE", "BATCH", "FRAMES",
                                                "STEPS"))
+    ap.add_argument("--tables-only", action="store_true",
+                    help="rewrite the .md/.csv tables from the JSON of --out")
     args = ap.parse_args()
+    if args.tables_only:
+        res = results_io.load(args.out)
+        print(results_io.save(args.out, res["meta"], res["rows"],
+                              *table(res["rows"], res["meta"]["gmac_per_sample"])))
+        return
     if args.one:
         impl, name, mode, b, f, s = args.one
         print(json.dumps(measure(impl, name, mode, int(b), int(f), int(s))))
@@ -205,17 +215,13 @@ def main() -> None:
     meta = {"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "torch": torch.__version__, "threads": torch.get_num_threads(),
             "gmac_per_sample": macs}
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out + ".tmp", "w") as f:
-        json.dump({"meta": meta, "rows": rows}, f, indent=1)
-    os.replace(args.out + ".tmp", args.out)
-    print(markdown_table(rows, macs))
+    print(results_io.save(args.out, meta, rows, *table(rows, macs)))
 
 
-def markdown_table(rows, macs) -> str:
-    lines = ["| config | mode | plain samples/s | topogcn samples/s | ratio | "
-             "+compile samples/s | ratio | plain MB | topogcn MB | GMAC/sample |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+def table(rows, macs):
+    header = ["config", "mode", "plain samples/s", "topogcn samples/s", "ratio",
+              "+compile samples/s", "ratio (compile)", "plain MB", "topogcn MB", "GMAC/sample"]
+    body = []
     for name in dict.fromkeys(r["config"] for r in rows):
         for mode in ("train", "eval"):
             by = {r["impl"]: r for r in rows if r["config"] == name and r["mode"] == mode}
@@ -224,13 +230,17 @@ def markdown_table(rows, macs) -> str:
             p = by["plain"]["samples_per_s"]
             t = by.get("topogcn", {}).get("samples_per_s")
             c = by.get("topogcn+compile", {}).get("samples_per_s")
-            fmt = lambda v: f"{v:.2f}" if v else "-"  # noqa: E731
-            ratio = lambda v: f"{v / p:.2f}" if v else "-"  # noqa: E731
-            lines.append(
-                f"| {name} | {mode} | {fmt(p)} | {fmt(t)} | {ratio(t)} | {fmt(c)} | {ratio(c)} | "
-                f"{by['plain']['peak_mb']:.0f} | {by.get('topogcn', {}).get('peak_mb', 0):.0f} | "
-                f"{macs[name]:.2f} |")
-    return "\n".join(lines)
+
+            def fmt(v):
+                return f"{v:.2f}" if v else "-"
+
+            def ratio(v):
+                return f"{v / p:.2f}" if v else "-"
+            body.append([name, mode, fmt(p), fmt(t), ratio(t), fmt(c), ratio(c),
+                         f"{by['plain']['peak_mb']:.0f}",
+                         f"{by.get('topogcn', {}).get('peak_mb', 0):.0f}",
+                         f"{macs[name]:.2f}"])
+    return header, body
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ not fit in ``--mem-gb`` of memory, fewer frames are used (the table says how
 many) and the row is marked.  Every measurement runs in its own process, so
 the peak resident memory (``ru_maxrss``) is that of the measurement alone.
 
-Usage: ``python benchmarks/bench_sgconv.py [--quick] [--out FILE.json]``
+Usage: ``python benchmarks/bench_sgconv.py [--quick] [--out FILE.json]``; the
+table is written beside the JSON (``.md``, ``.csv``).
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+
+import results_io  # noqa: E402
 
 from topogcn.nn import SGConv  # noqa: E402
 from topogcn.skeleton import Skeleton, get_skeleton  # noqa: E402
@@ -103,7 +107,13 @@ def main() -> None:
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
                                                   "bench_sgconv.json"))
     ap.add_argument("--one", nargs=5, metavar=("V", "EDGES", "IMPL", "FRAMES", "REPEATS"))
+    ap.add_argument("--tables-only", action="store_true",
+                    help="rewrite the .md/.csv tables from the JSON of --out")
     args = ap.parse_args()
+    if args.tables_only:
+        res = results_io.load(args.out)
+        print(results_io.save(args.out, res["meta"], res["rows"], *table(res["rows"])))
+        return
     if args.one:
         V, edges, impl, frames, repeats = args.one
         print(json.dumps(measure(int(V), edges, impl, int(frames), int(repeats))))
@@ -134,32 +144,29 @@ def main() -> None:
     meta = {"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "torch": torch.__version__, "threads": torch.get_num_threads(),
             "channels": C, "heads": HEADS}
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out + ".tmp", "w") as f:
-        json.dump({"meta": meta, "rows": rows}, f, indent=1)
-    os.replace(args.out + ".tmp", args.out)
-    print(markdown_table(rows))
+    print(results_io.save(args.out, meta, rows, *table(rows)))
 
 
-def markdown_table(rows) -> str:
-    lines = ["| V | edges | E | frames | einsum ms | dense ms | sparse ms | auto (path) ms | "
-             "auto / einsum | einsum MB | dense MB | sparse MB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+def table(rows):
+    header = ["V", "edges", "E", "frames", "einsum ms", "dense ms", "sparse ms",
+              "auto ms (path)", "auto / einsum", "einsum MB", "dense MB", "sparse MB"]
+    body = []
     keys = sorted({(r["V"], r["edges"]) for r in rows}, key=lambda k: (k[0], k[1]))
     for V, edges in keys:
         by = {r["impl"]: r for r in rows if r["V"] == V and r["edges"] == edges}
+
         def ms(i):
-            return f"{by[i]['ms']:.1f}" if i in by else "-"
+            return f"{by[i]['ms']:.0f}" if i in by else "-"
+
         def mb(i):
             return f"{by[i]['peak_mb']:.0f}" if i in by else "-"
         any_row = next(iter(by.values()))
         ratio = (f"{by['auto']['ms'] / by['einsum']['ms']:.2f}"
                  if "auto" in by and "einsum" in by else "-")
         auto = f"{ms('auto')} ({by['auto']['chosen']})" if "auto" in by else "-"
-        lines.append(f"| {V} | {edges} | {any_row['E']} | {any_row['frames']} | {ms('einsum')} | "
-                     f"{ms('dense')} | {ms('sparse')} | {auto} | {ratio} | {mb('einsum')} | "
-                     f"{mb('dense')} | {mb('sparse')} |")
-    return "\n".join(lines)
+        body.append([V, edges, any_row["E"], any_row["frames"], ms("einsum"), ms("dense"),
+                     ms("sparse"), auto, ratio, mb("einsum"), mb("dense"), mb("sparse")])
+    return header, body
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     f"{','.join(ROWS)}")
     ap.add_argument("--smoke", action="store_true",
                     help="one epoch of a tiny model on generated format-true fixtures")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+    ap.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                     help="extra config override for every row")
     args = ap.parse_args(argv)
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]

@@ -31,4 +31,5 @@ html_theme = "furo"
 html_title = f"topogcn {release}"
 templates_path = []
 exclude_patterns = ["_build"]
+html_static_path = ["_static"]
 nitpicky = False

@@ -201,8 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", help="YAML file or packaged config name (synthetic, "
                        "synthetic-paper, synthetic-spotting, paper-smg, paper-imigue); "
                        "default: synthetic")
-        p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                       help="override one key, e.g. --set optim.lr=0.05 (repeatable)")
+        p.add_argument("--set", action="extend", nargs="+", metavar="KEY=VALUE",
+                       help="override keys, e.g. --set optim.lr=0.05 trainer.epochs=5 "
+                            "(repeatable)")
 
     p = sub.add_parser("train", help="train and test a model (default: GE-CN on synthetic data)")
     config_args(p)

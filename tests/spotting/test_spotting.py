@@ -131,14 +131,15 @@ def test_windows_labels():
     assert len(list(win.recordings())) == len(recs)
 
 
-@pytest.mark.slow
 def test_spotting_end_to_end_on_synthetic(tmp_path, capsys):
-    """The packaged spotting config trains a detector that finds the test
-    gestures: F1 >= 0.8 at IoU 0.5 (about 8 minutes on 2 cores)."""
+    """The packaged spotting config, shortened to 5 epochs (of its 15),
+    trains a detector that finds the test gestures: F1 >= 0.8 at IoU 0.5
+    (measured: 0.914 after 5 epochs, 0.970 after 15; about 2.5 minutes on
+    2 cores)."""
     from topogcn.cli import main
     out = tmp_path / "run"
     assert main(["train", "--config", "synthetic-spotting", "--out", str(out),
-                 "--set", "trainer.progress_bar=false"]) == 0
+                 "--set", "trainer.progress_bar=false", "trainer.epochs=5"]) == 0
     ckpt = str(out / "checkpoints" / "best.ckpt")
     capsys.readouterr()
     assert main(["spot", "--checkpoint", ckpt, "--out", str(tmp_path / "d.json")]) == 0

@@ -1,0 +1,91 @@
+"""Spotting speed: input frames per second of ``topogcn.spotting.Spotter``
+over a long recording, against the 30 frames/s of a Kinect stream.
+
+For each skeleton (ntu25 with 2 persons, openpose137 with 1) and each model
+size it slides the windows of the matching spotting configuration over a
+random recording and times ``Spotter.spot`` (windows batched through the
+model in eval mode, per-frame probabilities, segments, NMS) after one
+warm-up run:
+
+* ``compact``: the default synthetic model (3 blocks, 32/32/64 channels) on
+  32-frame windows every 8 frames (``topogcn/configs/synthetic-spotting.yaml``);
+* ``paper``: the paper-size model (9 blocks, 64..256 channels) on 64-frame
+  windows every 16 frames (``benchmarks/configs/gecn_spotting-*.yaml``).
+
+Weights are random: the cost does not depend on them.  Usage:
+``python benchmarks/bench_spotting.py [--frames 1200] [--repeats 2]``
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+
+import results_io  # noqa: E402
+
+from topogcn.models import GECN  # noqa: E402
+from topogcn.spotting import Spotter  # noqa: E402
+from topogcn.spotting.windows import BACKGROUND  # noqa: E402
+
+KINECT_FPS = 30.0
+SIZES = {
+    # name: (model kwargs, window length, window stride)
+    "compact": (dict(channels=[32, 32, 64], strides=[1, 2, 1]), 32, 8),
+    "paper": (dict(), 64, 16),
+}
+SKELETONS = {"ntu25": 2, "openpose137": 1}
+
+
+def measure(skeleton: str, size: str, frames: int, repeats: int) -> dict:
+    kwargs, length, stride = SIZES[size]
+    M = SKELETONS[skeleton]
+    torch.manual_seed(0)
+    num_classes = 17
+    model = GECN(num_classes + 1, skeleton, in_channels=3, num_person=M, **kwargs).eval()
+    classes = [f"class{i}" for i in range(num_classes)] + [BACKGROUND]
+    spotter = Spotter(model, classes, length=length, stride=stride)
+    recording = torch.randn(M, frames, model.skeleton.num_nodes, 3)
+    spotter.spot(recording[:, : 4 * length])  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        spotter.spot(recording)
+        times.append(time.perf_counter() - t0)
+    best = min(times)
+    return {"skeleton": skeleton, "size": size, "window": length, "stride": stride,
+            "frames": frames, "seconds": best, "frames_per_s": frames / best,
+            "real_time_factor": frames / best / KINECT_FPS}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=1200, help="recording length")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
+                                                  "bench_spotting.json"))
+    args = ap.parse_args()
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    rows = []
+    for skeleton in SKELETONS:
+        for size in SIZES:
+            row = measure(skeleton, size, args.frames, args.repeats)
+            rows.append(row)
+            print(f"{skeleton:12s} {size:8s} window {row['window']:3d}/{row['stride']:2d}: "
+                  f"{row['frames_per_s']:8.1f} frames/s ({row['real_time_factor']:.1f}x "
+                  f"real time at {KINECT_FPS:.0f} fps)", flush=True)
+    meta = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+            "cores": os.cpu_count()}
+    header = ["skeleton", "model", "window / stride", "input frames/s", "x real time (30 fps)"]
+    body = [[r["skeleton"], r["size"], f"{r['window']} / {r['stride']}",
+             f"{r['frames_per_s']:.0f}", f"{r['real_time_factor']:.1f}"] for r in rows]
+    print(results_io.save(args.out, meta, rows, header, body))
+
+
+if __name__ == "__main__":
+    main()

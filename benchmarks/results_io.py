@@ -1,0 +1,44 @@
+"""Writing benchmark results: the raw JSON and the table beside it, as
+Markdown (to read) and CSV (included by ``docs/benchmarks.rst``), each
+written to a temporary file and renamed."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from typing import List, Sequence
+
+
+def _atomic_write(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path + ".tmp", "w", newline="") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def markdown(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def save(json_path: str, meta: dict, rows: List[dict], header: Sequence[str],
+         body: Sequence[Sequence[str]]) -> str:
+    """Write ``json_path`` and the table as ``.md`` and ``.csv`` beside it;
+    return the Markdown table."""
+    _atomic_write(json_path, json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
+    stem = os.path.splitext(json_path)[0]
+    table = markdown(header, body)
+    _atomic_write(stem + ".md", table + "\n")
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(body)
+    _atomic_write(stem + ".csv", buf.getvalue())
+    return table
+
+
+def load(json_path: str) -> dict:
+    with open(json_path) as f:
+        return json.load(f)
