@@ -21,6 +21,9 @@ extensions = [
 ]
 autosummary_generate = False
 autodoc_member_order = "bysource"
+# Lightning's own docstrings of the hooks we override use directives and roles
+# of its docs (testcode, paramref) that this build does not have
+autodoc_inherit_docstrings = False
 autodoc_typehints = "none"
 autodoc_default_options = {"members": True, "show-inheritance": False}
 napoleon_google_docstring = True
