@@ -79,8 +79,8 @@ class SGConv(MessagePassing):
             path is taken when :math:`E \geq` ``dense_threshold`` :math:`\cdot
             V^2` or :math:`V \leq 32`.  Measured on 2 CPU cores
             (``benchmarks/bench_sgconv.py``) the sparse path costs about
-            13--32 dense pairs per edge, so it wins below a density of about
-            :math:`1/30`. (default: :obj:`0.03`)
+            25--42 dense pairs per edge (64 channels, 3 heads), so it wins
+            below a density of about :math:`1/30`. (default: :obj:`0.03`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
