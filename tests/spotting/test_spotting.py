@@ -129,6 +129,8 @@ def test_windows_labels():
     x, y = win[0]
     assert x.shape == (1, 16, 25, 3)
     assert len(list(win.recordings())) == len(recs)
+    with pytest.raises(ValueError, match=r"no window of 4 frames.*segments are \d+-\d+ frames"):
+        SpottingWindows(ds, length=4, stride=2)
 
 
 def test_spotting_end_to_end_on_synthetic(tmp_path, capsys):
@@ -149,3 +151,42 @@ def test_spotting_end_to_end_on_synthetic(tmp_path, capsys):
     assert res["scores"]["f1@0.5"] >= 0.8, (res["scores"], text)
     assert json.loads((tmp_path / "d.json").read_text()).keys() == res["detections"].keys()
     assert os.path.getsize(tmp_path / "d.json") > 0
+
+
+def test_spot_cli_on_files_short_zero_and_bad(tmp_path, capsys):
+    """`topogcn spot FILE_OR_DIR`: a recording shorter than one window and one
+    with zero (undetected) joints give results; a NaN names the file and the
+    frame, exits with 2 and writes no output file."""
+    import numpy as np
+
+    from tests.engine.conftest import TINY
+    from topogcn.cli import main
+    from topogcn.engine import train
+    from topogcn.engine.config import load_config
+
+    run = str(tmp_path / "run")
+    train(load_config("synthetic-spotting", TINY + ["data.window=24", "data.window_stride=8",
+                                                    "trainer.epochs=1"]), run)
+    ckpt = os.path.join(run, "checkpoints", "best.ckpt")
+    good = tmp_path / "good"
+    good.mkdir()
+    rng = np.random.default_rng(0)
+    np.save(good / "short.npy", rng.normal(size=(5, 25, 3)).astype(np.float32))
+    zeros = rng.normal(size=(40, 25, 3)).astype(np.float32)
+    zeros[10:20] = 0.0  # no person detected
+    np.save(good / "zeros.npy", zeros)
+    out = tmp_path / "d.csv"
+    capsys.readouterr()
+    assert main(["spot", "--checkpoint", ckpt, str(good), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "short.npy" in text and "zeros.npy" in text and out.is_file()
+
+    bad = rng.normal(size=(30, 25, 3)).astype(np.float32)
+    bad[21, 3, 0] = np.nan
+    np.save(tmp_path / "bad.npy", bad)
+    out2 = tmp_path / "bad.json"
+    assert main(["spot", "--checkpoint", ckpt, str(tmp_path / "bad.npy"),
+                 "--out", str(out2)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.npy" in err and "frame 21" in err
+    assert not out2.exists()

@@ -80,6 +80,15 @@ class SpottingWindows(SkeletonDataset):
                     gestures.append([r, s, e, label])
                 elif best < background_iou or best == 0:
                     background.append([r, s, e, K])
+        if not gestures:
+            lengths = [seg.end - seg.start + 1 for rec in dataset.recordings()
+                       for seg in rec.segments]
+            found = (f"its {len(lengths)} labelled segments are {min(lengths)}-"
+                     f"{max(lengths)} frames long" if lengths else "it has no labelled segment")
+            raise ValueError(
+                f"SpottingWindows: no window of {length} frames (every {stride}) overlaps a "
+                f"labelled segment of the {dataset.split!r} split with temporal IoU >= "
+                f"{min_iou}; {found}: choose a window length (data.window) near them")
         rng = np.random.default_rng(seed)
         keep = int(round(background_ratio * len(gestures)))
         if len(background) > keep:
