@@ -126,3 +126,14 @@ def test_cli_convert_and_train_on_a_five_joint_skeleton(tmp_path, capsys):
     assert (out / "metrics.json").is_file()
     assert main(["eval", "--checkpoint", str(out / "checkpoints" / "best.ckpt"),
                  "--set", "trainer.progress_bar=false"]) == 0
+
+
+def test_train_on_an_empty_split_says_which(five_root, tmp_path, capsys):
+    from topogcn.cli import main
+    FIVE.to_file(str(tmp_path / "five.json"))
+    # subject 9 does not exist: the test split is empty
+    assert main(["train", "--set", "data.name=folder", f"data.root={five_root}",
+                 f"data.skeleton={tmp_path / 'five.json'}",
+                 "data.options={test_subjects: [9]}", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "'test' split" in err and "has no clip" in err and str(five_root) in err

@@ -81,6 +81,11 @@ def build_dataset(cfg: DataConfig, split: str, train: bool = False) -> SkeletonD
 
         ds = SpottingWindows(ds, cfg.window, cfg.window_stride, cfg.window_iou,
                              cfg.background_ratio, seed=0, background_iou=cfg.background_iou)
+    if len(ds) == 0:
+        where = f" in {cfg.root}" if cfg.root else ""
+        raise ConfigError(f"the {split!r} split of data.name={cfg.name}{where} has no clip: "
+                          f"check the split definition (subjects, a 'split' column) and the "
+                          f"label table")
     return ds
 
 
