@@ -137,3 +137,4 @@ def test_train_on_an_empty_split_says_which(five_root, tmp_path, capsys):
                  "data.options={test_subjects: [9]}", "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "'test' split" in err and "has no clip" in err and str(five_root) in err
+    assert not (tmp_path / "run").exists()  # nothing left behind

@@ -115,7 +115,18 @@ def train(cfg: Config, out: str, resume: bool = False, overwrite: bool = False) 
     ``metrics.json`` and ``scores.npz``."""
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
+    created = not os.path.exists(out)
     _prepare_out(out, resume, overwrite)
+    try:
+        return _train(cfg, out, resume)
+    except BaseException:
+        # a run that failed before its first checkpoint leaves no folder behind
+        if created and not os.path.isdir(os.path.join(out, "checkpoints")):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _train(cfg: Config, out: str, resume: bool) -> RunResult:
     if resume:
         saved = load_config(os.path.join(out, "config.yaml"))
         if saved.to_dict() != cfg.to_dict():
