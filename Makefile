@@ -38,6 +38,7 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_sgconv.py
 	$(PY) benchmarks/bench_model.py
+	$(PY) benchmarks/bench_spotting.py
 
 clean:
 	rm -rf docs/_build .pytest_cache
