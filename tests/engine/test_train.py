@@ -174,4 +174,5 @@ def test_ddp_two_cpu_processes_agree(tmp_path, tiny_overrides):
     r1 = json.load(open(os.path.join(out, "metrics.rank1.json")))
     assert r0["top1"] == r1["top1"] and r0["top5"] == r1["top5"]
     assert r0["confusion_matrix"] == r1["confusion_matrix"]
-    assert np.array(r0["confusion_matrix"]).sum() >= r0["num_test"]
+    # every test clip counted once, not once per process
+    assert np.array(r0["confusion_matrix"]).sum() == r0["num_test"]

@@ -40,10 +40,11 @@ class WarmupSchedule:
         return self.gamma ** sum(epoch >= m for m in self.milestones)
 
 
-def _metrics(num_classes: int, prefix: str) -> MetricCollection:
+def _metrics(num_classes: int, prefix: str, sync: bool = True) -> MetricCollection:
     return MetricCollection({
-        "top1": MulticlassAccuracy(num_classes, top_k=1, average="micro"),
-        "top5": MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro"),
+        "top1": MulticlassAccuracy(num_classes, top_k=1, average="micro", sync_on_compute=sync),
+        "top5": MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro",
+                                   sync_on_compute=sync),
     }, prefix=prefix)
 
 
@@ -73,11 +74,15 @@ class SkeletonClassifier(L.LightningModule):
         self.optim_cfg, self.epochs, self.batch_size = optim, epochs, batch_size
         self.class_names = class_names
         n = model.num_classes
+        # training batches are sharded over DDP processes: their metrics are
+        # synchronised; every process evaluates the whole validation and test
+        # sets, so theirs are not (a sum over processes would count every
+        # clip once per process)
         self.train_metrics = _metrics(n, "train/")
-        self.val_metrics = _metrics(n, "val/")
-        self.test_metrics = _metrics(n, "test/")
-        self.test_per_class = MulticlassAccuracy(n, average=None)
-        self.test_confusion = MulticlassConfusionMatrix(n)
+        self.val_metrics = _metrics(n, "val/", sync=False)
+        self.test_metrics = _metrics(n, "test/", sync=False)
+        self.test_per_class = MulticlassAccuracy(n, average=None, sync_on_compute=False)
+        self.test_confusion = MulticlassConfusionMatrix(n, sync_on_compute=False)
         self.test_scores: List[Tensor] = []
         self.test_labels: List[Tensor] = []
 
@@ -123,8 +128,8 @@ class SkeletonClassifier(L.LightningModule):
         self.test_labels.append(y.detach().cpu())
 
     def test_results(self) -> Dict[str, Any]:
-        """Per-class accuracy and confusion matrix of the last test run
-        (synchronised across processes)."""
+        """Per-class accuracy and confusion matrix of the last test run (every
+        process evaluates the whole test set, so every process has them)."""
         return {"per_class_accuracy": self.test_per_class.compute().tolist(),
                 "confusion_matrix": self.test_confusion.compute().tolist()}
 
