@@ -9,12 +9,7 @@ import json
 import os
 from typing import List, Sequence
 
-
-def _atomic_write(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path + ".tmp", "w", newline="") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
+from topogcn.utils.io import atomic_write_text
 
 
 def markdown(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
@@ -27,15 +22,15 @@ def save(json_path: str, meta: dict, rows: List[dict], header: Sequence[str],
          body: Sequence[Sequence[str]]) -> str:
     """Write ``json_path`` and the table as ``.md`` and ``.csv`` beside it;
     return the Markdown table."""
-    _atomic_write(json_path, json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
+    atomic_write_text(json_path, json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
     stem = os.path.splitext(json_path)[0]
     table = markdown(header, body)
-    _atomic_write(stem + ".md", table + "\n")
+    atomic_write_text(stem + ".md", table + "\n")
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(body)
-    _atomic_write(stem + ".csv", buf.getvalue())
+    atomic_write_text(stem + ".csv", buf.getvalue())
     return table
 
 

@@ -21,13 +21,8 @@ def png_size(path):
     return struct.unpack(">II", head[16:24])
 
 
-@pytest.fixture()
-def tiny_run(tiny_checkpoint):
-    return tiny_checkpoint
-
-
-def test_latents_and_tsne_shapes(tiny_run):
-    cfg, model, info = load_run(tiny_run)
+def test_latents_and_tsne_shapes(tiny_checkpoint):
+    cfg, model, info = load_run(tiny_checkpoint)
     ds = build_dataset(cfg.data, "test")
     lat = extract_latents(model, ds, progress=False)
     assert lat["z"].shape == (len(ds), model.latent_dim)
@@ -46,9 +41,9 @@ def test_silhouette_separated_vs_shuffled():
     assert np.isnan(silhouette(z, np.zeros(200, int)))
 
 
-def test_report_writes_every_figure(tiny_run, tmp_path):
+def test_report_writes_every_figure(tiny_checkpoint, tmp_path):
     out = str(tmp_path / "report")
-    rep = analyze(tiny_run, out, progress=False)
+    rep = analyze(tiny_checkpoint, out, progress=False)
     names = {f.file for f in rep.figures}
     assert {"tsne.png", "tsne_subset.png", "confusion.png", "per_class_accuracy.png",
             "topology_block1.png", "topology_block2.png", "attention_block1.png",
@@ -72,17 +67,17 @@ def test_report_writes_every_figure(tiny_run, tmp_path):
     assert np.allclose(att.sum(-1), 1, atol=1e-4)  # softmax rows over the complete graph
 
 
-def test_class_subset_and_unknown_class(tiny_run, tmp_path):
-    cfg, _, info = load_run(tiny_run)
-    rep = analyze(tiny_run, str(tmp_path / "r2"), classes=[info["classes"][0],
+def test_class_subset_and_unknown_class(tiny_checkpoint, tmp_path):
+    cfg, _, info = load_run(tiny_checkpoint)
+    rep = analyze(tiny_checkpoint, str(tmp_path / "r2"), classes=[info["classes"][0],
                                                           info["classes"][2]], progress=False)
     assert rep.summary["tsne_classes"] == [info["classes"][0], info["classes"][2]]
     with pytest.raises(ValueError, match="unknown class 'zzz'"):
-        analyze(tiny_run, str(tmp_path / "r3"), classes=["zzz"], progress=False)
+        analyze(tiny_checkpoint, str(tmp_path / "r3"), classes=["zzz"], progress=False)
 
 
-def test_mean_attention_by_class_and_topology(tiny_run):
-    cfg, model, _ = load_run(tiny_run)
+def test_mean_attention_by_class_and_topology(tiny_checkpoint):
+    cfg, model, _ = load_run(tiny_checkpoint)
     ds = build_dataset(cfg.data, "test")
     att = mean_attention(model, ds, by_class=True)
     assert "all" in att and len(att) == 1 + len(set(ds.labels.tolist()))
@@ -105,7 +100,7 @@ def test_skeleton_pictures_for_any_skeleton(tmp_path, skeleton):
     assert open(str(tmp_path / "s.csv")).read().count("\n") == 3
 
 
-def test_cli_analyze(tiny_run, tmp_path, capsys):
+def test_cli_analyze(tiny_checkpoint, tmp_path, capsys):
     from topogcn.cli import main
-    assert main(["analyze", "--checkpoint", tiny_run, "--out", str(tmp_path / "c")]) == 0
+    assert main(["analyze", "--checkpoint", tiny_checkpoint, "--out", str(tmp_path / "c")]) == 0
     assert "index.html" in capsys.readouterr().out
