@@ -31,7 +31,7 @@ import results_io  # noqa: E402
 
 from topogcn.models import GECN  # noqa: E402
 from topogcn.spotting import Spotter  # noqa: E402
-from topogcn.spotting.windows import BACKGROUND  # noqa: E402
+from topogcn.datasets.windows import BACKGROUND  # noqa: E402
 
 KINECT_FPS = 30.0
 SIZES = {

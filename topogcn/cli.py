@@ -63,17 +63,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from topogcn.engine.run import evaluate, load_run
+    from topogcn.engine.config import apply_override, parse_override
+    from topogcn.engine.run import evaluate
+    from topogcn.engine.trained_run import Run
 
     cfg = None
     if args.config:
         cfg = _config(args)
     elif args.set:  # the checkpoint's own configuration, with the overrides
-        from topogcn.engine.config import _merge_override, parse_override
-        cfg = load_run(args.checkpoint)[0]
+        cfg = Run.load(args.checkpoint).config
         for text in args.set:
             keys, value = parse_override(text)
-            _merge_override(cfg, keys, value, text)
+            apply_override(cfg, keys, value, text)
     m = evaluate(args.checkpoint, cfg, args.out)
     print(f"topogcn eval: {args.checkpoint}")
     _print_table([("test top-1", f"{100 * m['top1']:.2f}%"),
@@ -83,10 +84,16 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    import json
+
     from topogcn.engine.run import predict
 
-    for name, p in predict(args.checkpoint, args.file, args.top_k):
-        print(f"{p:8.4f}  {name}")
+    result = predict(args.checkpoint, args.file, args.top_k)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for row in result["top"]:
+        print(f"{row['probability']:8.4f}  {row['class']}")
     return 0
 
 
@@ -127,7 +134,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     joints = [int(j) if j.isdigit() else j for j in joints] if joints else None
     if args.source in ("smg", "imigue"):
         reader = {"smg": SMG, "imigue": IMiGUE}[args.source]
-        splits = [reader(args.root, split=s, frames=None) for s in ("train", "test")]
+        first = reader(args.root, split="train", frames=None)
+        splits = [first] + [reader(args.root, split=s, frames=None)
+                            for s in first.official_splits() if s != "train"]
         out = convert.export_folder(splits, args.out, joints)
     else:
         if not args.labels:
@@ -142,21 +151,26 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     with open(os.path.join(out, "labels.csv"), encoding="utf-8") as f:
         n = sum(1 for _ in f) - 1
     files = sum(1 for f in os.listdir(out) if f.endswith(".npy"))
+    extra = [f for f in ("classes.txt", "skeleton.json", "channels.txt")
+             if os.path.isfile(os.path.join(out, f))]
     print(f"topogcn convert: {files} recordings, {n} labelled clips of {args.source} written "
-          f"to {out} (labels.csv, classes.txt, skeleton.json)")
+          f"to {out} (labels.csv, {', '.join(extra)})")
     return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from topogcn.engine.export import export_model
 
-    meta = export_model(args.checkpoint, args.out, args.format, args.frames,
-                        check=not args.no_check)
-    shape = "x".join(str(s) for s in meta["input_shape"])
-    diff = (f"; max |logit difference| to PyTorch {meta['max_abs_diff']:.2e}"
-            if "max_abs_diff" in meta else "")
-    print(f"topogcn export: {args.format} model for input {shape} written to {args.out} "
-          f"(+ {args.out}.json){diff}")
+    meta = export_model(args.checkpoint, args.out, args.format, check=not args.no_check,
+                        tolerance=args.tolerance)
+    shape = "x".join(str(s) for s in meta["input"]["shape"])
+    print(f"topogcn export: {args.format} model for raw clips {shape} "
+          f"({', '.join(meta['input']['channels'])}) written to {args.out} (+ {args.out}.json)")
+    if "check" in meta:
+        c = meta["check"]
+        print(f"  check against PyTorch on clips of {c['clip_lengths']} frames: max |probability "
+              f"difference| {c['max_abs_prob_diff']:.1e}, max relative logit difference "
+              f"{c['max_rel_logit_diff']:.1e} (tolerance {c['tolerance']:.0e})")
     return 0
 
 
@@ -220,8 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="classify one skeleton sequence file")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("file", help=".npy/.npz [T,V,C] or [M,T,V,C], or a CSV of frames")
-    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("file", help="raw clip: .npy/.npz [T,V,C] or [M,T,V,C] (any T), or a CSV "
+                   "of frames (one row per frame, V*C values, joint-major)")
+    p.add_argument("--top-k", type=int, default=5, help="how many classes to print")
+    p.add_argument("--json", action="store_true", help="print one JSON object: file, classes, "
+                   "probabilities (one per class, model order), top")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("analyze", help="figures of a trained model and an HTML report")
@@ -253,9 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
     p.add_argument("--out", required=True, help="output file (.onnx / .pt)")
-    p.add_argument("--frames", type=int, help="clip length T (default: the run's data.frames)")
     p.add_argument("--no-check", action="store_true",
-                   help="skip comparing the exported model's logits with PyTorch's")
+                   help="skip comparing the exported model with PyTorch")
+    p.add_argument("--tolerance", type=float, default=1e-4,
+                   help="largest probability / relative logit difference to PyTorch accepted; "
+                   "above it nothing is written and the exit code is 2 (default 1e-4)")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("spot", help="find micro-gestures in long recordings (a run trained "

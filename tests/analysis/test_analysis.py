@@ -10,7 +10,6 @@ from topogcn.analysis import (
 )
 from topogcn.analysis import plots
 from topogcn.engine import load_run
-from topogcn.engine.data import build_dataset
 from topogcn.skeleton import Skeleton, get_skeleton
 
 
@@ -22,8 +21,8 @@ def png_size(path):
 
 
 def test_latents_and_tsne_shapes(tiny_checkpoint):
-    cfg, model, info = load_run(tiny_checkpoint)
-    ds = build_dataset(cfg.data, "test")
+    run = load_run(tiny_checkpoint)
+    model, ds = run.model, run.dataset("test")
     lat = extract_latents(model, ds, progress=False)
     assert lat["z"].shape == (len(ds), model.latent_dim)
     assert (lat["labels"] == ds.labels.numpy()).all()
@@ -68,17 +67,17 @@ def test_report_writes_every_figure(tiny_checkpoint, tmp_path):
 
 
 def test_class_subset_and_unknown_class(tiny_checkpoint, tmp_path):
-    cfg, _, info = load_run(tiny_checkpoint)
-    rep = analyze(tiny_checkpoint, str(tmp_path / "r2"), classes=[info["classes"][0],
-                                                          info["classes"][2]], progress=False)
-    assert rep.summary["tsne_classes"] == [info["classes"][0], info["classes"][2]]
+    classes = load_run(tiny_checkpoint).classes
+    rep = analyze(tiny_checkpoint, str(tmp_path / "r2"), classes=[classes[0], classes[2]],
+                  progress=False)
+    assert rep.summary["tsne_classes"] == [classes[0], classes[2]]
     with pytest.raises(ValueError, match="unknown class 'zzz'"):
         analyze(tiny_checkpoint, str(tmp_path / "r3"), classes=["zzz"], progress=False)
 
 
 def test_mean_attention_by_class_and_topology(tiny_checkpoint):
-    cfg, model, _ = load_run(tiny_checkpoint)
-    ds = build_dataset(cfg.data, "test")
+    run = load_run(tiny_checkpoint)
+    model, ds = run.model, run.dataset("test")
     att = mean_attention(model, ds, by_class=True)
     assert "all" in att and len(att) == 1 + len(set(ds.labels.tolist()))
     topo = learned_topology(model)

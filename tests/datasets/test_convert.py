@@ -42,7 +42,8 @@ def test_openpose_json_round_trip(tmp_path):
     labels = write_labels(tmp_path / "labels.csv", ["clipA,wave,0,5,s1", "clipA,nod,6,11,s1",
                                                     "clipB,wave,,,s2"])
     out = convert_openpose_json(str(src), labels, str(tmp_path / "out"), max_persons=2)
-    assert sorted(os.listdir(out)) == ["clipA.npy", "clipB.npy", "labels.csv", "skeleton.json"]
+    assert sorted(os.listdir(out)) == ["channels.txt", "clipA.npy", "clipB.npy", "labels.csv",
+                                       "skeleton.json"]
     a = np.load(os.path.join(out, "clipA.npy"))
     assert a.shape == (2, 12, 137, 3)  # face/hands present -> openpose137
     ref = np.asarray(openpose_person(7)["hand_left_keypoints_2d"]).reshape(21, 3)

@@ -138,3 +138,66 @@ def test_train_on_an_empty_split_says_which(five_root, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "'test' split" in err and "has no clip" in err and str(five_root) in err
     assert not (tmp_path / "run").exists()  # nothing left behind
+
+
+def test_folder_reads_its_own_skeleton_and_channels(five_root, tmp_path):
+    with pytest.raises(DatasetFormatError, match="has no skeleton.json: name the skeleton"):
+        SkeletonFolder(five_root, split="train")
+    FIVE.to_file(str(five_root / "skeleton.json"))
+    ds = SkeletonFolder(five_root, split="train", test_subjects=[2])
+    assert ds.skeleton == FIVE and ds.channels == ("x", "y")  # 2 channels: x, y
+    (five_root / "channels.txt").write_text("x\nconfidence\n")
+    with pytest.raises(DatasetFormatError, match="channels.txt: the coordinates must come"):
+        SkeletonFolder(five_root, split="train", test_subjects=[2])
+    (five_root / "channels.txt").write_text("x\ny\nconfidence\n")
+    with pytest.raises(DatasetFormatError, match="3 channel names .* for data with 2 channels"):
+        SkeletonFolder(five_root, split="train", test_subjects=[2])
+
+
+def test_a_skeleton_that_contradicts_skeleton_json_is_refused(five_root):
+    FIVE.to_file(str(five_root / "skeleton.json"))
+    renamed = Skeleton("five_renamed", 5, [(0, 1), (1, 2), (1, 3), (1, 4)], center=1,
+                       joint_names=["head", "neck", "lhand", "rhand", "pelvis"])
+    rewired = Skeleton("five_rewired", 5, [(0, 1), (1, 2), (2, 3), (1, 4)], center=1)
+    with pytest.raises(ValueError, match="'ntu25' contradicts .*skeleton.json \\(skeleton "
+                                         "'five_folder'\\): 25 joints against 5"):
+        SkeletonFolder(five_root, "ntu25", "train")
+    with pytest.raises(ValueError, match="joint 4 is 'pelvis' against 'hip'"):
+        SkeletonFolder(five_root, renamed, "train")
+    with pytest.raises(ValueError, match="'five_rewired' contradicts.*bones differ"):
+        SkeletonFolder(five_root, rewired, "train")
+    assert SkeletonFolder(five_root, FIVE, "train", test_subjects=[2]).skeleton == FIVE
+
+
+def test_converted_openpose_folder_trains_without_naming_its_skeleton(tmp_path, capsys):
+    """`convert` records skeleton and channels; `train` needs neither named; a
+    contradicting skeleton fails before training; confidence is carried."""
+    from tests.datasets.test_convert import write_labels, write_openpose
+    from topogcn.cli import main
+    from topogcn.engine import load_run
+
+    src = tmp_path / "op"
+    rows = []
+    for r in range(6):
+        write_openpose(str(src), f"rec{r}", 12, body_only=True)
+        rows.append(f"rec{r},{['wave', 'nod'][r % 2]},,,s{r // 2}")
+    labels = write_labels(tmp_path / "labels.csv", rows)
+    out = tmp_path / "folder"
+    assert main(["convert", "--from", "openpose-json", "--root", str(src), "--labels", labels,
+                 "--out", str(out)]) == 0
+    assert "channels.txt" in capsys.readouterr().out
+    assert (out / "channels.txt").read_text().split() == ["x", "y", "confidence"]
+    base = ["train", "--set", "data.name=folder", f"data.root={out}", "data.frames=8",
+            "trainer.epochs=1", "trainer.progress_bar=false", "model.kwargs.channels=[8]",
+            "model.kwargs.strides=[1]", "data.options={test_subjects: [s2]}"]
+    assert main(base + ["data.skeleton=ntu25", "--out", str(tmp_path / "wrong")]) == 2
+    err = capsys.readouterr().err
+    assert "'ntu25' contradicts" in err and "'openpose25'" in err
+    assert not (tmp_path / "wrong").exists()
+    assert main(base + ["--out", str(tmp_path / "run")]) == 0
+    run = load_run(str(tmp_path / "run" / "checkpoints" / "last.ckpt"))
+    assert run.skeleton.name == "openpose25" and run.spec.channels == ("x", "y", "confidence")
+    x = torch.from_numpy(np.load(out / "rec0.npy"))
+    pre = run.preprocess(x)
+    conf = torch.nn.functional.interpolate(x[..., 2].permute(0, 2, 1), size=8, mode="linear")
+    torch.testing.assert_close(pre[..., 2], conf.permute(0, 2, 1))  # never centred or scaled

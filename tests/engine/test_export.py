@@ -1,4 +1,6 @@
-"""Export of a trained classifier: the exported model gives PyTorch's logits."""
+"""Export takes the raw clip: the exported model (preprocessing in the graph)
+gives the probabilities of `topogcn predict` on the same file, for every
+stream and any clip length."""
 import json
 import os
 
@@ -6,45 +8,107 @@ import numpy as np
 import pytest
 import torch
 
+from topogcn.cli import main
+from topogcn.engine import Run, build_model, load_config, predict
 from topogcn.engine.data import build_dataset
-from topogcn.engine.export import export_model
-from topogcn.engine.run import load_run
+from topogcn.engine.export import ExportCheckError, export_model
+from topogcn.engine.trained_run import CKPT_KEY, run_payload
+from topogcn.transforms import InputSpec
+
+STREAMS = ["joint", "bone", "motion", "bone_motion"]
 
 
-def synthetic_batch(ckpt):
-    cfg, model, _ = load_run(ckpt)
+def untrained_checkpoint(path, stream, channels=("x", "y", "z")):
+    """A checkpoint of an untrained compact GE-CN with ``stream`` input:
+    enough to test the input contract, in milliseconds."""
+    from tests.engine.conftest import TINY
+    cfg = load_config("synthetic", TINY + [f"data.stream={stream}", "data.center=first_frame"])
     ds = build_dataset(cfg.data, "test")
-    x = torch.stack([ds[i][0] for i in range(min(5, len(ds)))])
-    with torch.no_grad():
-        return x, model(x).numpy()
+    spec = InputSpec(ds.skeleton, channels, tuple(ds.classes), persons=1, frames=8,
+                     center="first_frame", normalize_scale=True, stream=stream)
+    torch.manual_seed(0)
+    model = build_model(cfg, spec).eval()
+    for m in model.modules():  # a trained-looking model: non-trivial batch-norm statistics
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, CKPT_KEY: run_payload(cfg, spec)}, path)
+    return str(path)
 
 
-def test_torchscript_matches_pytorch(tiny_checkpoint, tmp_path):
+def raw_clip(path, T, seed=0):
+    """A raw clip as a user has it: [T, V, C] with absolute coordinates."""
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(size=(T, 25, 3)) * 0.05 + np.array([0.3, 1.2, 2.5])).astype(np.float32)
+    np.save(path, x)
+    return str(path)
+
+
+def softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_torchscript_on_raw_clip_equals_predict(stream, tmp_path):
+    ckpt = untrained_checkpoint(tmp_path / "m.ckpt", stream)
     out = str(tmp_path / "model.pt")
-    meta = export_model(tiny_checkpoint, out, "torchscript")
-    assert meta["max_abs_diff"] < 1e-4
-    x, ref = synthetic_batch(tiny_checkpoint)
-    with torch.no_grad():
-        got = torch.jit.load(out)(x).numpy()
-    np.testing.assert_allclose(got, ref, atol=1e-4)
-    side = json.loads(open(out + ".json").read())
-    assert side["input_shape"] == ["N", 1, 8, 25, 3] and len(side["classes"]) == 3
+    meta = export_model(ckpt, out, "torchscript")
+    assert meta["check"]["max_abs_prob_diff"] <= 1e-4
+    scripted = torch.jit.load(out)
+    for T in (5, 8, 37):  # the model's data.frames is 8
+        clip = raw_clip(tmp_path / f"c{T}.npy", T, seed=T)
+        ref = np.array(predict(ckpt, clip)["probabilities"])
+        with torch.no_grad():
+            got = softmax(scripted(torch.from_numpy(np.load(clip))[None, None]).numpy())[0]
+        np.testing.assert_allclose(got, ref, atol=1e-4)
 
 
-def test_onnx_matches_pytorch(tiny_checkpoint, tmp_path):
+@pytest.mark.parametrize("stream", STREAMS)
+def test_onnx_deployment_equals_predict_json(stream, tmp_path, capsys):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
+    ckpt = untrained_checkpoint(tmp_path / "m.ckpt", stream)
     out = str(tmp_path / "model.onnx")
-    meta = export_model(tiny_checkpoint, out, "onnx")
-    assert meta["max_abs_diff"] < 1e-4
-    x, ref = synthetic_batch(tiny_checkpoint)  # real synthetic clips, batch 5
+    assert main(["export", "--checkpoint", ckpt, "--out", out]) == 0
+    side = json.loads(open(out + ".json").read())
+    assert side["input"]["shape"] == ["N", 1, "T", 25, 3] and side["input"]["name"] == "clip"
+    assert InputSpec.from_dict(side["input_spec"]) == Run.load(ckpt).spec
     session = ort.InferenceSession(out, providers=["CPUExecutionProvider"])
-    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
-    np.testing.assert_allclose(got, ref, atol=1e-4)
+    clips = [raw_clip(tmp_path / f"c{T}.npy", T, seed=T) for T in (13, 50)]
+    for clip in clips:  # lengths unlike data.frames=8
+        capsys.readouterr()
+        assert main(["predict", "--checkpoint", ckpt, clip, "--json"]) == 0
+        printed = json.loads(capsys.readouterr().out)
+        assert printed["classes"] == side["classes"] and printed["file"] == clip
+        # deployment: onnxruntime, numpy and the sidecar only
+        x = np.load(clip)[None, None]
+        probs = softmax(session.run(None, {"clip": x})[0])[0]
+        np.testing.assert_allclose(probs, printed["probabilities"], atol=1e-4)
+        top = printed["top"][0]
+        assert top["class"] == side["classes"][int(probs.argmax())]
+    batch = np.stack([np.load(clips[0])[None]] * 3)  # batch 3: dynamic N
+    assert session.run(None, {"clip": batch})[0].shape == (3, len(side["classes"]))
 
 
-def test_export_errors_and_cli(tiny_checkpoint, tmp_path, capsys):
-    from topogcn.cli import main
+def test_export_that_fails_its_check_writes_nothing(tmp_path, monkeypatch, capsys):
+    import topogcn.engine.export as export
+    ckpt = untrained_checkpoint(tmp_path / "m.ckpt", "joint")
+    real = torch.jit.load
+    monkeypatch.setattr(export.torch.jit, "load",
+                        lambda p: (lambda x, m=real(p): m(x) + 1e-2 * torch.randn(1)))
+    out = tmp_path / "m.pt"
+    with pytest.raises(ExportCheckError, match="above the tolerance"):
+        export_model(ckpt, str(out), "torchscript")
+    assert main(["export", "--checkpoint", ckpt, "--format", "torchscript", "--out",
+                 str(out)]) == 2
+    assert "nothing was written" in capsys.readouterr().err
+    assert not out.exists() and not os.path.exists(str(out) + ".json")
+    assert [p for p in os.listdir(tmp_path) if p.startswith(".")] == []
+
+
+def test_trained_checkpoint_exports_and_errors(tiny_checkpoint, tmp_path, capsys):
     with pytest.raises(ValueError, match="format must be one of"):
         export_model(tiny_checkpoint, str(tmp_path / "m"), "tflite")
     bad = tmp_path / "bad.ckpt"
@@ -55,4 +119,5 @@ def test_export_errors_and_cli(tiny_checkpoint, tmp_path, capsys):
     assert not os.path.exists(tmp_path / "m.pt")
     assert main(["export", "--checkpoint", tiny_checkpoint, "--format", "torchscript",
                  "--out", str(tmp_path / "m.pt")]) == 0
-    assert "max |logit difference|" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "raw clips Nx1xTx25x3 (x, y, z)" in printed and "max |probability difference|" in printed

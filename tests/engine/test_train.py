@@ -56,12 +56,14 @@ def test_eval_predict_and_ensemble(finished_run, tmp_path):
     ckpt = os.path.join(out, "checkpoints", "best.ckpt")
     res = evaluate(ckpt, out=str(tmp_path / "ev"))
     assert res["top1"] == pytest.approx(m["top1"]) and res["num_test"] == 6
-    cfg, model, info = load_run(ckpt)
-    assert not model.training and info["num_classes"] == 3
+    run = load_run(ckpt)
+    assert not run.model.training and run.spec.num_classes == 3
+    assert run.spec.channels == ("x", "y", "z") and run.spec.frames == 8
     np.save(tmp_path / "clip.npy", np.random.rand(20, 25, 3).astype(np.float32))
-    top = predict(ckpt, str(tmp_path / "clip.npy"))
-    assert len(top) == 3 and abs(sum(p for _, p in top) - 1) < 1e-5
-    assert top == sorted(top, key=lambda t: -t[1])
+    res = predict(ckpt, str(tmp_path / "clip.npy"))
+    probs = [t["probability"] for t in res["top"]]
+    assert len(res["probabilities"]) == 3 and abs(sum(res["probabilities"]) - 1) < 1e-5
+    assert probs == sorted(probs, reverse=True) and res["classes"] == run.classes
     fused = ensemble([out, str(tmp_path / "ev")])
     assert fused["fused"]["top1"] == pytest.approx(m["top1"])
     with pytest.raises(ConfigError, match="has no scores.npz"):

@@ -14,6 +14,7 @@ from topogcn.analysis.latent import extract_latents, silhouette, tsne_embedding
 from topogcn.analysis.topology import (
     joint_positions, learned_topology, mean_attention, strongest_links,
 )
+from topogcn.engine.trained_run import Run
 from topogcn.utils.io import atomic_path, atomic_write_text
 
 
@@ -67,14 +68,11 @@ def analyze(checkpoint: str, out: str, cfg=None, classes: Optional[Sequence[str]
     shared topology and the mean attention of every block, the skeleton and
     its strongest learned links, ``summary.json`` and ``index.html``.  Every
     figure has its numbers beside it (CSV/NPZ)."""
-    from topogcn.engine.data import build_dataset
-    from topogcn.engine.run import load_run
-
-    saved_cfg, model, info = load_run(checkpoint)
-    cfg = cfg or saved_cfg
-    dataset = build_dataset(cfg.data, "test")
-    names = list(info["classes"])
-    skeleton = info["skeleton"]
+    run = Run.load(checkpoint)
+    model = run.model
+    dataset = run.dataset("test", cfg)
+    names = run.classes
+    skeleton = run.skeleton
     os.makedirs(out, exist_ok=True)
     p = lambda name: os.path.join(out, name)  # noqa: E731
     figs: List[Figure] = []

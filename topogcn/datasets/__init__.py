@@ -1,4 +1,6 @@
-"""Datasets: SMG and iMiGUE from their real files, a synthetic default."""
+"""Datasets: SMG and iMiGUE from their real files, your own folders, a
+synthetic default; each registers a builder (:func:`create_dataset`) and
+declares what its channels mean."""
 from topogcn.datasets.base import (
     ClipInfo,
     DatasetFormatError,
@@ -6,10 +8,12 @@ from topogcn.datasets.base import (
     Segment,
     SkeletonDataset,
 )
+from topogcn.datasets.registry import create_dataset, list_datasets, register_dataset
 from topogcn.datasets.folder import SkeletonFolder
 from topogcn.datasets.imigue import IMiGUE
 from topogcn.datasets.smg import SMG
 from topogcn.datasets.synthetic import SyntheticMicroGestures
+from topogcn.datasets.windows import BACKGROUND, SpottingWindows, temporal_iou
 
 __all__ = [
     "SkeletonDataset",
@@ -17,8 +21,14 @@ __all__ = [
     "SMG",
     "IMiGUE",
     "SkeletonFolder",
+    "SpottingWindows",
+    "BACKGROUND",
+    "temporal_iou",
     "ClipInfo",
     "Recording",
     "Segment",
     "DatasetFormatError",
+    "create_dataset",
+    "list_datasets",
+    "register_dataset",
 ]

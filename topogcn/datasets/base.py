@@ -119,10 +119,15 @@ class SkeletonDataset(Dataset):
         skeleton (Skeleton): the skeleton of the joints.
         clips (list of ClipInfo): per-clip metadata (subject, recording,
             start and end frame, label).
+        channels (tuple of str): the meaning of every channel, e.g.
+            ``("x", "y", "z")`` or ``("x", "y", "confidence")``.
     """
 
     classes: List[str]
     skeleton: Skeleton
+    #: the meaning of every channel: coordinates ``x, y[, z]`` first, then
+    #: others (``confidence``, ...) that the preprocessing carries unchanged
+    channels: Tuple[str, ...] = ("x", "y", "z")
 
     def __init__(self, split: str, frames: Optional[int] = 64,
                  transform: Optional[Callable[[Tensor], Tensor]] = None) -> None:

@@ -19,7 +19,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from topogcn.datasets.base import DatasetFormatError, SkeletonDataset
-from topogcn.datasets.folder import read_label_csv
+from topogcn.datasets.folder import CHANNELS_FILE, SKELETON_FILE, read_label_csv
 from topogcn.datasets.imigue import fill_missing, read_openpose_people
 from topogcn.skeleton import Skeleton, get_skeleton
 from topogcn.utils.io import atomic_dir
@@ -36,9 +36,11 @@ def _subset(skeleton: Skeleton, joints: Optional[Sequence]) -> Tuple[Skeleton, O
 
 
 def _write_folder(out: str, skeleton: Skeleton, recordings: Iterable[Tuple[str, np.ndarray]],
-                  rows: List[List], classes: Optional[List[str]]) -> str:
+                  rows: List[List], classes: Optional[List[str]],
+                  channels: Sequence[str]) -> str:
     """``recordings``: ``(file name, [M, T, V, C])``; ``rows``: label table
-    rows in :data:`LABEL_COLUMNS` order."""
+    rows in :data:`LABEL_COLUMNS` order; ``channels``: the meaning of the
+    channels (``channels.txt``)."""
     with atomic_dir(out) as tmp:
         for fname, data in recordings:
             with open(os.path.join(tmp, fname), "wb") as f:
@@ -52,7 +54,9 @@ def _write_folder(out: str, skeleton: Skeleton, recordings: Iterable[Tuple[str, 
         if classes:
             with open(os.path.join(tmp, "classes.txt"), "w", encoding="utf-8") as f:
                 f.write("\n".join(classes) + "\n")
-        skeleton.to_file(os.path.join(tmp, "skeleton.json"))
+        skeleton.to_file(os.path.join(tmp, SKELETON_FILE))
+        with open(os.path.join(tmp, CHANNELS_FILE), "w", encoding="utf-8") as f:
+            f.write("\n".join(channels) + "\n")
     return out
 
 
@@ -80,7 +84,8 @@ def export_folder(splits: Iterable[SkeletonDataset], out: str,
                 yield fname, data if index is None else data[:, :, index]
 
     # `rows` fills up while the recordings are written, before labels.csv
-    return _write_folder(out, skeleton, recordings(), rows, list(splits[0].classes))
+    return _write_folder(out, skeleton, recordings(), rows, list(splits[0].classes),
+                         splits[0].channels)
 
 
 # ------------------------------------------------------------------ labels
@@ -111,7 +116,7 @@ def read_label_table(path: str) -> List[Dict[str, Union[str, int]]]:
 
 
 def _convert(recordings: Dict[str, np.ndarray], labels: str, out: str, skeleton: Skeleton,
-             joints: Optional[Sequence], source: str) -> str:
+             joints: Optional[Sequence], source: str, channels: Sequence[str]) -> str:
     """Check the label table against ``recordings`` (name -> ``[M, T, V,
     C]``), then write the folder."""
     table = read_label_table(labels)
@@ -141,7 +146,7 @@ def _convert(recordings: Dict[str, np.ndarray], labels: str, out: str, skeleton:
             classes = [line.strip() for line in f if line.strip()]
     data = ((f"{n}.npy", recordings[n] if index is None else recordings[n][:, :, index])
             for n in sorted(used))
-    return _write_folder(out, skeleton, data, rows, classes)
+    return _write_folder(out, skeleton, data, rows, classes, channels)
 
 
 # ---------------------------------------------------------------- OpenPose
@@ -236,7 +241,8 @@ def convert_openpose_json(root: str, labels: str, out: str,
                          f"'{skel.name}' ({skel.num_nodes} joints); use joints=... for subsets")
     if skel.num_nodes == 25:
         recordings = {n: d[:, :, :25] for n, d in recordings.items()}
-    return _convert(recordings, labels, out, skel, joints, "OpenPose")
+    return _convert(recordings, labels, out, skel, joints, "OpenPose",
+                    ("x", "y", "confidence"))
 
 
 # --------------------------------------------------------------- MediaPipe
@@ -319,7 +325,7 @@ def convert_mediapipe_csv(root: str, labels: str, out: str,
         if ext.lower() == ".csv" and name in needed:
             recordings[name] = read_mediapipe_csv(os.path.join(root, fname), skel.joint_names,
                                                   missing)
-    return _convert(recordings, labels, out, skel, joints, "MediaPipe")
+    return _convert(recordings, labels, out, skel, joints, "MediaPipe", ("x", "y", "z"))
 
 
 __all__ = ["export_folder", "convert_openpose_json", "convert_mediapipe_csv",

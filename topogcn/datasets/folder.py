@@ -11,12 +11,19 @@ import numpy as np
 from topogcn.datasets.base import (
     CachedSkeletonDataset, DatasetFormatError, RawRecording, Segment, check_finite,
 )
+from topogcn.datasets.registry import register_dataset
 from topogcn.skeleton import Skeleton, get_skeleton
+from topogcn.transforms import check_channels, default_channels
 
+SKELETON_FILE = "skeleton.json"
+CHANNELS_FILE = "channels.txt"
 FOLDER_LAYOUT = """\
 Expected layout:
   ROOT/labels.csv     header 'file,label' and optionally 'start_frame,end_frame,subject,split'
   ROOT/classes.txt    optional: one class name per line (line k = label k)
+  ROOT/skeleton.json  optional: the skeleton (else pass one)
+  ROOT/channels.txt   optional: one channel name per line (x, y[, z] first, then e.g.
+                      confidence); without it 2 channels are x, y and 3 are x, y, z
   ROOT/<file>         one file per recording: .npy/.npz [T, V, C] or [M, T, V, C],
                       or .csv with one row per frame of V*C values (joint-major)"""
 
@@ -84,7 +91,18 @@ class SkeletonFolder(CachedSkeletonDataset):
 
         ROOT/labels.csv     file,label[,start_frame,end_frame][,subject][,split]
         ROOT/classes.txt    optional, one class name per line
+        ROOT/skeleton.json  optional, the skeleton (written by ``topogcn convert``)
+        ROOT/channels.txt   optional, one channel name per line (x, y[, z], then others)
         ROOT/rec001.npy     [T, V, C] or [M, T, V, C]   (or .npz, or .csv: a row per frame)
+
+    The folder describes itself: without a ``skeleton`` argument the
+    skeleton is ``ROOT/skeleton.json``; a given skeleton that contradicts
+    that file (joint count, joint names or bones) is a :class:`ValueError`
+    naming both.  ``channels`` (or ``ROOT/channels.txt``) says what each
+    channel is: coordinates ``x, y[, z]`` first, then channels such as
+    ``confidence`` that the preprocessing never centres, scales, rotates or
+    differences.  Without either, 2 channels are ``x, y`` and 3 are
+    ``x, y, z``.
 
     ``label`` is a class name (looked up in ``classes.txt``; without it the
     sorted names of the table are the classes) or a 0-based index.
@@ -99,14 +117,18 @@ class SkeletonFolder(CachedSkeletonDataset):
     ``[M, T, V, C]``, ``classes``, ``skeleton``, cached processing.
     """
 
-    def __init__(self, root: Union[str, os.PathLike], skeleton: Union[str, Skeleton],
-                 split: str = "train", frames: Optional[int] = 64, transform=None,
+    def __init__(self, root: Union[str, os.PathLike],
+                 skeleton: Union[None, str, Skeleton] = None, split: str = "train",
+                 frames: Optional[int] = 64, transform=None,
                  label_file: str = "labels.csv", test_subjects: Optional[Sequence] = None,
                  val_subjects: Union[None, int, Sequence] = None, test_fraction: float = 0.2,
                  seed: int = 0, cache_dir: Optional[Union[str, os.PathLike]] = None,
-                 on_error: str = "raise", force_reload: bool = False) -> None:
+                 on_error: str = "raise", force_reload: bool = False,
+                 channels: Optional[Sequence[str]] = None) -> None:
         self.root = os.fspath(root)
-        self.skeleton = get_skeleton(skeleton)
+        if not os.path.isdir(self.root):
+            raise DatasetFormatError(f"Folder '{self.root}' does not exist.\n{FOLDER_LAYOUT}")
+        self.skeleton = self._resolve_skeleton(skeleton)
         self.label_file = label_file
         self.test_subjects = None if test_subjects is None else [str(s) for s in test_subjects]
         self.test_fraction, self.seed = test_fraction, seed
@@ -115,12 +137,52 @@ class SkeletonFolder(CachedSkeletonDataset):
         self._has_split_column = any(r["split"] for r in self._table)
         super().__init__(root, split, frames, transform, val_subjects, cache_dir, on_error,
                          force_reload)
+        self.channels = self._resolve_channels(channels)
+
+    # ------------------------------------------------------- self-description
+    def _resolve_skeleton(self, skeleton: Union[None, str, Skeleton]) -> Skeleton:
+        path = os.path.join(self.root, SKELETON_FILE)
+        saved = Skeleton.from_file(path) if os.path.isfile(path) else None
+        if skeleton is None:
+            if saved is None:
+                raise DatasetFormatError(
+                    f"'{self.root}' has no {SKELETON_FILE}: name the skeleton (data.skeleton: a "
+                    f"registry name or a JSON/YAML skeleton file), or write "
+                    f"{path}\n{FOLDER_LAYOUT}")
+            return saved
+        given = get_skeleton(skeleton)
+        if saved is not None:
+            problems = given.differences(saved)
+            if problems:
+                raise ValueError(
+                    f"skeleton '{given.name}' contradicts the folder's {path} (skeleton "
+                    f"'{saved.name}'): {'; '.join(problems)}.  Leave the skeleton unset "
+                    f"(data.skeleton) to use the folder's own")
+        return given
+
+    def _resolve_channels(self, channels: Optional[Sequence[str]]) -> Tuple[str, ...]:
+        path = os.path.join(self.root, CHANNELS_FILE)
+        saved = None
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                saved = tuple(line.strip() for line in f if line.strip())
+        C = self.num_channels
+        source = path if channels is None and saved is not None else "channels"
+        if channels is not None and saved is not None and tuple(channels) != saved:
+            raise ValueError(f"channels {list(channels)} contradict the folder's {path} "
+                             f"({list(saved)})")
+        try:
+            names = check_channels(channels or saved or default_channels(C), source)
+        except ValueError as e:
+            raise DatasetFormatError(f"{e}; write one name per line into {path}") from None
+        if len(names) != C:
+            raise DatasetFormatError(f"{source}: {len(names)} channel names "
+                                     f"({', '.join(names)}) for data with {C} channels")
+        return names
 
     # ------------------------------------------------------------- table
     def _read_table(self) -> List[Dict[str, Any]]:
         path = os.path.join(self.root, self.label_file)
-        if not os.path.isdir(self.root):
-            raise DatasetFormatError(f"Folder '{self.root}' does not exist.\n{FOLDER_LAYOUT}")
         if not os.path.isfile(path):
             raise DatasetFormatError(f"Label table '{path}' does not exist.\n{FOLDER_LAYOUT}")
         rows = []
@@ -245,3 +307,9 @@ class SkeletonFolder(CachedSkeletonDataset):
             if os.path.isfile(path):
                 return read_array(path, self.skeleton.num_nodes).shape[3]
         return 3
+
+
+@register_dataset("folder", description="SkeletonFolder: your own data (labels.csv + files)")
+def _build(root, split, *, skeleton=None, frames=64, val_subjects=None, **options):
+    return SkeletonFolder(root, skeleton, split, frames=frames, val_subjects=val_subjects,
+                          **options)

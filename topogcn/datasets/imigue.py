@@ -18,6 +18,7 @@ from topogcn.datasets.base import (
     check_segments,
 )
 from topogcn.datasets.smg import read_label_rows, read_numeric_csv
+from topogcn.datasets.registry import register_dataset
 from topogcn.skeleton import Skeleton, get_skeleton
 from topogcn.skeleton.builtins import LHAND_OFFSET, RHAND_OFFSET
 
@@ -171,6 +172,8 @@ class IMiGUE(CachedSkeletonDataset):
         val_subjects, cache_dir, on_error, force_reload: as
             :class:`~topogcn.datasets.SMG`.
     """
+
+    channels = ("x", "y", "confidence")
 
     def __init__(self, root: Union[str, os.PathLike], split: str = "train",
                  format: str = "auto", skeleton: Union[None, str, Skeleton] = None,
@@ -425,3 +428,9 @@ class IMiGUE(CachedSkeletonDataset):
 
     def official_splits(self) -> Tuple[str, ...]:
         return tuple(MIGA_FOLDERS) if self.format == "miga" else ("train", "test")
+
+
+@register_dataset("imigue", description="iMiGUE (OpenPose x, y, confidence; 32 classes)")
+def _build(root, split, *, skeleton=None, frames=64, val_subjects=None, **options):
+    return IMiGUE(root, split, skeleton=skeleton, frames=frames, val_subjects=val_subjects,
+                  **options)

@@ -16,6 +16,7 @@ from topogcn.datasets.base import (
     check_finite,
     check_segments,
 )
+from topogcn.datasets.registry import register_dataset
 from topogcn.skeleton import get_skeleton
 
 SMG_NUM_CLASSES = 17
@@ -201,3 +202,11 @@ class SMG(CachedSkeletonDataset):
             check_segments(segments, len(xyz), SMG_NUM_CLASSES, label_path, lines)
         split = "test" if subject in self.test_subjects else "train"
         return RawRecording(name, subject, split, xyz[:, None].astype(np.float32), segments)
+
+
+@register_dataset("smg", description="SMG (Kinect v2, 25 joints, 17 classes)")
+def _build(root, split, *, skeleton=None, frames=64, val_subjects=None, **options):
+    if skeleton and get_skeleton(skeleton).name != "ntu25":
+        raise ValueError(f"SMG is recorded on the 25-joint Kinect skeleton (ntu25); "
+                         f"data.skeleton={skeleton!r} does not fit it")
+    return SMG(root, split, frames=frames, val_subjects=val_subjects, **options)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from topogcn.datasets.base import RawRecording, Segment, SkeletonDataset, carve_validation
+from topogcn.datasets.registry import register_dataset
 from topogcn.skeleton import Skeleton, get_skeleton
 from topogcn.skeleton.layout import rest_pose
 
@@ -246,3 +247,12 @@ class SyntheticMicroGestures(SkeletonDataset):
             clips += [[i, g.start, g.end, g.label] for g in r.segments]
         self._set_storage(torch.cat(parts), torch.tensor(offsets), torch.tensor(clips),
                           [r.name for r in recs], [r.subject for r in recs])
+
+
+@register_dataset("synthetic", needs_root=False,
+                  description="built-in synthetic micro-gestures (no files)")
+def _build(root, split, *, skeleton=None, frames=32, val_subjects=None, **options):
+    options.setdefault("seed", 0)
+    skeleton = skeleton or options.pop("skeleton", "ntu25")
+    return SyntheticMicroGestures(split, skeleton=get_skeleton(skeleton), frames=frames,
+                                  val_subjects=val_subjects, **options)

@@ -211,7 +211,10 @@ def _coerce(value: Any, t: Any, key: str) -> Any:
     raise ConfigError(f"'{key}': unsupported type {t}")  # pragma: no cover
 
 
-def _merge(obj: Any, data: Mapping[str, Any], prefix: str, source: str) -> None:
+def merge_config(obj: Any, data: Mapping[str, Any], prefix: str = "",
+                 source: str = "config") -> None:
+    """Merge the nested mapping ``data`` into the config dataclass ``obj``
+    (checked key by key; errors name ``source`` and the dotted key)."""
     cls = type(obj)
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
@@ -225,7 +228,7 @@ def _merge(obj: Any, data: Mapping[str, Any], prefix: str, source: str) -> None:
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{source}: '{full}' must be a mapping of "
                                   f"{', '.join(_valid_keys(t, full + '.'))}")
-            _merge(getattr(obj, key), value, full + ".", source)
+            merge_config(getattr(obj, key), value, full + ".", source)
         else:
             try:
                 setattr(obj, key, _coerce(value, t, full))
@@ -264,15 +267,15 @@ def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> Co
     cfg = Config()
     if path is not None:
         for data, source in _read_chain(resolve_config_path(path)):
-            _merge(cfg, data, "", source)
+            merge_config(cfg, data, "", source)
     for text in overrides:
         keys, value = parse_override(text)
-        _merge_override(cfg, keys, value, text)
+        apply_override(cfg, keys, value, text)
     return cfg
 
 
-def _merge_override(cfg: Config, keys: List[str], value: Any, text: str) -> None:
-    """Set one dotted key; below a dict-valued field (``data.options``,
+def apply_override(cfg: Config, keys: List[str], value: Any, text: str) -> None:
+    """Set one dotted key (from :func:`parse_override`); below a dict-valued field (``data.options``,
     ``model.kwargs``) any sub-key is accepted."""
     obj: Any = cfg
     for i, k in enumerate(keys[:-1]):
@@ -287,7 +290,7 @@ def _merge_override(cfg: Config, keys: List[str], value: Any, text: str) -> None
     if isinstance(obj, dict):
         obj[keys[-1]] = value
         return
-    _merge(obj, {keys[-1]: value}, ".".join(keys[:-1]) + "." if len(keys) > 1 else "",
+    merge_config(obj, {keys[-1]: value}, ".".join(keys[:-1]) + "." if len(keys) > 1 else "",
            f"--set {text}")
 
 

@@ -8,77 +8,29 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from topogcn.datasets import IMiGUE, SMG, SkeletonDataset, SyntheticMicroGestures
+from topogcn.datasets import SkeletonDataset, SpottingWindows, create_dataset
 from topogcn.engine.config import ConfigError, DataConfig
-from topogcn.skeleton import get_skeleton
 from topogcn.transforms import (
-    CenterJoint, Compose, NormalizeScale, RandomCropResize, RandomRotation, stream_transform,
+    InputSpec, InputSpecError, Preprocess, RandomCropResize, RandomRotation,
 )
 
-DATASETS = ("synthetic", "smg", "imigue", "folder")
 
-
-def coordinate_dims(cfg: DataConfig) -> int:
-    """How many channels are coordinates: 2 for OpenPose data (x, y,
-    confidence), 3 otherwise."""
-    return 2 if cfg.name == "imigue" else int(cfg.options.get("coordinate_dims", 3))
-
-
-def build_transform(cfg: DataConfig, skeleton, train: bool) -> Optional[Callable]:
-    """Centring, scale normalisation, (training) crop-and-resize and
-    rotation, then the input stream; ``frames`` is applied by the dataset."""
-    dims = coordinate_dims(cfg)
-    steps: List[Callable] = []
-    if cfg.center not in ("first_frame", "per_frame", "none"):
-        raise ConfigError(f"data.center must be first_frame, per_frame or none, got "
-                          f"{cfg.center!r}")
-    if cfg.center != "none":
-        steps.append(CenterJoint(skeleton, per_frame=cfg.center == "per_frame", dims=dims))
-    if cfg.normalize_scale:
-        steps.append(NormalizeScale(skeleton, dims=dims))
-    if train and cfg.augment:
-        steps.append(RandomCropResize(cfg.frames, scale=tuple(cfg.crop_scale)))
-        if cfg.rotation > 0:
-            steps.append(RandomRotation(cfg.rotation, dims=dims))
-    stream = stream_transform(cfg.stream, skeleton, dims if dims == 2 else None)
-    if stream is not None:
-        steps.append(stream)
-    return Compose(steps) if steps else None
-
-
-def build_dataset(cfg: DataConfig, split: str, train: bool = False) -> SkeletonDataset:
-    """The dataset of ``cfg`` for ``split``, with the recipe's transforms."""
-    if cfg.name not in DATASETS:
-        raise ConfigError(f"data.name must be one of {DATASETS}, got {cfg.name!r}")
-    opts = dict(cfg.options)
-    opts.pop("coordinate_dims", None)
-    common = dict(frames=cfg.frames, val_subjects=cfg.val_subjects, **opts)
-    if cfg.name != "synthetic" and not cfg.root:
-        raise ConfigError(f"data.root is required for data.name={cfg.name}: the folder of the "
-                          f"dataset (see the docs page 'Datasets')")
+def open_dataset(cfg: DataConfig, split: str) -> SkeletonDataset:
+    """The dataset ``cfg.name`` (any registered one) for ``split``, without
+    preprocessing; as spotting windows when ``cfg.window`` is set."""
+    if "coordinate_dims" in cfg.options:
+        raise ConfigError("data.options.coordinate_dims was removed: what each channel means "
+                          "comes from the dataset (for folders, ROOT/channels.txt, written by "
+                          "`topogcn convert`)")
     root = os.path.expanduser(cfg.root) if cfg.root else None
     try:
-        if cfg.name == "synthetic":
-            common.setdefault("seed", 0)
-            skeleton = cfg.skeleton or common.pop("skeleton", "ntu25")
-            ds = SyntheticMicroGestures(split, skeleton=get_skeleton(skeleton), **common)
-        elif cfg.name == "smg":
-            ds = SMG(root, split, **common)
-        elif cfg.name == "imigue":
-            ds = IMiGUE(root, split, skeleton=cfg.skeleton, **common)
-        else:
-            from topogcn.datasets.folder import SkeletonFolder
-
-            if not cfg.skeleton:
-                raise ConfigError("data.skeleton is required for data.name=folder (a registry "
-                                  "name or a JSON/YAML skeleton file)")
-            ds = SkeletonFolder(root, get_skeleton(cfg.skeleton), split, **common)
-    except TypeError as e:
-        raise ConfigError(f"data.options: {e}") from None
-    ds.transform = build_transform(cfg, ds.skeleton, train)
+        ds = create_dataset(cfg.name, split, root, skeleton=cfg.skeleton, frames=cfg.frames,
+                            val_subjects=cfg.val_subjects, **cfg.options)
+    except ValueError as e:
+        if type(e) is not ValueError:  # DatasetFormatError and the like name their file
+            raise
+        raise ConfigError(f"data: {e}") from None
     if cfg.window:
-        from topogcn.spotting import SpottingWindows
-
         ds = SpottingWindows(ds, cfg.window, cfg.window_stride, cfg.window_iou,
                              cfg.background_ratio, seed=0, background_iou=cfg.background_iou)
     if len(ds) == 0:
@@ -86,6 +38,63 @@ def build_dataset(cfg: DataConfig, split: str, train: bool = False) -> SkeletonD
         raise ConfigError(f"the {split!r} split of data.name={cfg.name}{where} has no clip: "
                           f"check the split definition (subjects, a 'split' column) and the "
                           f"label table")
+    return ds
+
+
+def input_spec_for(cfg: DataConfig, dataset: SkeletonDataset) -> InputSpec:
+    """The input contract of a model trained on ``dataset`` with the data
+    recipe ``cfg``: the dataset's skeleton, channels, classes and persons;
+    the recipe's frames, centring, scale normalisation and stream."""
+    try:
+        return InputSpec(skeleton=dataset.skeleton, channels=tuple(dataset.channels),
+                         classes=tuple(dataset.classes), persons=dataset.num_person,
+                         frames=cfg.frames, center=cfg.center,
+                         normalize_scale=cfg.normalize_scale, stream=cfg.stream)
+    except InputSpecError as e:
+        raise ConfigError(f"data: {e}") from None
+
+
+def check_matches(spec: InputSpec, dataset: SkeletonDataset, what: str = "the data") -> None:
+    """Raise :class:`ConfigError` unless ``dataset`` gives what ``spec``
+    expects (skeleton, channels, classes)."""
+    problems = dataset.skeleton.differences(spec.skeleton)
+    if problems:
+        raise ConfigError(f"{what} is on skeleton '{dataset.skeleton.name}', the model on "
+                          f"'{spec.skeleton.name}': {'; '.join(problems)}")
+    if tuple(dataset.channels) != spec.channels:
+        raise ConfigError(f"{what} has channels ({', '.join(dataset.channels)}), the model "
+                          f"expects ({', '.join(spec.channels)})")
+    if len(dataset.classes) != spec.num_classes:
+        raise ConfigError(f"{what} has {len(dataset.classes)} classes, the model "
+                          f"{spec.num_classes}")
+
+
+def augmentations(cfg: DataConfig, spec: InputSpec) -> List[Callable]:
+    """The recipe's training augmentation, between the spec's normalisation
+    and its resampling: random crop-and-resize, then rotation of the
+    coordinate channels."""
+    if not cfg.augment:
+        return []
+    steps: List[Callable] = [RandomCropResize(spec.frames, scale=tuple(cfg.crop_scale))]
+    if cfg.rotation > 0:
+        steps.append(RandomRotation(cfg.rotation, dims=spec.coordinate_dims))
+    return steps
+
+
+def build_dataset(cfg: DataConfig, split: str, train: bool = False,
+                  spec: Optional[InputSpec] = None) -> SkeletonDataset:
+    """The dataset of ``cfg`` for ``split`` with the preprocessing of
+    ``spec`` (default: the spec of this data and recipe, see
+    :func:`input_spec_for`), plus the recipe's augmentation when ``train``.
+    ``dataset.transform.spec`` is the spec used."""
+    ds = open_dataset(cfg, split)
+    if spec is None:
+        spec = input_spec_for(cfg, ds)
+    else:
+        check_matches(spec, ds, f"the {split!r} split of data.name={cfg.name}")
+    pre = Preprocess(spec)
+    ds.transform = pre.with_augmentation(augmentations(cfg, spec)) if train else pre
+    ds.transform.spec = spec
     return ds
 
 
@@ -141,20 +150,24 @@ class SkeletonDataModule(L.LightningDataModule):
     The validation split exists when ``data.val_subjects`` is set (or the
     dataset defines one, like the MiGA release of iMiGUE)."""
 
-    def __init__(self, cfg: DataConfig, seed: int = 0) -> None:
+    def __init__(self, cfg: DataConfig, seed: int = 0, spec: Optional[InputSpec] = None) -> None:
         super().__init__()
         self.cfg, self.seed = cfg, seed
+        #: the input contract: given (a trained model's), or that of the training data
+        self.spec = spec
         self.train_set: Optional[SkeletonDataset] = None
         self.val_set: Optional[SkeletonDataset] = None
         self.test_set: Optional[SkeletonDataset] = None
 
     def setup(self, stage: Optional[str] = None) -> None:
         if stage in (None, "fit") and self.train_set is None:
-            self.train_set = build_dataset(self.cfg, "train", train=True)
+            self.train_set = build_dataset(self.cfg, "train", train=True, spec=self.spec)
+            self.spec = self.train_set.transform.spec
             if self.cfg.val_subjects is not None:
-                self.val_set = build_dataset(self.cfg, "val")
+                self.val_set = build_dataset(self.cfg, "val", spec=self.spec)
         if stage in (None, "fit", "test", "predict") and self.test_set is None:
-            self.test_set = build_dataset(self.cfg, "test")
+            self.test_set = build_dataset(self.cfg, "test", spec=self.spec)
+            self.spec = self.test_set.transform.spec
 
     def _loader(self, ds, shuffle: bool, batch_size: int) -> DataLoader:
         sampler, generator = None, None
@@ -178,11 +191,3 @@ class SkeletonDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, False, self.cfg.eval_batch_size or self.cfg.batch_size)
-
-    @property
-    def info(self) -> dict:
-        """num_classes, classes, skeleton, num_person, in_channels of the data."""
-        ds = self.train_set or self.test_set
-        return {"num_classes": ds.num_classes, "classes": list(ds.classes),
-                "skeleton": ds.skeleton, "num_person": ds.num_person,
-                "in_channels": ds.num_channels}

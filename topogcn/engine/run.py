@@ -6,7 +6,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import lightning as L
 import numpy as np
@@ -14,15 +14,13 @@ import torch
 from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
-from topogcn.engine.checkpoint import AtomicCheckpointIO, CheckpointError, load_checkpoint_file
+from topogcn.engine.checkpoint import AtomicCheckpointIO
 from topogcn.engine.config import Config, ConfigError, load_config
-from topogcn.engine.data import SkeletonDataModule, build_transform
+from topogcn.engine.data import SkeletonDataModule
 from topogcn.engine.module import SkeletonClassifier
-from topogcn.models import create_model
-from topogcn.skeleton import Skeleton
+from topogcn.engine.sequence_io import read_sequence
+from topogcn.engine.trained_run import CKPT_KEY, Run, build_model, run_payload
 from topogcn.utils.io import atomic_path, atomic_write_text
-
-CKPT_KEY = "topogcn"
 
 
 class EpochSeed(Callback):
@@ -45,14 +43,6 @@ class RunInfo(Callback):
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
         checkpoint[CKPT_KEY] = self.payload
-
-
-def build_model(cfg: Config, info: Dict[str, Any]) -> torch.nn.Module:
-    kwargs = dict(cfg.model.kwargs)
-    kwargs.setdefault("in_channels", info["in_channels"])
-    kwargs.setdefault("num_person", info["num_person"])
-    return create_model(cfg.model.name, num_classes=info["num_classes"],
-                        skeleton=info["skeleton"], **kwargs)
 
 
 @dataclass
@@ -134,19 +124,16 @@ def _train(cfg: Config, out: str, resume: bool) -> RunResult:
     seed_everything(cfg.seed, workers=True, verbose=False)
     dm = SkeletonDataModule(cfg.data, cfg.seed)
     dm.setup("fit")
-    info = dm.info
-    model = build_model(cfg, info)
+    spec = dm.spec
+    model = build_model(cfg, spec)
     module = SkeletonClassifier(model, cfg.loss, cfg.optim, cfg.trainer.epochs,
-                                cfg.data.batch_size, info["classes"])
+                                cfg.data.batch_size, spec.classes)
     atomic_write_text(os.path.join(out, "config.yaml"), cfg.dump())
     has_val = dm.val_set is not None
     ckpt = ModelCheckpoint(dirpath=os.path.join(out, "checkpoints"), filename="best",
                            monitor="val/top1" if has_val else None, mode="max",
                            save_top_k=1, save_last=True, enable_version_counter=False)
-    payload = {"config": cfg.to_dict(), "classes": info["classes"],
-               "skeleton": info["skeleton"].to_dict(), "num_person": info["num_person"],
-               "in_channels": info["in_channels"]}
-    trainer = _trainer(cfg, out, [ckpt, EpochSeed(cfg.seed), RunInfo(payload)],
+    trainer = _trainer(cfg, out, [ckpt, EpochSeed(cfg.seed), RunInfo(run_payload(cfg, spec))],
                        validate=has_val)
     start = time.time()
     trainer.fit(module, datamodule=dm,
@@ -154,7 +141,7 @@ def _train(cfg: Config, out: str, resume: bool) -> RunResult:
     train_time = time.time() - start
     best = ckpt.best_model_path if has_val and ckpt.best_model_path else None
     trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
-    metrics = _collect_metrics(trainer, module, info["classes"])
+    metrics = _collect_metrics(trainer, module, spec.classes)
     metrics.update({"epoch": trainer.current_epoch, "train_time_s": round(train_time, 2),
                     "wall_time_s": round(time.time() - start, 2),
                     "checkpoint": "best" if best else "last",
@@ -192,49 +179,23 @@ def write_scores(path: str, scores: torch.Tensor, labels: torch.Tensor,
                      classes=np.array(list(classes)))
 
 
-# ----------------------------------------------------------------- checkpoints
-def load_run(checkpoint: str) -> Tuple[Config, torch.nn.Module, Dict[str, Any]]:
-    """Rebuild the configuration and the trained model (eval mode) of a
-    checkpoint written by :func:`train`."""
-    ck = load_checkpoint_file(checkpoint)
-    if CKPT_KEY not in ck or "state_dict" not in ck:
-        raise CheckpointError(f"Checkpoint '{checkpoint}' was not written by `topogcn train` "
-                              f"(no '{CKPT_KEY}' entry)")
-    meta = ck[CKPT_KEY]
-    cfg = load_config(None)
-    from topogcn.engine.config import _merge
-    _merge(cfg, meta["config"], "", f"checkpoint '{checkpoint}'")
-    info = {"num_classes": len(meta["classes"]), "classes": meta["classes"],
-            "skeleton": Skeleton.from_dict(meta["skeleton"]), "num_person": meta["num_person"],
-            "in_channels": meta["in_channels"]}
-    model = build_model(cfg, info)
-    state = {k[len("model."):]: v for k, v in ck["state_dict"].items() if k.startswith("model.")}
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        raise CheckpointError(f"Checkpoint '{checkpoint}' does not match its model: "
-                              f"{str(e).splitlines()[0]}") from None
-    return cfg, model.eval(), info
-
-
+# ------------------------------------------------------------ trained runs
 def evaluate(checkpoint: str, cfg: Optional[Config] = None,
              out: Optional[str] = None) -> Dict[str, Any]:
-    """Test a checkpoint on its (or ``cfg``'s) test split; writes
+    """Test a checkpoint on its (or ``cfg.data``'s) test split, with the
+    checkpoint's own preprocessing (its input spec); writes
     ``metrics.json`` and ``scores.npz`` into ``out`` when given."""
-    saved_cfg, model, info = load_run(checkpoint)
-    cfg = cfg or saved_cfg
-    dm = SkeletonDataModule(cfg.data)
+    run = Run.load(checkpoint)
+    cfg = cfg or run.config
+    dm = SkeletonDataModule(cfg.data, spec=run.spec)
     dm.setup("test")
-    if dm.test_set.num_classes != info["num_classes"]:
-        raise ConfigError(f"The test data has {dm.test_set.num_classes} classes, the checkpoint "
-                          f"{info['num_classes']}")
-    module = SkeletonClassifier(model, cfg.loss, cfg.optim, cfg.trainer.epochs,
-                                cfg.data.batch_size, info["classes"])
+    module = SkeletonClassifier(run.model, cfg.loss, cfg.optim, cfg.trainer.epochs,
+                                cfg.data.batch_size, run.classes)
     trainer = L.Trainer(accelerator=cfg.trainer.accelerator, devices=1, logger=False,
                         enable_progress_bar=cfg.trainer.progress_bar,
                         enable_model_summary=False, deterministic=True)
     trainer.test(module, datamodule=dm, verbose=False)
-    metrics = _collect_metrics(trainer, module, info["classes"])
+    metrics = _collect_metrics(trainer, module, run.classes)
     metrics["num_test"] = len(dm.test_set)
     if out:
         os.makedirs(out, exist_ok=True)
@@ -242,28 +203,25 @@ def evaluate(checkpoint: str, cfg: Optional[Config] = None,
     return metrics
 
 
-def predict(checkpoint: str, path: str, top_k: int = 5) -> List[Tuple[str, float]]:
-    """Classify one skeleton sequence file: the ``top_k`` classes with their
-    probabilities."""
-    from topogcn.engine.sequence_io import read_sequence
+def predict(checkpoint: Union[str, Run], path: str, top_k: int = 5) -> Dict[str, Any]:
+    """Classify one skeleton sequence file (a raw clip, as
+    :func:`~topogcn.engine.sequence_io.read_sequence` reads it) with the
+    run's preprocessing.
 
-    cfg, model, info = load_run(checkpoint)
-    skeleton: Skeleton = info["skeleton"]
-    x = read_sequence(path, skeleton.num_nodes, info["in_channels"])
-    M = info["num_person"]
-    if x.size(0) < M:
-        x = torch.cat([x, x.new_zeros(M - x.size(0), *x.shape[1:])])
-    x = x[:M]
-    transform = build_transform(cfg.data, skeleton, train=False)
-    if transform is not None:
-        x = transform(x)
-    from topogcn.transforms import resize_frames
-    x = resize_frames(x, cfg.data.frames)
-    with torch.no_grad():
-        prob = torch.softmax(model(x.unsqueeze(0)), dim=1)[0]
-    k = min(top_k, len(prob))
+    Returns:
+        dict: ``{"file", "classes": [every class, model order],
+        "probabilities": [one per class], "top": [{"class", "probability"},
+        ...]}`` with the ``top_k`` most probable classes first.
+    """
+    run = checkpoint if isinstance(checkpoint, Run) else Run.load(checkpoint)
+    spec = run.spec
+    x = read_sequence(path, spec.num_nodes, spec.num_channels)
+    prob = run.predict_proba(x, source=path)
+    k = max(1, min(top_k, len(prob)))
     values, idx = prob.topk(k)
-    return [(info["classes"][i], float(v)) for v, i in zip(values.tolist(), idx.tolist())]
+    return {"file": path, "classes": run.classes, "probabilities": prob.tolist(),
+            "top": [{"class": run.classes[i], "probability": float(v)}
+                    for v, i in zip(values.tolist(), idx.tolist())]}
 
 
 def ensemble(run_dirs: Sequence[str], weights: Optional[Sequence[float]] = None

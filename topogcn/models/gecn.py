@@ -1,35 +1,18 @@
 """The GE-CN model (and its baseline without self-attention)."""
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import torch
 from torch import Tensor
 from torch.nn import BatchNorm1d, Dropout, Linear, Module, ModuleList, ReLU, Sequential
 
+from topogcn.models.interface import LatentOutput, check_input
 from topogcn.nn import EncoderBlock, JointEmbedding
 from topogcn.skeleton import Skeleton, get_skeleton
 
 PAPER_CHANNELS = (64, 64, 64, 128, 128, 128, 256, 256, 256)
 PAPER_STRIDES = (1, 1, 1, 2, 1, 1, 2, 1, 1)
-
-
-class LatentOutput(NamedTuple):
-    """What :meth:`GECN.encode` returns."""
-    z: Tensor  #: the latent code (a sample while training, :math:`\mu` in eval)
-    mu: Tensor  #: the mean :math:`\mu`
-    logvar: Tensor  #: the log-variance :math:`\log \sigma^2`
-
-
-def check_input(x: Tensor, num_nodes: int, in_channels: int, name: str) -> None:
-    """Raise a :class:`ValueError` naming the expected and given shapes unless
-    ``x`` is ``[N, M, T, V, C]`` with the model's ``V`` and ``C``."""
-    if not isinstance(x, Tensor):
-        raise ValueError(f"{name}: expected a tensor [N, M, T, V, C], got {type(x).__name__}")
-    if x.dim() != 5 or x.size(3) != num_nodes or x.size(4) != in_channels:
-        raise ValueError(
-            f"{name}: expected input of shape [N, M, T, V={num_nodes}, C={in_channels}] "
-            f"(batch, persons, frames, joints, channels), got {list(x.shape)}")
 
 
 def resolve_edges(skeleton: Skeleton, edges: Union[str, int]) -> Optional[Tensor]:

@@ -7,10 +7,10 @@ import torch
 from torch import Tensor
 from torch.nn import BatchNorm1d, Conv2d, Dropout, Linear, Module, ModuleList, ReLU
 
-from topogcn.models.gecn import check_input
+from topogcn.models.interface import LatentOutput, check_input
 from topogcn.nn import PartitionGraphConv
 from topogcn.nn.block import residual_path
-from topogcn.nn.ms_tc import _conv_init
+from topogcn.nn.init import conv_init
 from topogcn.nn.norm import ChannelsLastBatchNorm
 from topogcn.skeleton import Skeleton, get_skeleton
 
@@ -31,7 +31,7 @@ class STGCNBlock(Module):
         self.bn1 = ChannelsLastBatchNorm(out_channels)
         self.tcn = Conv2d(out_channels, out_channels, (kernel_size, 1), stride=(stride, 1),
                           padding=((kernel_size - 1) // 2, 0))
-        _conv_init(self.tcn)
+        conv_init(self.tcn)
         self.bn2 = torch.nn.BatchNorm2d(out_channels)
         self.dropout = Dropout(dropout)
         self.residual = residual_path(in_channels, out_channels, stride, residual)
@@ -106,7 +106,6 @@ class STGCN(Module):
         return h.mean(dim=(1, 2)).view(N, M, -1).mean(dim=1)
 
     def encode(self, x: Tensor):
-        from topogcn.models.gecn import LatentOutput
 
         h = self.features(x)
         return LatentOutput(h, h, torch.zeros_like(h))

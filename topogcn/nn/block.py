@@ -6,7 +6,8 @@ from torch import Tensor
 from torch.nn import Module, ReLU
 
 from topogcn.nn.conv import SGConv
-from topogcn.nn.ms_tc import MultiScaleTemporalConv, TemporalPointwiseConv, _conv_init
+from topogcn.nn.init import conv_init
+from topogcn.nn.ms_tc import MultiScaleTemporalConv, TemporalPointwiseConv
 from topogcn.nn.norm import ChannelsLastBatchNorm
 
 
@@ -17,7 +18,7 @@ class _PointwiseBN(Module):
         super().__init__()
         self.conv = TemporalPointwiseConv(in_channels, out_channels, stride)
         self.bn = torch.nn.BatchNorm2d(out_channels)
-        _conv_init(self.conv)
+        conv_init(self.conv)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.bn(self.conv(x.permute(0, 3, 1, 2))).permute(0, 2, 3, 1)

@@ -5,11 +5,7 @@ import torch
 from torch import Tensor
 from torch.nn import BatchNorm2d, Conv2d, MaxPool2d, Module, ModuleList, ReLU, Sequential
 
-
-def _conv_init(conv: Conv2d) -> None:
-    torch.nn.init.kaiming_normal_(conv.weight, mode="fan_out")
-    if conv.bias is not None:
-        torch.nn.init.zeros_(conv.bias)
+from topogcn.nn.init import conv_init
 
 
 class TemporalPointwiseConv(Conv2d):
@@ -134,7 +130,7 @@ class MultiScaleTemporalConv(Module):
     def reset_parameters(self) -> None:
         for m in self.modules():
             if isinstance(m, Conv2d):
-                _conv_init(m)
+                conv_init(m)
             elif isinstance(m, BatchNorm2d):
                 m.reset_parameters()
 

@@ -225,6 +225,26 @@ class Skeleton:
     def __reduce__(self):
         return (_from_dict_unchecked, (self.to_dict(),))
 
+    def differences(self, other: "Skeleton") -> List[str]:
+        """What tells this skeleton from ``other``, for error messages: the
+        joint count, joint names (when both name their joints) and bones;
+        empty when they agree (the name and centre do not count)."""
+        if self._num_nodes != other._num_nodes:
+            return [f"{self._num_nodes} joints against {other._num_nodes}"]
+        out = []
+        generic = tuple(f"joint_{i}" for i in range(self._num_nodes))
+        names, theirs = self._joint_names, other._joint_names
+        if generic not in (names, theirs) and names != theirs:
+            k = next(i for i, (a, b) in enumerate(zip(names, theirs)) if a != b)
+            out.append(f"joint {k} is '{names[k]}' against '{theirs[k]}'")
+        mine = {tuple(sorted(b)) for b in self._bones}
+        other_bones = {tuple(sorted(b)) for b in other._bones}
+        if mine != other_bones:
+            extra, missing = sorted(mine - other_bones), sorted(other_bones - mine)
+            out.append(f"bones differ ({len(extra)} not in the other, e.g. {extra[:3]}; "
+                       f"{len(missing)} missing, e.g. {missing[:3]})")
+        return out
+
     def index(self, joint: JointRef) -> int:
         """The index of a joint given by index or by name."""
         if isinstance(joint, str):

@@ -9,7 +9,7 @@ frames arrive, and returns :class:`Detection` segments;
 from topogcn.spotting.metrics import match_detections, spotting_scores
 from topogcn.spotting.run import spot_files, spot_split, write_detections
 from topogcn.spotting.spotter import Detection, Spotter, temporal_nms
-from topogcn.spotting.windows import BACKGROUND, SpottingWindows, temporal_iou
+from topogcn.datasets.windows import BACKGROUND, SpottingWindows, temporal_iou
 
 __all__ = ["BACKGROUND", "Detection", "Spotter", "SpottingWindows", "match_detections",
            "spot_files", "spot_split", "spotting_scores", "temporal_iou", "temporal_nms",

@@ -5,7 +5,7 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 
 from topogcn.datasets.base import Segment
 from topogcn.spotting.spotter import Detection
-from topogcn.spotting.windows import temporal_iou
+from topogcn.datasets.windows import temporal_iou
 
 
 def match_detections(detections: Sequence[Detection], segments: Sequence[Segment],

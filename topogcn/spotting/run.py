@@ -2,24 +2,19 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
 import time
 from typing import Any, Dict, List, Sequence
 
-import torch
-
+from topogcn.engine.data import open_dataset
+from topogcn.engine.sequence_io import read_sequence
+from topogcn.engine.trained_run import Run
 from topogcn.spotting.metrics import spotting_scores
 from topogcn.spotting.spotter import Detection, Spotter
 from topogcn.utils.io import atomic_write_text
-
-
-def _fit_persons(x: torch.Tensor, M: int) -> torch.Tensor:
-    if x.size(0) >= M:
-        return x[:M]
-    pad = x.new_zeros(M - x.size(0), *x.shape[1:])
-    return torch.cat([x, pad])
 
 
 def spot_split(checkpoint: str, split: str = "test", **spotter_kwargs) -> Dict[str, Any]:
@@ -27,13 +22,10 @@ def spot_split(checkpoint: str, split: str = "test", **spotter_kwargs) -> Dict[s
     detections against its labelled segments (:func:`spotting_scores`).
     Returns ``scores``, ``detections`` (recording -> list), ``frames`` and
     ``seconds`` (wall time of spotting, for frames per second)."""
-    from topogcn.engine.data import build_dataset
-    from topogcn.engine.run import load_run
-
-    cfg, _, _ = load_run(checkpoint)
-    spotter = Spotter.from_checkpoint(checkpoint, **spotter_kwargs)
-    cfg.data.window = None  # the recordings, not the training windows
-    ds = build_dataset(cfg.data, split)
+    run = Run.load(checkpoint)
+    spotter = Spotter.from_run(run, **spotter_kwargs)
+    data = dataclasses.replace(run.config.data, window=None)  # recordings, not windows
+    ds = open_dataset(data, split)
     results, detections, frames = [], {}, 0
     start = time.perf_counter()
     for rec in ds.recordings():
@@ -50,9 +42,7 @@ def spot_files(checkpoint: str, paths: Sequence[str], **spotter_kwargs
                ) -> Dict[str, List[Detection]]:
     """Spot the sequences in ``paths`` (files read by
     :func:`~topogcn.engine.sequence_io.read_sequence`, or folders of them)."""
-    from topogcn.engine.sequence_io import read_sequence
-
-    spotter = Spotter.from_checkpoint(checkpoint, **spotter_kwargs)
+    spotter = Spotter.from_run(Run.load(checkpoint), **spotter_kwargs)
     files: List[str] = []
     for p in paths:
         if os.path.isdir(p):
@@ -64,9 +54,9 @@ def spot_files(checkpoint: str, paths: Sequence[str], **spotter_kwargs
         raise FileNotFoundError(f"no sequence file (.npy, .npz, .csv) in {list(paths)}")
     out = {}
     for f in files:
-        x = read_sequence(f, spotter.num_nodes, spotter.in_channels)
+        x = read_sequence(f, spotter.spec.num_nodes, spotter.spec.num_channels)
         try:
-            out[f] = spotter.spot(_fit_persons(x, spotter.num_person))
+            out[f] = spotter.spot(x)
         except ValueError as e:
             raise ValueError(f"{f}: {e}") from None
     return out

@@ -7,8 +7,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from topogcn.datasets.windows import BACKGROUND, temporal_iou
+from topogcn.engine.trained_run import Run
 from topogcn.transforms import resize_frames
-from topogcn.spotting.windows import BACKGROUND, temporal_iou
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,10 @@ class Spotter:
         stride (int, optional): Step between windows. (default: :obj:`4`)
         frames (int, optional): Model input length each window is resampled
             to. (default: ``length``)
-        transform (callable, optional): Applied to each ``[M, L, V, C]``
-            window before resampling (the test-time transform of training).
+        transform (callable, optional): Applied to each raw ``[M, L, V, C]``
+            window: the run's :class:`~topogcn.transforms.Preprocess`
+            (persons, centring, scale, resampling, stream); windows it
+            leaves at another length are resampled to ``frames``.
         threshold (float, optional): Class probability of a detected frame.
             (default: :obj:`0.5`)
         min_length (int, optional): Shortest detection in frames.
@@ -155,22 +158,24 @@ class Spotter:
         self.reset()
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: str, **kwargs) -> "Spotter":
-        """A spotter for a run trained with ``data.window`` (window length,
-        stride, test-time transform and model input length from its
-        configuration; ``kwargs`` override)."""
-        from topogcn.engine.data import build_transform
-        from topogcn.engine.run import load_run
-
-        cfg, model, info = load_run(checkpoint)
-        kwargs.setdefault("length", cfg.data.window or cfg.data.frames)
+    def from_run(cls, run: Run, **kwargs) -> "Spotter":
+        """A spotter for a :class:`~topogcn.engine.Run` trained with
+        ``data.window``: window length and stride from its configuration,
+        each window preprocessed by the run's input spec (``kwargs``
+        override).  ``spotter.spec`` is that input spec."""
+        cfg = run.config
+        kwargs.setdefault("length", cfg.data.window or run.spec.frames)
         kwargs.setdefault("stride", cfg.data.window_stride)
-        kwargs.setdefault("frames", cfg.data.frames)
-        kwargs.setdefault("transform", build_transform(cfg.data, info["skeleton"], False))
-        spotter = cls(model, info["classes"], **kwargs)
-        spotter.num_person, spotter.num_nodes = info["num_person"], info["skeleton"].num_nodes
-        spotter.in_channels = info["in_channels"]
+        kwargs.setdefault("frames", run.spec.frames)
+        kwargs.setdefault("transform", run.preprocess)
+        spotter = cls(run.model, run.classes, **kwargs)
+        spotter.spec = run.spec
         return spotter
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str, **kwargs) -> "Spotter":
+        """:meth:`from_run` of the checkpoint's run."""
+        return cls.from_run(Run.load(checkpoint), **kwargs)
 
     # ------------------------------------------------------------ streaming
     def reset(self) -> None:

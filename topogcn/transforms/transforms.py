@@ -27,18 +27,80 @@ class _Random:
         return torch.rand(*size, generator=self.generator)
 
 
+def _tracing() -> bool:
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+
 def resize_frames(x: Tensor, frames: int) -> Tensor:
-    """Linearly resample ``[M, T, V, C]`` to ``frames`` frames (a no-op when
-    the length already matches; a single frame is repeated)."""
-    _check(x, "resize_frames")
-    M, T, V, C = x.shape
-    if T == frames:
-        return x
-    if T == 0:
-        raise ValueError("resize_frames: the sequence has no frame")
-    flat = x.permute(0, 2, 3, 1).reshape(1, M * V * C, T)
+    """Linearly resample ``[..., M, T, V, C]`` (any leading batch
+    dimensions) to ``frames`` frames (a no-op when the length already
+    matches; a single frame is repeated)."""
+    if not isinstance(x, Tensor) or x.dim() < 4:
+        shape = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"resize_frames: expected a sequence [..., M, T, V, C], got {shape}")
+    T = x.size(-3)
+    if not _tracing():
+        if T == frames:
+            return x
+        if T == 0:
+            raise ValueError("resize_frames: the sequence has no frame")
+    seq = x.movedim(-3, -1)  # [..., M, V, C, T]
+    flat = seq.reshape(1, -1, T)
     out = F.interpolate(flat, size=frames, mode="linear", align_corners=False)
-    return out.view(M, V, C, frames).permute(0, 3, 1, 2).contiguous()
+    return out.reshape(seq.shape[:-1] + (frames,)).movedim(-1, -3).contiguous()
+
+
+def _with_coordinates(x: Tensor, coords: Tensor, dims: int) -> Tensor:
+    """``x`` with its first ``dims`` channels replaced by ``coords`` (the
+    other channels, e.g. confidence, carried unchanged)."""
+    if dims >= x.size(-1):
+        return coords
+    return torch.cat([coords, x[..., dims:]], dim=-1)
+
+
+def center_joint(x: Tensor, center: int, dims: int = 3, per_frame: bool = False) -> Tensor:
+    """Subtract the centre joint's coordinates (of the first frame, or of
+    every frame) from every joint of the same person; ``x`` is
+    ``[..., M, T, V, C]`` and only its first ``dims`` channels move."""
+    coords = x[..., :dims]
+    ref = coords[..., center:center + 1, :]
+    if not per_frame:
+        ref = ref[..., :1, :, :]
+    return _with_coordinates(x, coords - ref, dims)
+
+
+def normalize_scale(x: Tensor, bones: Tensor, dims: int = 3, eps: float = 1e-6) -> Tensor:
+    """Divide the coordinates of every clip of ``[..., M, T, V, C]`` by its
+    mean bone length (over persons, frames and bones longer than ``eps``;
+    a clip without such a bone is left as it is).  ``bones`` is ``[B, 2]``."""
+    if bones.numel() == 0:
+        return x
+    coords = x[..., :dims]
+    lengths = (coords.index_select(-2, bones[:, 0])
+               - coords.index_select(-2, bones[:, 1])).norm(dim=-1)  # [..., M, T, B]
+    valid = (lengths > eps).to(x.dtype)
+    total = (lengths * valid).flatten(-3).sum(-1)
+    count = valid.flatten(-3).sum(-1)
+    scale = torch.where(count > 0, total / count.clamp(min=1), torch.ones_like(total))
+    return _with_coordinates(x, coords / scale[..., None, None, None, None], dims)
+
+
+def bone_stream(x: Tensor, parents: Tensor, dims: Optional[int] = None) -> Tensor:
+    """Every joint minus its parent (``parents[v]``; the root is its own
+    parent and becomes zero), for the first ``dims`` channels."""
+    d = x.size(-1) if dims is None else dims
+    coords = x[..., :d]
+    return _with_coordinates(x, coords - coords.index_select(-2, parents), d)
+
+
+def motion_stream(x: Tensor, dims: Optional[int] = None) -> Tensor:
+    """Frame differences ``x[t+1] - x[t]`` (the last frame gets zero) of the
+    first ``dims`` channels of ``[..., M, T, V, C]``."""
+    d = x.size(-1) if dims is None else dims
+    coords = x[..., :d]
+    diff = torch.cat([coords[..., 1:, :, :] - coords[..., :-1, :, :],
+                      torch.zeros_like(coords[..., :1, :, :])], dim=-3)
+    return _with_coordinates(x, diff, d)
 
 
 class Compose:
@@ -113,19 +175,15 @@ class CenterJoint:
 
     def __call__(self, x: Tensor) -> Tensor:
         _check(x, "CenterJoint")
-        c = self.skeleton.center
-        ref = x[:, :, c:c + 1, :self.dims] if self.per_frame else x[:, :1, c:c + 1, :self.dims]
-        out = x.clone()
-        out[..., :self.dims] = x[..., :self.dims] - ref
-        return out
+        return center_joint(x, self.skeleton.center, self.dims, self.per_frame)
 
     def __repr__(self) -> str:
         return f"CenterJoint('{self.skeleton.name}', per_frame={self.per_frame})"
 
 
 class NormalizeScale:
-    """Divide the coordinates by the mean bone length of the sequence (of the
-    first person with any non-zero bone), so that body size does not
+    """Divide the coordinates by the mean bone length of the sequence (over
+    its persons, frames and non-zero bones), so that body size does not
     matter."""
 
     def __init__(self, skeleton: Union[Skeleton, str], dims: int = 3, eps: float = 1e-6) -> None:
@@ -134,16 +192,8 @@ class NormalizeScale:
 
     def __call__(self, x: Tensor) -> Tensor:
         _check(x, "NormalizeScale")
-        if self.skeleton.num_bones == 0:
-            return x
-        b = torch.tensor(self.skeleton.bones)
-        coords = x[..., :self.dims]
-        lengths = (coords[:, :, b[:, 0]] - coords[:, :, b[:, 1]]).norm(dim=-1)
-        valid = lengths > self.eps
-        scale = lengths[valid].mean() if valid.any() else x.new_tensor(1.0)
-        out = x.clone()
-        out[..., :self.dims] = coords / scale
-        return out
+        bones = torch.tensor(self.skeleton.bones, dtype=torch.long).view(-1, 2)
+        return normalize_scale(x, bones, self.dims, self.eps)
 
     def __repr__(self) -> str:
         return f"NormalizeScale('{self.skeleton.name}')"
@@ -214,10 +264,7 @@ class ToBone:
 
     def __call__(self, x: Tensor) -> Tensor:
         _check(x, "ToBone")
-        d = self.dims or x.size(-1)
-        out = x.clone()
-        out[..., :d] = x[..., :d] - x[:, :, self.parents, :d]
-        return out
+        return bone_stream(x, self.parents, self.dims)
 
     def __repr__(self) -> str:
         return f"ToBone('{self.skeleton.name}')"
@@ -232,17 +279,13 @@ class ToMotion:
 
     def __call__(self, x: Tensor) -> Tensor:
         _check(x, "ToMotion")
-        d = self.dims or x.size(-1)
-        out = x.clone()
-        out[:, :-1, :, :d] = x[:, 1:, :, :d] - x[:, :-1, :, :d]
-        out[:, -1, :, :d] = 0
-        return out
+        return motion_stream(x, self.dims)
 
     def __repr__(self) -> str:
         return "ToMotion()"
 
 
-STREAMS = ("joint", "bone", "motion", "bone_motion")
+from topogcn.transforms.input_spec import STREAMS  # noqa: E402
 
 
 def stream_transform(stream: str, skeleton: Union[Skeleton, str],

@@ -62,6 +62,7 @@ class SpottingWindows(SkeletonDataset):
         self.length, self.stride, self.min_iou = length, stride, min_iou
         self.background_iou = background_iou
         self.skeleton = dataset.skeleton
+        self.channels = tuple(dataset.channels)
         self.classes = list(dataset.classes) + [BACKGROUND]
         K = len(dataset.classes)
         gestures: List[List[int]] = []

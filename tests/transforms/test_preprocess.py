@@ -1,0 +1,107 @@
+"""Preprocess against an independent NumPy reference; training and test
+preprocessing agree; confidence channels are carried, never transformed."""
+import numpy as np
+import pytest
+import torch
+
+from topogcn.engine.config import load_config
+from topogcn.engine.data import build_dataset
+from topogcn.skeleton import Skeleton
+from topogcn.transforms import InputSpec, Preprocess, RandomRotation
+
+STREAMS = ["joint", "bone", "motion", "bone_motion"]
+CHAIN = Skeleton("chain4", 4, [(0, 1), (1, 2), (2, 3)], center=1)
+
+
+def reference(x, parents, bones, center, frames, dims, center_mode, scale, stream):
+    """The documented pipeline, written from the docs with NumPy only."""
+    x = np.array(x, dtype=np.float64)  # [M, T, V, C]
+    c = x[..., :dims]
+    if center_mode == "first_frame":
+        c = c - c[:, :1, center:center + 1]
+    elif center_mode == "per_frame":
+        c = c - c[:, :, center:center + 1]
+    if scale:
+        lengths = np.linalg.norm(c[:, :, [a for a, _ in bones]] - c[:, :, [b for _, b in bones]],
+                                 axis=-1)
+        ok = lengths > 1e-6
+        if ok.any():
+            c = c / lengths[ok].mean()
+    x = np.concatenate([c, x[..., dims:]], -1)
+    T = x.shape[1]
+    src = np.clip((np.arange(frames) + 0.5) * T / frames - 0.5, 0, T - 1)  # align_corners=False
+    lo = np.floor(src).astype(int)
+    hi = np.minimum(lo + 1, T - 1)
+    w = (src - lo)[None, :, None, None]
+    x = x[:, lo] * (1 - w) + x[:, hi] * w
+    c = x[..., :dims]
+    if stream in ("bone", "bone_motion"):
+        c = c - c[:, :, parents]
+    if stream in ("motion", "bone_motion"):
+        c = np.concatenate([c[:, 1:] - c[:, :-1], np.zeros_like(c[:, :1])], 1)
+    return np.concatenate([c, x[..., dims:]], -1)
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+@pytest.mark.parametrize("channels", [("x", "y", "z"), ("x", "y", "confidence")])
+@pytest.mark.parametrize("T", [5, 12, 29])
+def test_matches_numpy_reference(stream, channels, T):
+    spec = InputSpec(CHAIN, channels, ("a", "b"), persons=2, frames=12, center="first_frame",
+                     normalize_scale=True, stream=stream)
+    g = torch.Generator().manual_seed(T)
+    x = torch.randn(2, T, 4, 3, generator=g)
+    got = Preprocess(spec)(x)
+    ref = reference(x.numpy(), CHAIN.parents, CHAIN.bones, CHAIN.center, 12,
+                    spec.coordinate_dims, "first_frame", True, stream)
+    np.testing.assert_allclose(got.numpy(), ref, atol=1e-5)
+    if channels[-1] == "confidence":  # carried: only resampled
+        conf = reference(x.numpy(), CHAIN.parents, CHAIN.bones, CHAIN.center, 12, 3, "none",
+                         False, "joint")[..., 2]
+        np.testing.assert_allclose(got[..., 2].numpy(), conf, atol=1e-5)
+
+
+def test_batch_equals_one_clip_at_a_time_and_pads_persons():
+    spec = InputSpec(CHAIN, ("x", "y", "z"), ("a",), persons=2, frames=9, center="per_frame",
+                     stream="bone_motion")
+    pre = Preprocess(spec)
+    x = torch.randn(3, 1, 14, 4, 3)
+    batch = pre(x)
+    assert batch.shape == (3, 2, 9, 4, 3)
+    for i in range(3):
+        torch.testing.assert_close(batch[i], pre(x[i]), rtol=0, atol=1e-6)
+    assert batch[:, 1].abs().sum() == 0  # the padded person stays zero
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_training_and_test_preprocessing_agree_without_augmentation(stream):
+    """The same raw clip gives the same tensor through the training pipeline
+    (augmentation off) and the test pipeline, for every stream."""
+    cfg = load_config("synthetic", [
+        f"data.stream={stream}", "data.augment=false", "data.frames=16",
+        "data.options={num_subjects: 3, test_subjects: 1, gestures_per_class: 1, "
+        "num_classes: 2}"]).data
+    train = build_dataset(cfg, "train", train=True)
+    test_view = build_dataset(cfg, "train", train=False, spec=train.transform.spec)
+    pre = Preprocess(train.transform.spec)
+    for i in range(len(train)):
+        a, b = train[i][0], test_view[i][0]
+        assert torch.equal(a, b)
+        assert torch.equal(a, pre(train.clip_data(i)))
+
+
+def test_motion_is_taken_after_resampling_at_training_too():
+    cfg = load_config("synthetic", [
+        "data.stream=motion", "data.augment=true", "data.crop_scale=[1.0, 1.0]",
+        "data.rotation=0", "data.frames=16",
+        "data.options={num_subjects: 3, test_subjects: 1, gestures_per_class: 1, "
+        "num_classes: 2}"]).data
+    train = build_dataset(cfg, "train", train=True)
+    test = Preprocess(train.transform.spec)
+    for i in range(len(train)):  # a full-length crop is no crop: same scale of motion
+        torch.testing.assert_close(train[i][0], test(train.clip_data(i)), rtol=0, atol=1e-6)
+
+
+def test_rotation_leaves_confidence_alone():
+    x = torch.randn(1, 6, 4, 3)
+    out = RandomRotation(0.5, dims=2, seed=0)(x)
+    assert torch.equal(out[..., 2], x[..., 2]) and not torch.equal(out[..., :2], x[..., :2])

@@ -1,0 +1,180 @@
+"""A trained run, loaded once: configuration, model and input contract."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Union
+
+import torch
+from torch import Tensor
+
+from topogcn.datasets import SkeletonDataset
+from topogcn.engine.checkpoint import CheckpointError, load_checkpoint_file
+from topogcn.engine.config import Config, ConfigError, load_config, merge_config
+from topogcn.engine.data import build_dataset
+from topogcn.models import create_model
+from topogcn.skeleton import Skeleton
+from topogcn.transforms import InputSpec, InputSpecError, Preprocess, default_channels
+
+#: the key of topogcn's entry in a checkpoint
+CKPT_KEY = "topogcn"
+#: version of that entry: 2 holds an :class:`InputSpec`
+PAYLOAD_VERSION = 2
+
+
+def build_model(cfg: Config, spec: InputSpec) -> torch.nn.Module:
+    """The model of ``cfg.model`` for inputs and classes of ``spec``."""
+    kwargs = dict(cfg.model.kwargs)
+    kwargs.setdefault("in_channels", spec.num_channels)
+    kwargs.setdefault("num_person", spec.persons)
+    try:
+        return create_model(cfg.model.name, num_classes=spec.num_classes,
+                            skeleton=spec.skeleton, **kwargs)
+    except TypeError as e:
+        raise ConfigError(f"model.kwargs of model '{cfg.model.name}': {e}") from None
+
+
+def run_payload(cfg: Config, spec: InputSpec) -> Dict[str, Any]:
+    """What every checkpoint of a run stores under :data:`CKPT_KEY`."""
+    return {"version": PAYLOAD_VERSION, "config": cfg.to_dict(), "input_spec": spec.to_dict()}
+
+
+class ClipClassifier(torch.nn.Module):
+    """Raw clips in, logits out: the run's :class:`~topogcn.transforms.Preprocess`
+    then its model, as one module (what ``topogcn export`` writes).
+
+    Shapes:
+        - **input:** raw clips :math:`(N, M, T, V, C)`, any :math:`T`
+        - **output:** logits :math:`(N, K)`
+    """
+
+    def __init__(self, preprocess: Preprocess, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.preprocess, self.model = preprocess, model
+
+    def forward(self, clip: Tensor) -> Tensor:
+        return self.model(self.preprocess(clip))
+
+
+@dataclass
+class Run:
+    """A trained run: its configuration, its model (eval mode) and its
+    :class:`~topogcn.transforms.InputSpec`.  :meth:`load` reads a checkpoint
+    once; evaluation, prediction, spotting, analysis and export all start
+    from a :class:`Run`.
+
+    Example::
+
+        run = Run.load("runs/synthetic-default/checkpoints/best.ckpt")
+        probs = run.predict_proba(torch.from_numpy(np.load("clip.npy")))  # raw [T, V, C]
+    """
+
+    config: Config
+    model: torch.nn.Module
+    spec: InputSpec
+    checkpoint: Optional[str] = None
+    _preprocess: Optional[Preprocess] = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, checkpoint: str) -> "Run":
+        """Rebuild the run of a checkpoint written by ``topogcn train``;
+        errors name the file and the field."""
+        ck = load_checkpoint_file(checkpoint)
+        if not isinstance(ck, Mapping) or CKPT_KEY not in ck or "state_dict" not in ck:
+            raise CheckpointError(f"Checkpoint '{checkpoint}' was not written by `topogcn "
+                                  f"train` (no '{CKPT_KEY}' entry)")
+        meta = ck[CKPT_KEY]
+        where = f"checkpoint '{checkpoint}'"
+        if not isinstance(meta, Mapping) or not isinstance(meta.get("config"), Mapping):
+            raise CheckpointError(f"{where}: the '{CKPT_KEY}' entry has no 'config' mapping")
+        cfg = load_config(None)
+        try:
+            options = dict(meta["config"].get("data", {}).get("options", {}) or {})
+            legacy_dims = options.pop("coordinate_dims", None)
+            raw = {**meta["config"]}
+            if "data" in raw:
+                raw["data"] = {**raw["data"], "options": options}
+            merge_config(cfg, raw, "", where)
+            spec = (InputSpec.from_dict(meta["input_spec"], f"{where}: input_spec")
+                    if "input_spec" in meta else _legacy_spec(meta, cfg, legacy_dims, where))
+        except (ConfigError, InputSpecError) as e:
+            raise CheckpointError(str(e)) from None
+        model = build_model(cfg, spec)
+        state = {k[len("model."):]: v for k, v in ck["state_dict"].items()
+                 if k.startswith("model.")}
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            raise CheckpointError(f"Checkpoint '{checkpoint}' does not match its model: "
+                                  f"{str(e).splitlines()[0]}") from None
+        return cls(cfg, model.eval(), spec, checkpoint)
+
+    # ------------------------------------------------------------ views
+    @property
+    def classes(self) -> List[str]:
+        return list(self.spec.classes)
+
+    @property
+    def skeleton(self) -> Skeleton:
+        return self.spec.skeleton
+
+    @property
+    def preprocess(self) -> Preprocess:
+        """The run's preprocessing (raw clip -> model input)."""
+        if self._preprocess is None:
+            self._preprocess = Preprocess(self.spec)
+        return self._preprocess
+
+    def classifier(self) -> ClipClassifier:
+        """Preprocessing and model as one module (eval mode)."""
+        return ClipClassifier(self.preprocess, self.model).eval()
+
+    def dataset(self, split: str = "test", cfg: Optional[Config] = None) -> SkeletonDataset:
+        """``split`` of the run's dataset (or of ``cfg.data``) with the
+        run's preprocessing; data that contradicts the spec is refused."""
+        data = (cfg or self.config).data
+        return build_dataset(data, split, spec=self.spec)
+
+    # -------------------------------------------------------- prediction
+    @torch.inference_mode()
+    def predict_proba(self, clip: Union[Tensor, Any], source: str = "input") -> Tensor:
+        """Class probabilities of a raw clip ``[T, V, C]`` / ``[M, T, V, C]``
+        (``[K]``) or a batch ``[N, M, T, V, C]`` (``[N, K]``)."""
+        x = torch.as_tensor(clip, dtype=torch.float32)
+        if x.dim() == 3:
+            x = x.unsqueeze(0)
+        self.spec.check_raw(x, source)
+        single = x.dim() == 4
+        logits = self.classifier()(x.unsqueeze(0) if single else x)
+        probs = torch.softmax(logits, dim=-1)
+        return probs[0] if single else probs
+
+
+def _legacy_spec(meta: Mapping[str, Any], cfg: Config, coordinate_dims: Optional[int],
+                 where: str) -> InputSpec:
+    """The input spec of a checkpoint written before input specs (topogcn
+    0.1: ``classes``, ``skeleton``, ``num_person``, ``in_channels``)."""
+    for key in ("classes", "skeleton", "num_person", "in_channels"):
+        if key not in meta:
+            raise InputSpecError(f"{where}: missing field '{key}' (and no 'input_spec')")
+    C = meta["in_channels"]
+    if not isinstance(C, int):
+        raise InputSpecError(f"{where}: 'in_channels' must be an integer, got {C!r}")
+    if C == 3 and (cfg.data.name == "imigue" or coordinate_dims == 2):
+        channels = ("x", "y", "confidence")
+    else:
+        channels = default_channels(C)
+    try:
+        skeleton = Skeleton.from_dict(meta["skeleton"], source=f"{where}: skeleton")
+    except (ValueError, TypeError) as e:
+        raise InputSpecError(str(e)) from None
+    classes = meta["classes"]
+    if not isinstance(classes, (list, tuple)):
+        raise InputSpecError(f"{where}: 'classes' must be a list, got {classes!r}")
+    return InputSpec(skeleton=skeleton, channels=channels, classes=tuple(classes),
+                     persons=meta["num_person"], frames=cfg.data.frames, center=cfg.data.center,
+                     normalize_scale=cfg.data.normalize_scale, stream=cfg.data.stream)
+
+
+def load_run(checkpoint: str) -> Run:
+    """:meth:`Run.load`."""
+    return Run.load(checkpoint)

@@ -1,0 +1,215 @@
+"""What a trained model expects of its input, as one typed, versioned object."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from topogcn.skeleton import Skeleton
+
+#: version of :meth:`InputSpec.to_dict`; raised when a field changes meaning
+INPUT_SPEC_VERSION = 1
+#: channel names that are coordinates (centred, scaled, rotated, differenced)
+COORDINATE_CHANNELS = ("x", "y", "z")
+CENTER_MODES = ("first_frame", "per_frame", "none")
+STREAMS = ("joint", "bone", "motion", "bone_motion")
+
+
+class InputSpecError(ValueError):
+    """An input specification, or an input, that does not hold together."""
+
+
+def default_channels(num_channels: int) -> Tuple[str, ...]:
+    """Channel names assumed when a dataset declares none: ``x, y`` for 2
+    channels, ``x, y, z`` for 3."""
+    if num_channels == 2:
+        return ("x", "y")
+    if num_channels == 3:
+        return ("x", "y", "z")
+    raise InputSpecError(f"{num_channels} channels per joint: name them (e.g. 'x, y, z, "
+                         f"visibility'); only 2 (x, y) or 3 (x, y, z) are assumed")
+
+
+def check_channels(channels: Sequence[str], source: str = "channels") -> Tuple[str, ...]:
+    """Validate channel names: unique, coordinates (``x``, ``y``, ``z``)
+    first, at least ``x`` and ``y``; other names (``confidence``,
+    ``visibility``, ...) are carried unchanged by the preprocessing."""
+    names = tuple(str(c).strip() for c in channels)
+    if len(names) < 2:
+        raise InputSpecError(f"{source}: at least 2 channels (x, y), got {list(names)}")
+    if len(set(names)) != len(names) or not all(names):
+        raise InputSpecError(f"{source}: channel names must be unique and non-empty, got "
+                             f"{list(names)}")
+    dims = sum(1 for c in names if c in COORDINATE_CHANNELS)
+    if names[:dims] != COORDINATE_CHANNELS[:dims] or dims < 2:
+        raise InputSpecError(f"{source}: the coordinates must come first, in the order x, y[, "
+                             f"z], then any other channel (confidence, ...); got {list(names)}")
+    return names
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    r"""The input contract of a trained model: saved in every checkpoint
+    and beside every export, and the only source of the preprocessing
+    (:class:`~topogcn.transforms.Preprocess`) at training, evaluation,
+    prediction, spotting, analysis and in the exported graph.
+
+    A raw clip ``[M, T, V, C]`` (persons, frames, joints, channels, as
+    stored in a file) becomes the model input ``[persons, frames, V, C]``
+    by: padding or cutting to ``persons``; centring on the skeleton's
+    centre joint; dividing by the mean bone length; linear resampling to
+    ``frames``; the input ``stream``.  Only coordinate channels
+    (``x, y[, z]``, first) are centred, scaled, rotated or differenced;
+    the others (e.g. OpenPose's ``confidence``) are carried unchanged.
+
+    Args:
+        skeleton (Skeleton): The joints and bones.
+        channels (sequence of str): The meaning of every channel, e.g.
+            ``("x", "y", "z")`` or ``("x", "y", "confidence")``.
+        classes (sequence of str): Class names, index = label.
+        persons (int): Persons per clip ``M``.
+        frames (int): Frames of the model input ``T``.
+        center (str): ``"first_frame"``, ``"per_frame"`` or ``"none"``.
+        normalize_scale (bool): Divide by the mean bone length.
+        stream (str): ``"joint"``, ``"bone"``, ``"motion"`` or
+            ``"bone_motion"``, computed after resampling.
+    """
+
+    skeleton: Skeleton
+    channels: Tuple[str, ...]
+    classes: Tuple[str, ...]
+    persons: int = 1
+    frames: int = 64
+    center: str = "first_frame"
+    normalize_scale: bool = True
+    stream: str = "joint"
+    version: int = field(default=INPUT_SPEC_VERSION)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if not isinstance(self.skeleton, Skeleton):
+            raise InputSpecError(f"skeleton must be a Skeleton, got {type(self.skeleton).__name__}")
+        set_(self, "channels", check_channels(self.channels))
+        classes = tuple(str(c) for c in self.classes)
+        if not classes:
+            raise InputSpecError("classes: at least one class name is needed")
+        if len(set(classes)) != len(classes):
+            dup = sorted({c for c in classes if classes.count(c) > 1})
+            raise InputSpecError(f"classes: duplicate class names {dup}")
+        set_(self, "classes", classes)
+        for name in ("persons", "frames"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InputSpecError(f"{name} must be a positive integer, got {v!r}")
+        if self.center not in CENTER_MODES:
+            raise InputSpecError(f"center must be one of {', '.join(CENTER_MODES)}, got "
+                                 f"{self.center!r}")
+        if self.stream not in STREAMS:
+            raise InputSpecError(f"stream must be one of {', '.join(STREAMS)}, got "
+                                 f"{self.stream!r}")
+        if self.version != INPUT_SPEC_VERSION:
+            raise InputSpecError(f"input spec version {self.version} is not supported by this "
+                                 f"topogcn (it reads version {INPUT_SPEC_VERSION})")
+
+    # ------------------------------------------------------------ derived
+    @property
+    def coordinate_dims(self) -> int:
+        """How many leading channels are coordinates (2 or 3)."""
+        return sum(1 for c in self.channels if c in COORDINATE_CHANNELS)
+
+    @property
+    def num_channels(self) -> int:
+        return len(self.channels)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def num_nodes(self) -> int:
+        return self.skeleton.num_nodes
+
+    @property
+    def raw_shape(self) -> List[Union[str, int]]:
+        """The raw clip batch ``[N, M, T, V, C]`` (``N`` and ``T`` free)."""
+        return ["N", self.persons, "T", self.num_nodes, self.num_channels]
+
+    @property
+    def model_shape(self) -> List[Union[str, int]]:
+        """The model input ``[N, M, frames, V, C]``."""
+        return ["N", self.persons, self.frames, self.num_nodes, self.num_channels]
+
+    def fit_persons(self, x: Tensor) -> Tensor:
+        """Pad (with zeros) or cut ``[..., M, T, V, C]`` to ``persons``."""
+        M = x.size(-4)
+        if M == self.persons:
+            return x
+        if M > self.persons:
+            return x[..., :self.persons, :, :, :]
+        pad = x.new_zeros(x.shape[:-4] + (self.persons - M,) + x.shape[-3:])
+        return torch.cat([x, pad], dim=-4)
+
+    def check_raw(self, x: Tensor, source: str = "input") -> None:
+        """Raise :class:`InputSpecError` naming ``source`` unless ``x`` is a
+        raw clip ``[M, T, V, C]`` (or a batch of them) of this skeleton and
+        channel count, with at least one frame and one person."""
+        if not isinstance(x, Tensor) or x.dim() not in (4, 5):
+            shape = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise InputSpecError(f"{source}: expected a clip [M, T, V, C] or a batch "
+                                 f"[N, M, T, V, C], got {shape}")
+        M, T, V, C = x.shape[-4:]
+        if V != self.num_nodes or C != self.num_channels:
+            raise InputSpecError(
+                f"{source}: {V} joints x {C} channels, but the model expects the "
+                f"{self.num_nodes} joints of '{self.skeleton.name}' x {self.num_channels} "
+                f"channels ({', '.join(self.channels)}); shape {list(x.shape)}")
+        if M == 0 or T == 0:
+            raise InputSpecError(f"{source}: the clip has no {'person' if M == 0 else 'frame'} "
+                                 f"(shape {list(x.shape)})")
+
+    # ------------------------------------------------------- serialisation
+    def to_dict(self) -> Dict[str, Any]:
+        """A JSON-ready description (the format of :meth:`from_dict`)."""
+        out: Dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = v.to_dict() if isinstance(v, Skeleton) else (
+                list(v) if isinstance(v, tuple) else v)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "input spec") -> "InputSpec":
+        """Rebuild an input spec; errors name ``source`` and the field."""
+        if not isinstance(data, Mapping):
+            raise InputSpecError(f"{source}: expected a mapping, got {type(data).__name__}")
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise InputSpecError(f"{source}: unknown fields {unknown} (fields: "
+                                 f"{', '.join(sorted(names))})")
+        for need in ("skeleton", "channels", "classes"):
+            if need not in data:
+                raise InputSpecError(f"{source}: missing field '{need}'")
+        kwargs = dict(data)
+        try:
+            kwargs["skeleton"] = Skeleton.from_dict(data["skeleton"], source=f"{source}: "
+                                                                             f"skeleton")
+            for key in ("channels", "classes"):
+                if not isinstance(data[key], (list, tuple)):
+                    raise InputSpecError(f"{source}: '{key}' must be a list, got "
+                                         f"{data[key]!r}")
+            return cls(**kwargs)
+        except InputSpecError as e:
+            msg = str(e)
+            raise InputSpecError(msg if msg.startswith(source) else f"{source}: {msg}") from None
+        except (ValueError, TypeError) as e:
+            raise InputSpecError(f"{source}: {e}") from None
+
+    def describe(self) -> str:
+        """One line for people."""
+        return (f"{self.persons} person(s) x T frames x {self.num_nodes} joints "
+                f"('{self.skeleton.name}') x ({', '.join(self.channels)}); centre "
+                f"{self.center}, scale {'normalised' if self.normalize_scale else 'kept'}, "
+                f"resampled to {self.frames} frames, {self.stream} stream")
