@@ -1,6 +1,11 @@
 import pytest
+import torch
 
+from topogcn.engine import build_model
 from topogcn.engine.config import load_config
+from topogcn.engine.data import build_dataset
+from topogcn.engine.trained_run import CKPT_KEY, run_payload
+from topogcn.transforms import InputSpec
 
 TINY = [
     "data.frames=8", "data.batch_size=8", "data.center=per_frame",
@@ -18,3 +23,21 @@ def tiny_overrides():
 @pytest.fixture()
 def tiny_cfg():
     return load_config("synthetic", TINY)
+
+
+def untrained_checkpoint(path, stream, channels=("x", "y", "z")):
+    """A checkpoint of an untrained compact GE-CN with ``stream`` input:
+    enough to test the input contract, in milliseconds."""
+    cfg = load_config("synthetic", TINY + [f"data.stream={stream}", "data.center=first_frame"])
+    ds = build_dataset(cfg.data, "test")
+    spec = InputSpec(ds.skeleton, channels, tuple(ds.classes), persons=1, frames=8,
+                     center="first_frame", normalize_scale=True, stream=stream)
+    torch.manual_seed(0)
+    model = build_model(cfg, spec).eval()
+    for m in model.modules():  # a trained-looking model: non-trivial batch-norm statistics
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, CKPT_KEY: run_payload(cfg, spec)}, path)
+    return str(path)

@@ -9,32 +9,12 @@ import pytest
 import torch
 
 from topogcn.cli import main
-from topogcn.engine import Run, build_model, load_config, predict
-from topogcn.engine.data import build_dataset
+from tests.engine.conftest import untrained_checkpoint
+from topogcn.engine import Run, predict
 from topogcn.engine.export import ExportCheckError, export_model
-from topogcn.engine.trained_run import CKPT_KEY, run_payload
 from topogcn.transforms import InputSpec
 
 STREAMS = ["joint", "bone", "motion", "bone_motion"]
-
-
-def untrained_checkpoint(path, stream, channels=("x", "y", "z")):
-    """A checkpoint of an untrained compact GE-CN with ``stream`` input:
-    enough to test the input contract, in milliseconds."""
-    from tests.engine.conftest import TINY
-    cfg = load_config("synthetic", TINY + [f"data.stream={stream}", "data.center=first_frame"])
-    ds = build_dataset(cfg.data, "test")
-    spec = InputSpec(ds.skeleton, channels, tuple(ds.classes), persons=1, frames=8,
-                     center="first_frame", normalize_scale=True, stream=stream)
-    torch.manual_seed(0)
-    model = build_model(cfg, spec).eval()
-    for m in model.modules():  # a trained-looking model: non-trivial batch-norm statistics
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-    state = {f"model.{k}": v for k, v in model.state_dict().items()}
-    torch.save({"state_dict": state, CKPT_KEY: run_payload(cfg, spec)}, path)
-    return str(path)
 
 
 def raw_clip(path, T, seed=0):

@@ -1,0 +1,64 @@
+"""Run.load: one load, a typed input spec, older checkpoints, schema errors."""
+import numpy as np
+import pytest
+import torch
+
+from tests.engine.conftest import untrained_checkpoint
+from topogcn.engine import CheckpointError, Run
+from topogcn.engine.trained_run import CKPT_KEY
+from topogcn.transforms import InputSpecError
+
+
+def rewrite(path, out, edit):
+    ck = torch.load(path, weights_only=True)
+    edit(ck[CKPT_KEY])
+    torch.save(ck, out)
+    return str(out)
+
+
+def test_load_gives_spec_model_and_preprocessing(tmp_path):
+    run = Run.load(untrained_checkpoint(tmp_path / "m.ckpt", "bone"))
+    assert run.spec.stream == "bone" and run.classes == list(run.spec.classes)
+    assert not run.model.training and run.preprocess.spec is run.spec
+    clip = torch.randn(30, 25, 3)
+    p = run.predict_proba(clip)
+    assert p.shape == (3,) and abs(float(p.sum()) - 1) < 1e-5
+    batch = run.predict_proba(clip[None, None].expand(2, 1, 30, 25, 3))
+    torch.testing.assert_close(batch[0], p)
+    with pytest.raises(InputSpecError, match="clip.npy: 24 joints"):
+        run.predict_proba(torch.zeros(30, 24, 3), "clip.npy")
+
+
+def test_checkpoint_of_topogcn_0_1_still_loads(tmp_path):
+    ckpt = untrained_checkpoint(tmp_path / "m.ckpt", "joint")
+    spec = Run.load(ckpt).spec
+
+    def to_legacy(meta, name="synthetic"):
+        s = meta.pop("input_spec")
+        meta.pop("version")
+        meta["config"]["data"]["name"] = name
+        meta.update(classes=s["classes"], skeleton=s["skeleton"], num_person=s["persons"],
+                    in_channels=len(s["channels"]))
+
+    old = Run.load(rewrite(ckpt, tmp_path / "old.ckpt", to_legacy))
+    assert old.spec == spec
+    imigue = Run.load(rewrite(ckpt, tmp_path / "im.ckpt", lambda m: to_legacy(m, "imigue")))
+    assert imigue.spec.channels == ("x", "y", "confidence")
+    x = torch.randn(1, 9, 25, 3)
+    np.testing.assert_allclose(old.predict_proba(x), Run.load(ckpt).predict_proba(x))
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda m: m.pop("input_spec"), "missing field 'classes' \\(and no 'input_spec'\\)"),
+    (lambda m: m["input_spec"].pop("channels"), "input_spec: missing field 'channels'"),
+    (lambda m: m["input_spec"].update(frames="8"), "input_spec: frames must be a positive"),
+    (lambda m: m["input_spec"].update(classes=["a", "a", "b"]), "duplicate class names"),
+    (lambda m: m.update(config=[1]), "has no 'config' mapping"),
+    (lambda m: m["config"]["data"].update(frames="x"), "'data.frames' must be an integer"),
+])
+def test_bad_payload_is_a_clear_checkpoint_error(tmp_path, edit, match):
+    ckpt = untrained_checkpoint(tmp_path / "m.ckpt", "joint")
+    bad = rewrite(ckpt, tmp_path / "bad.ckpt", edit)
+    with pytest.raises(CheckpointError, match=match) as e:
+        Run.load(bad)
+    assert "bad.ckpt" in str(e.value)
