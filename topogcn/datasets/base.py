@@ -125,8 +125,7 @@ class SkeletonDataset(Dataset):
 
     classes: List[str]
     skeleton: Skeleton
-    #: the meaning of every channel: coordinates ``x, y[, z]`` first, then
-    #: others (``confidence``, ...) that the preprocessing carries unchanged
+    # the meaning of every channel (documented under Attributes above)
     channels: Tuple[str, ...] = ("x", "y", "z")
 
     def __init__(self, split: str, frames: Optional[int] = 64,

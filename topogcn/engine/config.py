@@ -26,11 +26,13 @@ class ConfigError(ValueError):
 
 @dataclass
 class DataConfig:
-    #: ``synthetic``, ``smg``, ``imigue`` or ``folder``
+    #: a registered dataset (:func:`topogcn.datasets.list_datasets`): ``synthetic``,
+    #: ``smg``, ``imigue``, ``folder``, ...
     name: str = "synthetic"
     #: dataset folder (not used by ``synthetic``)
     root: Optional[str] = None
-    #: skeleton override: registry name or JSON/YAML file
+    #: skeleton override: registry name or JSON/YAML file (a folder with a
+    #: ``skeleton.json`` needs none)
     skeleton: Optional[str] = None
     #: frames per clip after resampling
     frames: int = 64
@@ -38,7 +40,7 @@ class DataConfig:
     #: batch size at evaluation (default: batch_size)
     eval_batch_size: Optional[int] = None
     num_workers: int = 0
-    #: input stream: ``joint``, ``bone``, ``motion`` or ``bone_motion``
+    #: input stream: ``joint``, ``bone``, ``motion`` or ``bone_motion`` (after resampling)
     stream: str = "joint"
     #: training subjects held out for validation (a count or ids); none: no validation
     val_subjects: Optional[Union[int, List[int]]] = None
