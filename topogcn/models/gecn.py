@@ -137,17 +137,21 @@ class GECN(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for m in self.modules():
-            if m is not self and hasattr(m, "reset_parameters"):
-                m.reset_parameters()
+        r"""Every child initialises itself (its own ``reset_parameters``;
+        no child is reset twice); then the model's documented overrides, as
+        the reference: Xavier-uniform (ReLU gain) weights of the three
+        latent layers and :math:`\mathcal{N}(0, 2/K)` classifier weights."""
+        self.embedding.reset_parameters()
         if self.data_bn is not None:
-            torch.nn.init.ones_(self.data_bn.weight)
+            self.data_bn.reset_parameters()
+        for block in self.blocks:
+            block.reset_parameters()
         gain = torch.nn.init.calculate_gain("relu")
         for lin in (self.fc[0], self.fc_mu, self.fc_logvar):
+            lin.reset_parameters()
             torch.nn.init.xavier_uniform_(lin.weight, gain=gain)
+        self.classifier.reset_parameters()
         torch.nn.init.normal_(self.classifier.weight, 0, (2.0 / self.num_classes) ** 0.5)
-        for blk in self.blocks:  # the BN after S-GC starts near zero (reference)
-            blk.gcn_norm.reset_parameters()
 
     def _embed(self, x: Tensor) -> Tensor:
         """Checked input ``[N, M, T, V, C]`` -> embedded ``[N*M, T, V, D]``."""

@@ -18,7 +18,13 @@ class _PointwiseBN(Module):
         super().__init__()
         self.conv = TemporalPointwiseConv(in_channels, out_channels, stride)
         self.bn = torch.nn.BatchNorm2d(out_channels)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Kaiming-normal (fan-out) convolution, unit batch norm: the
+        reference's ``down`` and block residual."""
         conv_init(self.conv)
+        self.bn.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
         return self.bn(self.conv(x.permute(0, 3, 1, 2))).permute(0, 2, 3, 1)
@@ -84,6 +90,17 @@ class EncoderBlock(Module):
                                           stride=stride, dilations=dilations)
         self.residual = residual_path(in_channels, out_channels, stride, residual)
         self.relu = ReLU()
+
+    def reset_parameters(self) -> None:
+        """Every part initialises itself: S-GC (its reference rules), the BN
+        after it at scale ``1e-6``, ``down`` and the residual (Kaiming
+        fan-out), MS-TC (PyTorch's defaults, as the reference)."""
+        self.gcn.reset_parameters()
+        self.gcn_norm.reset_parameters()
+        self.tcn.reset_parameters()
+        for path in (self.down, self.residual):
+            if path is not None and hasattr(path, "reset_parameters"):
+                path.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Optional[Tensor] = None,
                 return_attention_weights: bool = False):

@@ -5,7 +5,6 @@ import torch
 from torch import Tensor
 from torch.nn import BatchNorm2d, Conv2d, MaxPool2d, Module, ModuleList, ReLU, Sequential
 
-from topogcn.nn.init import conv_init
 
 
 class TemporalPointwiseConv(Conv2d):
@@ -128,10 +127,10 @@ class MultiScaleTemporalConv(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """PyTorch's default initialisation of every convolution and batch
+        norm, as the reference MS-TC (which sets none of its own)."""
         for m in self.modules():
-            if isinstance(m, Conv2d):
-                conv_init(m)
-            elif isinstance(m, BatchNorm2d):
+            if isinstance(m, (Conv2d, BatchNorm2d)):
                 m.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
