@@ -38,6 +38,22 @@ def _print_table(rows) -> None:
         print(f"  {k:<{width}}  {v}")
 
 
+def _cmd_config(args: argparse.Namespace) -> int:
+    from topogcn.engine.config import load_config
+    from topogcn.engine.module import effective_lr
+
+    cfg = load_config(args.name, args.set or [])
+    o = cfg.optim
+    scaling = (f"x {cfg.data.batch_size}/{o.base_batch_size}" if o.lr_scaling == "linear"
+               else "not scaled")
+    print(f"# topogcn config {args.name}: the fully resolved configuration")
+    print(f"# effective learning rate {effective_lr(o, cfg.data.batch_size):g} at batch "
+          f"{cfg.data.batch_size} (optim.lr {o.lr:g}, {scaling}); latent noise ratio "
+          f"{cfg.model.kwargs.get('noise_ratio', 'the model default')}")
+    print(cfg.dump(), end="")
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     import time
 
@@ -218,6 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--set", action="extend", nargs="+", metavar="KEY=VALUE",
                        help="override keys, e.g. --set optim.lr=0.05 trainer.epochs=5 "
                             "(repeatable)")
+
+    p = sub.add_parser("config", help="print the fully resolved configuration as YAML")
+    p.add_argument("name", nargs="?", default=DEFAULT_CONFIG, metavar="NAME_OR_FILE",
+                   help="YAML file or packaged config name (default: synthetic)")
+    p.add_argument("--set", action="extend", nargs="+", metavar="KEY=VALUE",
+                   help="override keys, e.g. --set optim.lr=0.05")
+    p.set_defaults(func=_cmd_config)
 
     p = sub.add_parser("train", help="train and test a model (default: GE-CN on synthetic data)")
     config_args(p)

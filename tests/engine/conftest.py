@@ -25,13 +25,14 @@ def tiny_cfg():
     return load_config("synthetic", TINY)
 
 
-def untrained_checkpoint(path, stream, channels=("x", "y", "z")):
+def untrained_checkpoint(path, stream, channels=("x", "y", "z"), **spec_kwargs):
     """A checkpoint of an untrained compact GE-CN with ``stream`` input:
     enough to test the input contract, in milliseconds."""
     cfg = load_config("synthetic", TINY + [f"data.stream={stream}", "data.center=first_frame"])
     ds = build_dataset(cfg.data, "test")
-    spec = InputSpec(ds.skeleton, channels, tuple(ds.classes), persons=1, frames=8,
-                     center="first_frame", normalize_scale=True, stream=stream)
+    kw = dict(persons=1, frames=8, center="first_frame", normalize_scale=True, stream=stream)
+    kw.update(spec_kwargs)
+    spec = InputSpec(ds.skeleton, channels, tuple(ds.classes), **kw)
     torch.manual_seed(0)
     model = build_model(cfg, spec).eval()
     for m in model.modules():  # a trained-looking model: non-trivial batch-norm statistics

@@ -101,3 +101,26 @@ def test_trained_checkpoint_exports_and_errors(tiny_checkpoint, tmp_path, capsys
                  "--out", str(tmp_path / "m.pt")]) == 0
     printed = capsys.readouterr().out
     assert "raw clips Nx1xTx25x3 (x, y, z)" in printed and "max |probability difference|" in printed
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_official_preprocessing_exports(fmt, tmp_path):
+    """k-mode input, first-person centring on SpineMid, 95% centre crop,
+    two persons: the exported graph follows any clip length."""
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
+        pytest.importorskip("onnxscript")
+    ckpt = untrained_checkpoint(tmp_path / "m.ckpt", "kmode", persons=2, k=1, test_crop=0.95,
+                                center_person="first", center_joint=1, normalize_scale=False)
+    out = str(tmp_path / ("m.pt" if fmt == "torchscript" else "m.onnx"))
+    meta = export_model(ckpt, out, fmt)
+    assert meta["check"]["max_abs_prob_diff"] <= 1e-4 and 41 not in meta["check"]["clip_lengths"]
+    run = Run.load(ckpt)
+    x = torch.randn(3, 2, 41, 25, 3)  # 41 frames: 1 frame cropped at each end
+    ref = torch.softmax(run.classifier()(x), -1).detach().numpy()
+    if fmt == "onnx":
+        import onnxruntime as ort
+        logits = ort.InferenceSession(out).run(None, {"clip": x.numpy()})[0]
+    else:
+        logits = torch.jit.load(out)(x).detach().numpy()
+    np.testing.assert_allclose(softmax(logits), ref, atol=1e-4)

@@ -13,14 +13,24 @@ STREAMS = ["joint", "bone", "motion", "bone_motion"]
 CHAIN = Skeleton("chain4", 4, [(0, 1), (1, 2), (2, 3)], center=1)
 
 
-def reference(x, parents, bones, center, frames, dims, center_mode, scale, stream):
+#: CHAIN rooted at its centre 1, written by hand: parent and 2nd ancestor
+#: of each joint (itself when it has none)
+CHAIN_PARENT = [1, 1, 1, 2]
+CHAIN_ANCESTOR2 = [0, 1, 2, 1]
+
+
+def reference(x, frames, dims, center_mode, scale, stream, crop=1.0, first_person=False):
     """The documented pipeline, written from the docs with NumPy only."""
     x = np.array(x, dtype=np.float64)  # [M, T, V, C]
     c = x[..., :dims]
-    if center_mode == "first_frame":
-        c = c - c[:, :1, center:center + 1]
-    elif center_mode == "per_frame":
-        c = c - c[:, :, center:center + 1]
+    center, bones = 1, [(0, 1), (1, 2), (2, 3)]
+    if center_mode != "none":
+        ref = c[:, :1, center:center + 1] if center_mode == "first_frame" else \
+            c[:, :, center:center + 1]
+        if first_person:
+            ref = np.repeat(ref[:1], len(c), 0) * (np.abs(c).sum((1, 2, 3)) > 0)[:, None,
+                                                                                  None, None]
+        c = c - ref
     if scale:
         lengths = np.linalg.norm(c[:, :, [a for a, _ in bones]] - c[:, :, [b for _, b in bones]],
                                  axis=-1)
@@ -28,6 +38,8 @@ def reference(x, parents, bones, center, frames, dims, center_mode, scale, strea
         if ok.any():
             c = c / lengths[ok].mean()
     x = np.concatenate([c, x[..., dims:]], -1)
+    bias = int((1 - crop) * x.shape[1] / 2)
+    x = x[:, bias:x.shape[1] - bias]
     T = x.shape[1]
     src = np.clip((np.arange(frames) + 0.5) * T / frames - 0.5, 0, T - 1)  # align_corners=False
     lo = np.floor(src).astype(int)
@@ -35,34 +47,52 @@ def reference(x, parents, bones, center, frames, dims, center_mode, scale, strea
     w = (src - lo)[None, :, None, None]
     x = x[:, lo] * (1 - w) + x[:, hi] * w
     c = x[..., :dims]
-    if stream in ("bone", "bone_motion"):
-        c = c - c[:, :, parents]
+    if stream in ("bone", "bone_motion", "kmode"):
+        anc = CHAIN_ANCESTOR2 if stream == "kmode" else CHAIN_PARENT
+        keep = np.array([a == v for v, a in enumerate(anc)])[None, None, :, None]
+        c = np.where(keep, c, c - c[:, :, anc])
     if stream in ("motion", "bone_motion"):
         c = np.concatenate([c[:, 1:] - c[:, :-1], np.zeros_like(c[:, :1])], 1)
     return np.concatenate([c, x[..., dims:]], -1)
 
 
-@pytest.mark.parametrize("stream", STREAMS)
+@pytest.mark.parametrize("stream", STREAMS + ["kmode"])
 @pytest.mark.parametrize("channels", [("x", "y", "z"), ("x", "y", "confidence")])
 @pytest.mark.parametrize("T", [5, 12, 29])
 def test_matches_numpy_reference(stream, channels, T):
     spec = InputSpec(CHAIN, channels, ("a", "b"), persons=2, frames=12, center="first_frame",
-                     normalize_scale=True, stream=stream)
+                     normalize_scale=True, stream=stream, k=2)
     g = torch.Generator().manual_seed(T)
     x = torch.randn(2, T, 4, 3, generator=g)
     got = Preprocess(spec)(x)
-    ref = reference(x.numpy(), CHAIN.parents, CHAIN.bones, CHAIN.center, 12,
-                    spec.coordinate_dims, "first_frame", True, stream)
+    ref = reference(x.numpy(), 12, spec.coordinate_dims, "first_frame", True, stream)
     np.testing.assert_allclose(got.numpy(), ref, atol=1e-5)
     if channels[-1] == "confidence":  # carried: only resampled
-        conf = reference(x.numpy(), CHAIN.parents, CHAIN.bones, CHAIN.center, 12, 3, "none",
-                         False, "joint")[..., 2]
+        conf = reference(x.numpy(), 12, 3, "none", False, "joint")[..., 2]
         np.testing.assert_allclose(got[..., 2].numpy(), conf, atol=1e-5)
 
 
-def test_batch_equals_one_clip_at_a_time_and_pads_persons():
+@pytest.mark.parametrize("T", [7, 40, 41, 64, 80, 97])
+@pytest.mark.parametrize("stream", ["kmode", "motion"])
+def test_official_options_match_numpy_reference(T, stream):
+    """95% centre crop at test, centring on the first person, k-mode."""
+    spec = InputSpec(CHAIN, ("x", "y", "z"), ("a", "b"), persons=2, frames=16,
+                     center="first_frame", center_person="first", normalize_scale=False,
+                     stream=stream, k=2, test_crop=0.95)
+    g = torch.Generator().manual_seed(T)
+    x = torch.randn(2, T, 4, 3, generator=g)
+    x[1, :, :, :] += 5.0
+    ref = reference(x.numpy(), 16, 3, "first_frame", False, stream, crop=0.95, first_person=True)
+    np.testing.assert_allclose(Preprocess(spec)(x).numpy(), ref, atol=1e-5)
+    absent = x.clone()
+    absent[1] = 0  # a missing second person stays zero
+    assert Preprocess(spec)(absent)[1].abs().sum() == 0
+
+
+@pytest.mark.parametrize("crop", [1.0, 0.95])
+def test_batch_equals_one_clip_at_a_time_and_pads_persons(crop):
     spec = InputSpec(CHAIN, ("x", "y", "z"), ("a",), persons=2, frames=9, center="per_frame",
-                     stream="bone_motion")
+                     stream="bone_motion", test_crop=crop)
     pre = Preprocess(spec)
     x = torch.randn(3, 1, 14, 4, 3)
     batch = pre(x)

@@ -44,13 +44,26 @@ class DataConfig:
     stream: str = "joint"
     #: training subjects held out for validation (a count or ids); none: no validation
     val_subjects: Optional[Union[int, List[int]]] = None
+    #: k of the ``kmode`` stream, :math:`(I - A^k) X` (the reference trains on k = 1)
+    k: int = 1
     #: centring: ``first_frame``, ``per_frame`` or ``none``
     center: str = "first_frame"
+    #: the joint to centre on and root of the bone/kmode tree (name or index;
+    #: default: the skeleton's centre)
+    center_joint: Optional[Union[int, str]] = None
+    #: centre ``each`` person on its own joint, or all on the ``first`` person's
+    center_person: str = "each"
     #: divide by the mean bone length
     normalize_scale: bool = True
     #: training augmentation: random crop-and-resize and rotation
     augment: bool = True
     crop_scale: Tuple[float, float] = (0.5, 1.0)
+    #: the training crop never keeps fewer frames than this (the reference: 64)
+    crop_min_frames: Optional[int] = None
+    #: fraction of a test clip kept (centred) before resampling (the reference: 0.95)
+    test_crop: float = 1.0
+    #: drop the last incomplete training batch (the reference does)
+    drop_last: bool = False
     #: maximum rotation in radians (0.3 in the reference)
     rotation: float = 0.3
     #: spotting: train and test on sliding windows of this many frames of the
@@ -88,14 +101,18 @@ class LossConfig:
 class OptimConfig:
     #: ``sgd`` (the paper's) or ``adamw``
     name: str = "sgd"
-    #: learning rate for ``base_batch_size`` (scaled linearly with the batch size)
+    #: learning rate (at ``base_batch_size`` when ``lr_scaling`` is linear)
     lr: float = 0.1
+    #: ``linear``: lr x batch_size / base_batch_size; ``none``: lr as given
+    lr_scaling: str = "linear"
     base_batch_size: int = 64
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
     #: linear warm-up epochs
     warmup_epochs: float = 5
+    #: raise the warm-up learning rate every ``step`` or every ``epoch`` (the reference)
+    warmup_per: str = "step"
     #: ``step`` (x gamma at milestones) or ``cosine``
     schedule: str = "step"
     milestones: List[int] = field(default_factory=lambda: [90, 100])
@@ -233,9 +250,13 @@ def merge_config(obj: Any, data: Mapping[str, Any], prefix: str = "",
             merge_config(getattr(obj, key), value, full + ".", source)
         else:
             try:
-                setattr(obj, key, _coerce(value, t, full))
+                new = _coerce(value, t, full)
             except ConfigError as e:
                 raise ConfigError(f"{source}: {e}") from None
+            old = getattr(obj, key)
+            if isinstance(old, dict) and isinstance(new, dict):
+                new = {**old, **new}  # mappings (model.kwargs, data.options) merge
+            setattr(obj, key, new)
 
 
 def resolve_config_path(name: str) -> str:

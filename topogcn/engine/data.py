@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import lightning as L
 import torch
@@ -45,11 +45,20 @@ def input_spec_for(cfg: DataConfig, dataset: SkeletonDataset) -> InputSpec:
     """The input contract of a model trained on ``dataset`` with the data
     recipe ``cfg``: the dataset's skeleton, channels, classes and persons;
     the recipe's frames, centring, scale normalisation and stream."""
+    skeleton = dataset.skeleton
+    center_joint = None
+    if cfg.center_joint is not None:
+        try:
+            center_joint = skeleton.index(cfg.center_joint)
+        except (ValueError, IndexError, KeyError) as e:
+            raise ConfigError(f"data.center_joint: {e}") from None
     try:
-        return InputSpec(skeleton=dataset.skeleton, channels=tuple(dataset.channels),
+        return InputSpec(skeleton=skeleton, channels=tuple(dataset.channels),
                          classes=tuple(dataset.classes), persons=dataset.num_person,
                          frames=cfg.frames, center=cfg.center,
-                         normalize_scale=cfg.normalize_scale, stream=cfg.stream)
+                         normalize_scale=cfg.normalize_scale, stream=cfg.stream,
+                         center_joint=center_joint, center_person=cfg.center_person,
+                         test_crop=cfg.test_crop, k=cfg.k)
     except InputSpecError as e:
         raise ConfigError(f"data: {e}") from None
 
@@ -69,16 +78,19 @@ def check_matches(spec: InputSpec, dataset: SkeletonDataset, what: str = "the da
                           f"{spec.num_classes}")
 
 
-def augmentations(cfg: DataConfig, spec: InputSpec) -> List[Callable]:
-    """The recipe's training augmentation, between the spec's normalisation
-    and its resampling: random crop-and-resize, then rotation of the
-    coordinate channels."""
+def augmentations(cfg: DataConfig, spec: InputSpec) -> Tuple[Optional[Callable], List[Callable]]:
+    """The recipe's training augmentation around the spec's normalisation:
+    the temporal one (a random crop-and-resize to the spec's frames, in
+    place of its test-time resampling) and the spatial ones (rotation of
+    the coordinate channels)."""
     if not cfg.augment:
-        return []
-    steps: List[Callable] = [RandomCropResize(spec.frames, scale=tuple(cfg.crop_scale))]
+        return None, []
+    temporal = RandomCropResize(spec.frames, scale=tuple(cfg.crop_scale),
+                                min_frames=cfg.crop_min_frames)
+    spatial: List[Callable] = []
     if cfg.rotation > 0:
-        steps.append(RandomRotation(cfg.rotation, dims=spec.coordinate_dims))
-    return steps
+        spatial.append(RandomRotation(cfg.rotation, dims=spec.coordinate_dims))
+    return temporal, spatial
 
 
 def build_dataset(cfg: DataConfig, split: str, train: bool = False,
@@ -93,7 +105,7 @@ def build_dataset(cfg: DataConfig, split: str, train: bool = False,
     else:
         check_matches(spec, ds, f"the {split!r} split of data.name={cfg.name}")
     pre = Preprocess(spec)
-    ds.transform = pre.with_augmentation(augmentations(cfg, spec)) if train else pre
+    ds.transform = pre.with_augmentation(*augmentations(cfg, spec)) if train else pre
     ds.transform.spec = spec
     return ds
 
@@ -178,7 +190,8 @@ class SkeletonDataModule(L.LightningDataModule):
             generator = sampler.generator
             ds = EpochSeededItems(ds, self.seed)
         return DataLoader(ds, batch_size=batch_size, sampler=sampler, generator=generator,
-                          num_workers=self.cfg.num_workers, drop_last=False,
+                          num_workers=self.cfg.num_workers,
+                          drop_last=shuffle and self.cfg.drop_last and len(ds) > batch_size,
                           persistent_workers=self.cfg.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:

@@ -25,19 +25,33 @@ class WarmupSchedule:
     in checkpoints."""
 
     def __init__(self, warmup_epochs: float, schedule: str, milestones: List[int],
-                 gamma: float, epochs: int, steps_per_epoch: int) -> None:
+                 gamma: float, epochs: int, steps_per_epoch: int,
+                 warmup_per: str = "step") -> None:
         self.warmup_epochs, self.schedule = warmup_epochs, schedule
         self.milestones, self.gamma = list(milestones), gamma
         self.epochs, self.steps_per_epoch = epochs, max(1, steps_per_epoch)
+        self.warmup_per = warmup_per
 
     def __call__(self, step: int) -> float:
         epoch = step / self.steps_per_epoch
         if self.warmup_epochs > 0 and epoch < self.warmup_epochs:
+            if self.warmup_per == "epoch":  # the reference: lr x (e + 1) / warm-up epochs
+                return (step // self.steps_per_epoch + 1) / self.warmup_epochs
             return (step + 1) / (self.warmup_epochs * self.steps_per_epoch)
         if self.schedule == "cosine":
             span = max(1e-9, self.epochs - self.warmup_epochs)
             return 0.5 * (1 + math.cos(math.pi * min(1.0, (epoch - self.warmup_epochs) / span)))
         return self.gamma ** sum(epoch >= m for m in self.milestones)
+
+
+def effective_lr(optim: OptimConfig, batch_size: int) -> float:
+    """The learning rate a run uses: ``optim.lr``, scaled by ``batch_size /
+    optim.base_batch_size`` when ``optim.lr_scaling`` is ``linear``."""
+    if optim.lr_scaling == "none":
+        return optim.lr
+    if optim.lr_scaling == "linear":
+        return optim.lr * batch_size / optim.base_batch_size
+    raise ConfigError(f"optim.lr_scaling must be linear or none, got {optim.lr_scaling!r}")
 
 
 def _metrics(num_classes: int, prefix: str, sync: bool = True) -> MetricCollection:
@@ -135,7 +149,7 @@ class SkeletonClassifier(L.LightningModule):
 
     def configure_optimizers(self):
         o = self.optim_cfg
-        lr = o.lr * self.batch_size / o.base_batch_size
+        lr = effective_lr(o, self.batch_size)
         params = self.model.parameters()  # weight decay on all of them, as the reference
         if o.name == "sgd":
             opt = torch.optim.SGD(params, lr=lr, momentum=o.momentum, nesterov=o.nesterov,
@@ -147,6 +161,9 @@ class SkeletonClassifier(L.LightningModule):
         if o.schedule not in ("step", "cosine"):
             raise ConfigError(f"optim.schedule must be step or cosine, got {o.schedule!r}")
         steps = self.trainer.estimated_stepping_batches / max(1, self.trainer.max_epochs)
+        if o.warmup_per not in ("step", "epoch"):
+            raise ConfigError(f"optim.warmup_per must be step or epoch, got {o.warmup_per!r}")
         sched = torch.optim.lr_scheduler.LambdaLR(opt, WarmupSchedule(
-            o.warmup_epochs, o.schedule, o.milestones, o.gamma, self.epochs, int(steps)))
+            o.warmup_epochs, o.schedule, o.milestones, o.gamma, self.epochs, int(steps),
+            o.warmup_per))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -379,12 +379,20 @@ class Skeleton:
 
     @cached_property
     def _parents(self) -> Tuple[int, ...]:
+        return self.parents_from(self._center)
+
+    def parents_from(self, root: JointRef) -> Tuple[int, ...]:
+        """The parent of each joint in the breadth-first tree rooted at
+        ``root`` (the root of each further component is its first joint);
+        a root is its own parent."""
+        root = self.index(root)
         nbrs = self._neighbours()
         parent = [-1] * self._num_nodes
-        for comp in self._components():
-            root = comp[0]
-            parent[root] = root
-            queue = deque([root])
+        comps = sorted(self._components(), key=lambda c: root not in c)
+        for comp in comps:
+            start = root if root in comp else comp[0]
+            parent[start] = start
+            queue = deque([start])
             while queue:
                 u = queue.popleft()
                 for v in sorted(nbrs[u]):
@@ -392,6 +400,26 @@ class Skeleton:
                         parent[v] = u
                         queue.append(v)
         return tuple(parent)
+
+    def ancestors(self, k: int, root: Optional[JointRef] = None) -> Tuple[int, ...]:
+        """The ``k``-th ancestor of each joint in the tree rooted at ``root``
+        (default :attr:`center`), or the joint itself when it has none
+        (closer than ``k`` bones to its root): the non-zero column of row
+        ``v`` of :math:`A^k` for the binary child-to-parent adjacency
+        :math:`A`."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"ancestors: k must be a positive integer, got {k!r}")
+        parents = self.parents_from(self._center if root is None else root)
+        out = []
+        for v in range(self._num_nodes):
+            a = v
+            for _ in range(k):
+                if parents[a] == a:
+                    a = -1
+                    break
+                a = parents[a]
+            out.append(v if a == -1 else a)
+        return tuple(out)
 
     @property
     def parents(self) -> Tuple[int, ...]:

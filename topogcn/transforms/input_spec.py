@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -14,7 +14,8 @@ INPUT_SPEC_VERSION = 1
 #: channel names that are coordinates (centred, scaled, rotated, differenced)
 COORDINATE_CHANNELS = ("x", "y", "z")
 CENTER_MODES = ("first_frame", "per_frame", "none")
-STREAMS = ("joint", "bone", "motion", "bone_motion")
+CENTER_PERSONS = ("each", "first")
+STREAMS = ("joint", "bone", "motion", "bone_motion", "kmode")
 
 
 class InputSpecError(ValueError):
@@ -58,11 +59,12 @@ class InputSpec:
 
     A raw clip ``[M, T, V, C]`` (persons, frames, joints, channels, as
     stored in a file) becomes the model input ``[persons, frames, V, C]``
-    by: padding or cutting to ``persons``; centring on the skeleton's
-    centre joint; dividing by the mean bone length; linear resampling to
-    ``frames``; the input ``stream``.  Only coordinate channels
-    (``x, y[, z]``, first) are centred, scaled, rotated or differenced;
-    the others (e.g. OpenPose's ``confidence``) are carried unchanged.
+    by: padding or cutting to ``persons``; centring on the centre joint;
+    dividing by the mean bone length; linear resampling of the centre
+    ``test_crop`` of the clip to ``frames``; the input ``stream``.  Only
+    coordinate channels (``x, y[, z]``, first) are centred, scaled, rotated
+    or differenced; the others (e.g. OpenPose's ``confidence``) are carried
+    unchanged.
 
     Args:
         skeleton (Skeleton): The joints and bones.
@@ -73,8 +75,18 @@ class InputSpec:
         frames (int): Frames of the model input ``T``.
         center (str): ``"first_frame"``, ``"per_frame"`` or ``"none"``.
         normalize_scale (bool): Divide by the mean bone length.
-        stream (str): ``"joint"``, ``"bone"``, ``"motion"`` or
-            ``"bone_motion"``, computed after resampling.
+        stream (str): ``"joint"``, ``"bone"``, ``"motion"``,
+            ``"bone_motion"`` or ``"kmode"``, computed after resampling.
+            ``bone`` is every joint minus its parent in the tree rooted at
+            the centre joint (which keeps its position), ``kmode`` the
+            reference's :math:`(I - A^k) X`.
+        center_joint (int, optional): The joint to centre on and the root of
+            the bone / k-mode tree. (default: the skeleton's centre)
+        center_person (str): ``"each"`` person on its own centre joint, or
+            every person on the ``"first"`` person's (the reference).
+        test_crop (float): Fraction of the clip kept (centred) before
+            resampling; the reference tests on 0.95. (default: 1.0)
+        k (int): :math:`k` of the ``kmode`` stream. (default: 1)
     """
 
     skeleton: Skeleton
@@ -85,6 +97,10 @@ class InputSpec:
     center: str = "first_frame"
     normalize_scale: bool = True
     stream: str = "joint"
+    center_joint: Optional[int] = None
+    center_person: str = "each"
+    test_crop: float = 1.0
+    k: int = 1
     version: int = field(default=INPUT_SPEC_VERSION)
 
     def __post_init__(self) -> None:
@@ -109,11 +125,33 @@ class InputSpec:
         if self.stream not in STREAMS:
             raise InputSpecError(f"stream must be one of {', '.join(STREAMS)}, got "
                                  f"{self.stream!r}")
+        if self.center_joint is not None and (
+                isinstance(self.center_joint, bool) or not isinstance(self.center_joint, int)
+                or not 0 <= self.center_joint < self.skeleton.num_nodes):
+            raise InputSpecError(f"center_joint must be a joint index of "
+                                 f"'{self.skeleton.name}' (0..{self.skeleton.num_nodes - 1}), "
+                                 f"got {self.center_joint!r}")
+        if self.center_person not in CENTER_PERSONS:
+            raise InputSpecError(f"center_person must be one of {', '.join(CENTER_PERSONS)}, "
+                                 f"got {self.center_person!r}")
+        if isinstance(self.test_crop, bool) or not isinstance(self.test_crop, (int, float)) \
+                or not 0 < self.test_crop <= 1:
+            raise InputSpecError(f"test_crop must be in (0, 1], got {self.test_crop!r}")
+        set_(self, "test_crop", float(self.test_crop))
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
+            raise InputSpecError(f"k must be a positive integer (k = 0 would make "
+                                 f"(I - A^0) X all zeros), got {self.k!r}")
         if self.version != INPUT_SPEC_VERSION:
             raise InputSpecError(f"input spec version {self.version} is not supported by this "
                                  f"topogcn (it reads version {INPUT_SPEC_VERSION})")
 
     # ------------------------------------------------------------ derived
+    @property
+    def root(self) -> int:
+        """The joint the clip is centred on and the bone / k-mode tree is
+        rooted at."""
+        return self.skeleton.center if self.center_joint is None else self.center_joint
+
     @property
     def coordinate_dims(self) -> int:
         """How many leading channels are coordinates (2 or 3)."""
@@ -209,7 +247,13 @@ class InputSpec:
 
     def describe(self) -> str:
         """One line for people."""
+        stream = f"kmode (k={self.k})" if self.stream == "kmode" else self.stream
+        crop = f"the centre {self.test_crop:g} " if self.test_crop < 1 else ""
+        who = "the first person's" if self.center_person == "first" else "each person's"
+        centre = ("not centred" if self.center == "none" else
+                  f"centred ({self.center}) on {who} "
+                  f"'{self.skeleton.joint_names[self.root]}'")
         return (f"{self.persons} person(s) x T frames x {self.num_nodes} joints "
-                f"('{self.skeleton.name}') x ({', '.join(self.channels)}); centre "
-                f"{self.center}, scale {'normalised' if self.normalize_scale else 'kept'}, "
-                f"resampled to {self.frames} frames, {self.stream} stream")
+                f"('{self.skeleton.name}') x ({', '.join(self.channels)}); {centre}, "
+                f"scale {'normalised' if self.normalize_scale else 'kept'}, {crop}resampled to "
+                f"{self.frames} frames, {stream} stream")

@@ -1,14 +1,14 @@
 """The preprocessing of an :class:`~topogcn.transforms.InputSpec`, defined once."""
 from __future__ import annotations
 
-from typing import Callable, List, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import torch
 from torch import Tensor
 
 from topogcn.transforms.input_spec import InputSpec
 from topogcn.transforms.transforms import (
-    Compose, bone_stream, center_joint, motion_stream, normalize_scale, resize_frames,
+    Compose, center_joint, kmode_stream, motion_stream, normalize_scale, resize_frames,
 )
 
 
@@ -23,8 +23,9 @@ class Preprocess(torch.nn.Module):
         \xrightarrow{\text{stream}}
         \mathbb{R}^{M \times T \times V \times C}
 
-    The same module serves training (where augmentation sits between
-    :meth:`normalize` and :meth:`resample`, see :meth:`with_augmentation`),
+    The same module serves training (where a random crop replaces
+    :meth:`resample` and spatial augmentation follows it, see
+    :meth:`with_augmentation`),
     evaluation, prediction, spotting, analysis and export: it is plain
     tensor algebra on ``[..., M, T, V, C]`` with any leading batch
     dimensions, which ``torch.jit.trace`` and ``torch.onnx.export`` capture
@@ -45,8 +46,11 @@ class Preprocess(torch.nn.Module):
         self.spec = spec
         bones = torch.tensor(spec.skeleton.bones, dtype=torch.long).view(-1, 2)
         self.register_buffer("bones", bones, persistent=False)
-        self.register_buffer("parents", torch.tensor(spec.skeleton.parents, dtype=torch.long),
-                             persistent=False)
+        skeleton = spec.skeleton
+        self.register_buffer("parents", torch.tensor(skeleton.parents_from(spec.root),
+                                                     dtype=torch.long), persistent=False)
+        self.register_buffer("ancestors", torch.tensor(skeleton.ancestors(spec.k, spec.root),
+                                                       dtype=torch.long), persistent=False)
 
     # -------------------------------------------------------------- steps
     def normalize(self, x: Tensor) -> Tensor:
@@ -55,20 +59,24 @@ class Preprocess(torch.nn.Module):
         spec, dims = self.spec, self.spec.coordinate_dims
         x = spec.fit_persons(x)
         if spec.center != "none":
-            x = center_joint(x, spec.skeleton.center, dims, spec.center == "per_frame")
+            x = center_joint(x, spec.root, dims, spec.center == "per_frame",
+                             first_person=spec.center_person == "first")
         if spec.normalize_scale:
             x = normalize_scale(x, self.bones, dims)
         return x
 
     def resample(self, x: Tensor) -> Tensor:
-        """Linear resampling to ``spec.frames`` frames."""
-        return resize_frames(x, self.spec.frames)
+        """Linear resampling of the centre ``spec.test_crop`` of the clip to
+        ``spec.frames`` frames."""
+        return resize_frames(x, self.spec.frames, self.spec.test_crop)
 
     def to_stream(self, x: Tensor) -> Tensor:
         """The input stream, of the coordinate channels only."""
         stream, dims = self.spec.stream, self.spec.coordinate_dims
         if stream in ("bone", "bone_motion"):
-            x = bone_stream(x, self.parents, dims)
+            x = kmode_stream(x, self.parents, dims)
+        if stream == "kmode":
+            x = kmode_stream(x, self.ancestors, dims)
         if stream in ("motion", "bone_motion"):
             x = motion_stream(x, dims)
         return x
@@ -77,14 +85,15 @@ class Preprocess(torch.nn.Module):
         return self.to_stream(self.resample(self.normalize(x)))
 
     # ---------------------------------------------------------- training
-    def with_augmentation(self, augmentations: Sequence[Callable[[Tensor], Tensor]]
-                          ) -> Compose:
-        """The training transform: :meth:`normalize`, the ``augmentations``
-        (e.g. :class:`~topogcn.transforms.RandomCropResize`,
-        :class:`~topogcn.transforms.RandomRotation`), :meth:`resample`,
-        :meth:`to_stream`.  With no augmentation it equals ``self``."""
-        steps: List[Callable[[Tensor], Tensor]] = [self.normalize, *augmentations,
-                                                   self.resample, self.to_stream]
+    def with_augmentation(self, temporal: Optional[Callable[[Tensor], Tensor]] = None,
+                          spatial: Sequence[Callable[[Tensor], Tensor]] = ()) -> Compose:
+        """The training transform: :meth:`normalize`; ``temporal`` (e.g.
+        :class:`~topogcn.transforms.RandomCropResize` to ``spec.frames``) in
+        place of :meth:`resample`; the ``spatial`` augmentations (e.g.
+        :class:`~topogcn.transforms.RandomRotation`); :meth:`to_stream`.
+        With no augmentation it equals ``self``."""
+        steps: List[Callable[[Tensor], Tensor]] = [
+            self.normalize, temporal or self.resample, *spatial, self.to_stream]
         return Compose(steps)
 
     def extra_repr(self) -> str:

@@ -31,23 +31,46 @@ def _tracing() -> bool:
     return torch.jit.is_tracing() or torch.compiler.is_compiling()
 
 
-def resize_frames(x: Tensor, frames: int) -> Tensor:
+def resize_frames(x: Tensor, frames: int, crop: float = 1.0) -> Tensor:
     """Linearly resample ``[..., M, T, V, C]`` (any leading batch
-    dimensions) to ``frames`` frames (a no-op when the length already
-    matches; a single frame is repeated)."""
+    dimensions) to ``frames`` frames (``align_corners=False``; a no-op when
+    the length already matches; a single frame is repeated).  With ``crop <
+    1`` the centre ``crop`` of the clip is resampled, as the reference's
+    test-time crop: ``b = floor((1 - crop) * T / 2)`` frames are dropped at
+    each end.  Export-friendly for any ``T``."""
     if not isinstance(x, Tensor) or x.dim() < 4:
         shape = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"resize_frames: expected a sequence [..., M, T, V, C], got {shape}")
     T = x.size(-3)
     if not _tracing():
-        if T == frames:
-            return x
         if T == 0:
             raise ValueError("resize_frames: the sequence has no frame")
-    seq = x.movedim(-3, -1)  # [..., M, V, C, T]
-    flat = seq.reshape(1, -1, T)
-    out = F.interpolate(flat, size=frames, mode="linear", align_corners=False)
-    return out.reshape(seq.shape[:-1] + (frames,)).movedim(-1, -3).contiguous()
+        if T == frames and crop >= 1.0:
+            return x
+    if crop >= 1.0:
+        seq = x.movedim(-3, -1)  # [..., M, V, C, T]
+        flat = seq.reshape(1, -1, T)
+        out = F.interpolate(flat, size=frames, mode="linear", align_corners=False)
+        return out.reshape(seq.shape[:-1] + (frames,)).movedim(-1, -3).contiguous()
+    return _center_crop_resize(x, frames, crop)
+
+
+def _center_crop_resize(x: Tensor, frames: int, crop: float) -> Tensor:
+    """Linear resampling of the centre ``crop`` of the clip, as gathers with
+    positions computed from the clip length in tensor arithmetic (so that a
+    traced or exported graph follows any length)."""
+    t = torch.arange(x.size(-3), device=x.device, dtype=torch.float64)
+    length = t[-1:] + 1  # T, as a tensor
+    bias = torch.floor((1.0 - crop) * length / 2)
+    kept = length - 2 * bias
+    i = torch.arange(frames, device=x.device, dtype=torch.float64)
+    src = ((i + 0.5) * (kept / frames) - 0.5).clamp(min=0)
+    lo = torch.floor(src)
+    hi = torch.minimum(lo + 1, kept - 1)
+    w = (src - lo).to(x.dtype).view(frames, 1, 1)
+    lo_x = x.index_select(-3, (bias + lo).long())
+    hi_x = x.index_select(-3, (bias + hi).long())
+    return (lo_x * (1 - w) + hi_x * w).contiguous()
 
 
 def _with_coordinates(x: Tensor, coords: Tensor, dims: int) -> Tensor:
@@ -58,14 +81,22 @@ def _with_coordinates(x: Tensor, coords: Tensor, dims: int) -> Tensor:
     return torch.cat([coords, x[..., dims:]], dim=-1)
 
 
-def center_joint(x: Tensor, center: int, dims: int = 3, per_frame: bool = False) -> Tensor:
+def center_joint(x: Tensor, center: int, dims: int = 3, per_frame: bool = False,
+                 first_person: bool = False) -> Tensor:
     """Subtract the centre joint's coordinates (of the first frame, or of
-    every frame) from every joint of the same person; ``x`` is
-    ``[..., M, T, V, C]`` and only its first ``dims`` channels move."""
+    every frame) from every joint of the same person, or with
+    ``first_person=True`` of the first person from every present person (as
+    the reference's preprocessing); ``x`` is ``[..., M, T, V, C]`` and only
+    its first ``dims`` channels move.  A person that is all zeros (absent)
+    stays zero."""
     coords = x[..., :dims]
     ref = coords[..., center:center + 1, :]
     if not per_frame:
         ref = ref[..., :1, :, :]
+    if first_person:
+        ref = ref[..., :1, :, :, :]
+        present = (coords != 0).flatten(-3).any(-1).to(x.dtype)[..., None, None, None]
+        ref = ref * present
     return _with_coordinates(x, coords - ref, dims)
 
 
@@ -85,12 +116,24 @@ def normalize_scale(x: Tensor, bones: Tensor, dims: int = 3, eps: float = 1e-6) 
     return _with_coordinates(x, coords / scale[..., None, None, None, None], dims)
 
 
-def bone_stream(x: Tensor, parents: Tensor, dims: Optional[int] = None) -> Tensor:
-    """Every joint minus its parent (``parents[v]``; the root is its own
-    parent and becomes zero), for the first ``dims`` channels."""
+def kmode_stream(x: Tensor, ancestors: Tensor, dims: Optional[int] = None) -> Tensor:
+    r"""The reference's :math:`k`-th mode representation
+    :math:`(I - A^k) X` of the first ``dims`` channels: every joint minus
+    its ``k``-th ancestor ``ancestors[v]``; a joint without one
+    (``ancestors[v] == v``: the root, and joints closer than ``k`` bones to
+    it) keeps its position.  See :meth:`~topogcn.skeleton.Skeleton.ancestors`."""
     d = x.size(-1) if dims is None else dims
     coords = x[..., :d]
-    return _with_coordinates(x, coords - coords.index_select(-2, parents), d)
+    has = (ancestors != torch.arange(ancestors.numel(), device=ancestors.device))
+    moved = coords.index_select(-2, ancestors) * has.to(x.dtype).unsqueeze(-1)
+    return _with_coordinates(x, coords - moved, d)
+
+
+def bone_stream(x: Tensor, parents: Tensor, dims: Optional[int] = None) -> Tensor:
+    """Bone vectors: every joint minus its parent (``parents[v]``); the
+    root (its own parent) keeps its position, as the reference's
+    :math:`(I - A) X` (:func:`kmode_stream` with :math:`k = 1`)."""
+    return kmode_stream(x, parents, dims)
 
 
 def motion_stream(x: Tensor, dims: Optional[int] = None) -> Tensor:
@@ -134,16 +177,22 @@ class Resize:
 
 class RandomCropResize(_Random):
     """The reference feeder's crop-and-resize: keep a random window of
-    ``scale`` (a fraction drawn from ``scale=(lo, hi)``) of the frames, at a
-    random offset, and resample it to ``frames``.  With ``scale=(s, s)`` and
+    ``scale`` (a fraction drawn from ``scale=(lo, hi)``, rounded down) of the
+    frames, but never fewer than ``min_frames`` (the reference: 64, so that
+    clips of 64 frames or fewer are not cropped), at a random offset, and
+    resample it to ``frames``.  With ``scale=(s, s)`` and
     ``center=True`` it is the deterministic centre crop used at test time."""
 
     def __init__(self, frames: int, scale: Tuple[float, float] = (0.5, 1.0),
-                 center: bool = False, seed: Optional[int] = None) -> None:
+                 center: bool = False, seed: Optional[int] = None,
+                 min_frames: Optional[int] = None) -> None:
         if not 0 < scale[0] <= scale[1] <= 1:
             raise ValueError(f"RandomCropResize: scale must satisfy 0 < lo <= hi <= 1, got "
                              f"{scale}")
+        if min_frames is not None and min_frames < 1:
+            raise ValueError(f"RandomCropResize: min_frames must be positive, got {min_frames}")
         self.frames, self.scale, self.center = frames, tuple(scale), center
+        self.min_frames = min_frames
         self._init_rng(seed)
 
     def __call__(self, x: Tensor) -> Tensor:
@@ -151,7 +200,8 @@ class RandomCropResize(_Random):
         T = x.size(1)
         lo, hi = self.scale
         s = lo + (hi - lo) * float(self._rand(1))
-        length = max(1, min(T, int(round(T * s))))
+        length = max(1, int(math.floor(T * s)), self.min_frames or 1)
+        length = min(T, length)
         if self.center:
             start = (T - length) // 2
         else:
@@ -159,7 +209,8 @@ class RandomCropResize(_Random):
         return resize_frames(x[:, start:start + length], self.frames)
 
     def __repr__(self) -> str:
-        return f"RandomCropResize({self.frames}, scale={self.scale}, center={self.center})"
+        return (f"RandomCropResize({self.frames}, scale={self.scale}, center={self.center}, "
+                f"min_frames={self.min_frames})")
 
 
 class CenterJoint:
@@ -254,8 +305,9 @@ class JointDropout(_Random):
 
 class ToBone:
     """The bone stream: every joint minus its parent in the skeleton's
-    breadth-first tree from the centre (the centre joint becomes zero).  With
-    ``dims`` given, only those channels are differenced (confidence kept)."""
+    breadth-first tree from the centre (the centre joint keeps its
+    position, as the reference's :math:`(I - A) X`).  With ``dims`` given,
+    only those channels are differenced (confidence kept)."""
 
     def __init__(self, skeleton: Union[Skeleton, str], dims: Optional[int] = None) -> None:
         self.skeleton = get_skeleton(skeleton)
