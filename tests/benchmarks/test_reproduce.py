@@ -17,12 +17,17 @@ def test_smoke_runs_every_row(tmp_path, dataset, capsys):
                            "--set", "trainer.threads=1"]) == 0
     table = (out / "table.md").read_text()
     for name in ("GE-CN", "Baseline (no self-attention)", "ST-GCN",
-                 "GE-CN spotting (topogcn)", "F1 @ IoU 0.5"):
+                 "GE-CN spotting (topogcn)", "F1 @ IoU 0.5", "top-1, last epoch",
+                 "top-1, best test epoch", "reports the best test epoch"):
         assert name in table
     paper = reproduce.PAPER[dataset]["gecn"]
     assert f"{paper[0]:.2f}" in table
     for row in reproduce.ROWS:
         assert (out / row / "metrics.json").is_file()
+    import json
+    res = json.loads((out / "results.json").read_text())
+    assert res["gecn"]["protocol"] == "official" and "last" in res["gecn"]
+    assert res["gecn"]["best"]["top1"] >= 0 and res["gecn"]["checkpoint"] == "best"
 
 
 def test_wrong_root_says_where_to_get_the_data(tmp_path, capsys):

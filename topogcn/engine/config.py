@@ -44,6 +44,9 @@ class DataConfig:
     stream: str = "joint"
     #: training subjects held out for validation (a count or ids); none: no validation
     val_subjects: Optional[Union[int, List[int]]] = None
+    #: validate on the test split, so that best.ckpt is the best test epoch: the
+    #: official code's protocol (optimistic; not for model selection)
+    val_on_test: bool = False
     #: k of the ``kmode`` stream, :math:`(I - A^k) X` (the reference trains on k = 1)
     k: int = 1
     #: centring: ``first_frame``, ``per_frame`` or ``none``

@@ -160,7 +160,9 @@ class SkeletonDataModule(L.LightningDataModule):
     """Train / validation / test loaders of one dataset configuration.
 
     The validation split exists when ``data.val_subjects`` is set (or the
-    dataset defines one, like the MiGA release of iMiGUE)."""
+    dataset defines one, like the MiGA release of iMiGUE); with
+    ``data.val_on_test`` the test split is validated every epoch (the
+    official code's protocol, which reports the best test epoch)."""
 
     def __init__(self, cfg: DataConfig, seed: int = 0, spec: Optional[InputSpec] = None) -> None:
         super().__init__()
@@ -180,6 +182,10 @@ class SkeletonDataModule(L.LightningDataModule):
         if stage in (None, "fit", "test", "predict") and self.test_set is None:
             self.test_set = build_dataset(self.cfg, "test", spec=self.spec)
             self.spec = self.test_set.transform.spec
+        if stage in (None, "fit") and self.cfg.val_on_test:
+            if self.cfg.val_subjects is not None:
+                raise ConfigError("data.val_on_test and data.val_subjects exclude each other")
+            self.val_set = self.test_set
 
     def _loader(self, ds, shuffle: bool, batch_size: int) -> DataLoader:
         sampler, generator = None, None

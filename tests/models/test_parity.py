@@ -1,0 +1,111 @@
+"""The whole GE-CN, in training mode, against a dense InfoGCN-style reference
+written here from the official model's structure (channels-first tensors, a
+Python loop over heads, einsum attention, functional batch norm with batch
+statistics): same weights -> same logits and same gradients."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from topogcn.models import GECN
+
+
+def bn(x, m):
+    return F.batch_norm(x, None, None, m.weight, m.bias, training=True, eps=m.eps)
+
+
+def conv(x, m):
+    """A 1x1 or (k x 1) temporal convolution as the official Conv2d, from a
+    module's parameters (a temporal stride of 1x1 convolutions included)."""
+    stride = getattr(m, "temporal_stride", m.stride[0])
+    return F.conv2d(x, m.weight, m.bias, stride=(stride, 1), padding=m.padding,
+                    dilation=m.dilation)
+
+
+def sequential(x, seq):
+    for m in seq:
+        name = type(m).__name__
+        if isinstance(m, torch.nn.Conv2d):
+            x = conv(x, m)
+        elif isinstance(m, torch.nn.BatchNorm2d):
+            x = bn(x, m)
+        elif name == "ReLU":
+            x = F.relu(x)
+        elif isinstance(m, torch.nn.MaxPool2d):
+            x = F.max_pool2d(x, m.kernel_size, m.stride, m.padding)
+        else:
+            raise AssertionError(f"unexpected module {name}")
+    return x
+
+
+def unit(x, path):
+    """The official ``down`` / block residual: identity or 1x1 conv + BN."""
+    if path is None:
+        return 0
+    if isinstance(path, torch.nn.Identity):
+        return x
+    return bn(conv(x, path.conv), path.bn)
+
+
+def sa_gc(x, g, norm, down):
+    """The official SA_GC on x [B, C, T, V]."""
+    B, C, T, V = x.shape
+    H = g.heads
+    y = F.layer_norm(x.permute(0, 2, 3, 1), (C,), g.norm.weight, g.norm.bias, g.norm.eps)
+    q, k = F.linear(y, g.lin_qk.weight, g.lin_qk.bias).chunk(2, dim=-1)
+    q = q.reshape(B * T, V, H, -1).transpose(1, 2)  # (b t) h v d
+    k = k.reshape(B * T, V, H, -1).transpose(1, 2)
+    attn = torch.einsum("bhid,bhjd->bhij", q, k).mul(q.size(-1) ** -0.5).softmax(dim=-1)
+    A = attn * g.topology.unsqueeze(0)
+    xs = x.permute(0, 2, 3, 1).reshape(B * T, V, C)
+    out = 0
+    for h in range(H):
+        z = (A[:, h] @ xs).reshape(B, T, V, C).permute(0, 3, 1, 2)
+        out = out + F.conv2d(z, g.weight[h].t()[:, :, None, None])  # conv_d[h], bias below
+    out = out + g.bias.view(1, -1, 1, 1)  # the heads' biases, summed
+    return F.relu(bn(out, norm) + unit(x, down))
+
+
+def reference(model, x):
+    N, M, T, V, C = x.shape
+    e = model.embedding
+    h = F.linear(x.reshape(N * M * T, V, C), e.lin.weight, e.lin.bias) + e.pos_embedding
+    D = h.size(-1)
+    h = h.reshape(N, M, T, V, D).permute(0, 1, 3, 4, 2).reshape(N, M * V * D, T)  # n (m v c) t
+    h = F.batch_norm(h, None, None, model.data_bn.weight, model.data_bn.bias, training=True,
+                     eps=model.data_bn.eps)
+    h = h.reshape(N, M, V, D, T).permute(0, 1, 3, 4, 2).reshape(N * M, D, T, V)  # (n m) c t v
+    for blk in model.blocks:
+        g = sa_gc(h, blk.gcn, blk.gcn_norm, blk.down)
+        t = F.relu(torch.cat([sequential(g, br) for br in blk.tcn.branches], dim=1))
+        h = F.relu(t + unit(h, blk.residual))
+    c = h.size(1)
+    pooled = h.reshape(N, M, c, -1).mean(3).mean(1)
+    f = F.relu(F.linear(pooled, model.fc[0].weight, model.fc[0].bias))
+    mu = F.linear(f, model.fc_mu.weight, model.fc_mu.bias)
+    logvar = F.linear(f, model.fc_logvar.weight, model.fc_logvar.bias)
+    std = logvar.mul(model.noise_ratio).exp().clamp(max=100)
+    z = torch.empty_like(std).normal_().mul(std) + mu
+    return F.linear(z, model.classifier.weight, model.classifier.bias)
+
+
+@pytest.mark.parametrize("num_person, strides", [(2, [1, 2, 1]), (1, [2, 1, 2])])
+def test_whole_model_training_mode_parity(num_person, strides):
+    torch.manual_seed(0)
+    model = GECN(num_classes=5, skeleton="ntu25", num_person=num_person,
+                 channels=[16, 32, 32], strides=strides, noise_ratio=0.5).double().train()
+    with torch.no_grad():  # a model that has trained: no parameter at its initial value
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    x = torch.randn(3, num_person, 12, 25, 3, dtype=torch.float64)
+    w = torch.randn(3, 5, dtype=torch.float64)
+
+    torch.manual_seed(7)
+    ours = model(x)
+    grads = torch.autograd.grad((ours * w).sum(), list(model.parameters()))
+    torch.manual_seed(7)
+    ref = reference(model, x)
+    ref_grads = torch.autograd.grad((ref * w).sum(), list(model.parameters()))
+
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-10)
+    for (name, _), a, b in zip(model.named_parameters(), grads, ref_grads):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-9, msg=name)
