@@ -256,9 +256,6 @@ def merge_config(obj: Any, data: Mapping[str, Any], prefix: str = "",
                 new = _coerce(value, t, full)
             except ConfigError as e:
                 raise ConfigError(f"{source}: {e}") from None
-            old = getattr(obj, key)
-            if isinstance(old, dict) and isinstance(new, dict):
-                new = {**old, **new}  # mappings (model.kwargs, data.options) merge
             setattr(obj, key, new)
 
 

@@ -6,10 +6,11 @@ dimension -1 (``[N, T, V, C]`` for sequences).
 from topogcn.nn.block import EncoderBlock
 from topogcn.nn.conv import PartitionGraphConv, SGConv
 from topogcn.nn.embedding import JointEmbedding
-from topogcn.nn.ms_tc import MultiScaleTemporalConv, TemporalPointwiseConv
+from topogcn.nn.ms_tc import MultiScaleTemporalConv, PointwiseBN, TemporalPointwiseConv
 from topogcn.nn.norm import ChannelsLastBatchNorm
 
 __all__ = [
+    "PointwiseBN",
     "SGConv",
     "PartitionGraphConv",
     "MultiScaleTemporalConv",

@@ -6,28 +6,8 @@ from torch import Tensor
 from torch.nn import Module, ReLU
 
 from topogcn.nn.conv import SGConv
-from topogcn.nn.init import conv_init
-from topogcn.nn.ms_tc import MultiScaleTemporalConv, TemporalPointwiseConv
+from topogcn.nn.ms_tc import MultiScaleTemporalConv, PointwiseBN
 from topogcn.nn.norm import ChannelsLastBatchNorm
-
-
-class _PointwiseBN(Module):
-    """1x1 convolution (with temporal stride) + BN on channels-last input."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv = TemporalPointwiseConv(in_channels, out_channels, stride)
-        self.bn = torch.nn.BatchNorm2d(out_channels)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Kaiming-normal (fan-out) convolution, unit batch norm: the
-        reference's ``down`` and block residual."""
-        conv_init(self.conv)
-        self.bn.reset_parameters()
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.bn(self.conv(x.permute(0, 3, 1, 2))).permute(0, 2, 3, 1)
 
 
 def residual_path(in_channels: int, out_channels: int, stride: int = 1,
@@ -38,7 +18,7 @@ def residual_path(in_channels: int, out_channels: int, stride: int = 1,
         return None
     if in_channels == out_channels and stride == 1:
         return torch.nn.Identity()
-    return _PointwiseBN(in_channels, out_channels, stride)
+    return PointwiseBN(in_channels, out_channels, stride, kaiming=True, channels_last=True)
 
 
 class EncoderBlock(Module):

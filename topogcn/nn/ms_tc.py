@@ -5,6 +5,8 @@ import torch
 from torch import Tensor
 from torch.nn import BatchNorm2d, Conv2d, MaxPool2d, Module, ModuleList, ReLU, Sequential
 
+from topogcn.nn.init import conv_init
+
 
 
 class TemporalPointwiseConv(Conv2d):
@@ -33,6 +35,45 @@ class TemporalPointwiseConv(Conv2d):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", temporal_stride={self.temporal_stride}"
+
+
+class PointwiseBN(Module):
+    r"""A :math:`1 \times 1` convolution with a temporal stride
+    (:class:`TemporalPointwiseConv`) and batch norm: the residual paths of
+    MS-TC and of the encoder block, and S-GC's ``down``.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        stride (int, optional): Temporal stride. (default: :obj:`1`)
+        kaiming (bool, optional): Kaiming-normal (fan-out) weights and zero
+            bias, as the reference's block residual and ``down``;
+            :obj:`False`: PyTorch's defaults, as the reference MS-TC.
+            (default: :obj:`True`)
+        channels_last (bool, optional): Input and output
+            :math:`(N, T, V, C)` instead of :math:`(N, C, T, V)`.
+            (default: :obj:`False`)
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1,
+                 kaiming: bool = True, channels_last: bool = False) -> None:
+        super().__init__()
+        self.conv = TemporalPointwiseConv(in_channels, out_channels, stride)
+        self.bn = BatchNorm2d(out_channels)
+        self.kaiming, self.channels_last = kaiming, channels_last
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.kaiming:
+            conv_init(self.conv)
+        else:
+            self.conv.reset_parameters()
+        self.bn.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.channels_last:
+            return self.bn(self.conv(x.permute(0, 3, 1, 2))).permute(0, 2, 3, 1)
+        return self.bn(self.conv(x))
 
 
 class MultiScaleTemporalConv(Module):
@@ -120,9 +161,7 @@ class MultiScaleTemporalConv(Module):
         elif in_channels == out_channels and stride == 1:
             self.residual = torch.nn.Identity()
         else:
-            self.residual = Sequential(
-                TemporalPointwiseConv(in_channels, out_channels, stride),
-                BatchNorm2d(out_channels))
+            self.residual = PointwiseBN(in_channels, out_channels, stride, kaiming=False)
         self.activation = activation
         self.reset_parameters()
 

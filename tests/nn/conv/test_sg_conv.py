@@ -193,7 +193,7 @@ def test_reset_and_topology_init():
 
 def test_repr_and_bad_input():
     conv = SGConv(16, 32, 25)
-    assert repr(conv) == "SGConv(16, 32, num_nodes=25, heads=3)"
+    assert repr(conv) == "topogcn.nn.SGConv(16, 32, num_nodes=25, heads=3)"
     with pytest.raises(ValueError, match=r"expected x of shape \[\.\.\., 25, 16\].*\[2, 24, 16\]"):
         conv(torch.randn(2, 24, 16))
     with pytest.raises(ValueError, match=r"edge_index must be an integer tensor of shape \[2, E\]"):
@@ -204,13 +204,121 @@ def test_repr_and_bad_input():
         SGConv(0, 4, 4)
 
 
-def test_torch_compile_smoke():
+@pytest.mark.parametrize("backend", ["dense", "sparse"])
+def test_torch_compile_fullgraph(backend):
     ei = get_skeleton("ntu25").k_hop_edge_index(2)
+    conv = make_conv(8, 8, 25, backend=backend)
+    x = torch.randn(2, 25, 8)
+    torch._dynamo.reset()
+    compiled = torch.compile(conv, fullgraph=True)
+    assert torch.allclose(compiled(x, ei), conv(x, ei), atol=1e-5)
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype, atol", [(torch.float32, 1e-5), (torch.float64, 1e-10),
+                                         (torch.bfloat16, 0.1)])
+@pytest.mark.parametrize("backend", ["dense", "sparse"])
+def test_dtypes_and_devices(device, dtype, atol, backend):
+    ei = get_skeleton("ntu25").k_hop_edge_index(2)
+    conv = make_conv(8, 12, 25, backend=backend).to(device, dtype)
+    x = torch.randn(3, 25, 8, device=device, dtype=dtype, requires_grad=True)
+    out, (_, alpha) = conv(x, ei.to(device), return_attention_weights=True)
+    assert out.dtype == dtype and out.device.type == device
+    with torch.no_grad():
+        ref64 = make_conv(8, 12, 25, backend=backend).double()
+        ref, _ = reference_sgc(ref64, x.detach().double().cpu(), ei)
+    assert torch.allclose(out.double().cpu(), ref, atol=atol * max(1.0, float(ref.abs().max())))
+    out.float().square().sum().backward()
+    assert x.grad.dtype == dtype and torch.isfinite(x.grad.float()).all()
+
+
+@pytest.mark.parametrize("backend", ["dense", "sparse"])
+def test_edge_indices_are_checked(backend):
+    conv = make_conv(8, 8, 25, backend=backend)
+    ei = get_skeleton("ntu25").k_hop_edge_index(1).clone()
+    x = torch.randn(2, 25, 8)
+    for bad in (99, -1):
+        e = ei.clone()
+        e[0, 7] = bad
+        with pytest.raises(ValueError, match=rf"edge 7 \({bad} -> \d+\) has a joint index "
+                                             r"outside 0..24 \(num_nodes=25\)"):
+            conv(x, e)
+
+
+def test_unsupported_aggregation_is_refused():
+    with pytest.raises(ValueError, match="aggr='mean' is not supported"):
+        SGConv(8, 8, 25, aggr="mean")
+    assert SGConv(8, 8, 25, aggr="add").aggr == "add"
+
+
+def set_mask(conv, mask, apply_sigmoid=False):
+    from torch_geometric.explain.algorithm.utils import clear_masks, set_masks
+    wrapper = torch.nn.Sequential(conv)
+    clear_masks(wrapper)
+    set_masks(wrapper, mask, torch.zeros(2, mask.numel(), dtype=torch.long),
+              apply_sigmoid=apply_sigmoid)
+
+
+@pytest.mark.parametrize("edges", ["complete", "khop2"])
+def test_edge_mask_in_callers_order_on_both_paths(edges):
+    from torch_geometric.explain.algorithm.utils import clear_masks
+    s = get_skeleton("ntu25")
+    ei = s.complete_edge_index() if edges == "complete" else s.k_hop_edge_index(2)
+    x = torch.randn(2, 25, 8)
+    mask = torch.rand(ei.size(1))
+    perm = torch.randperm(ei.size(1))
+    results = {}
     for backend in ("dense", "sparse"):
-        conv = make_conv(8, 8, 25, backend=backend)
-        x = torch.randn(2, 25, 8)
-        compiled = torch.compile(conv)
-        assert torch.allclose(compiled(x, ei), conv(x, ei), atol=1e-5)
+        conv = make_conv(8, 12, 25, backend=backend)
+        plain = conv(x, ei)
+        set_mask(conv, torch.ones(ei.size(1)))
+        torch.testing.assert_close(conv(x, ei), plain)  # an all-ones mask changes nothing
+        set_mask(conv, mask)
+        a = conv(x, ei)
+        set_mask(conv, mask[perm])  # the same mask on the same edges in another order
+        b = conv(x, ei[:, perm])
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+        clear_masks(torch.nn.Sequential(conv))
+        results[backend] = a
+        # the masked output is the reference with every message scaled by its mask
+        _, att = reference_sgc(conv, x, ei)
+        w = torch.zeros(25, 25)
+        w[ei[1], ei[0]] = mask
+        A = conv.topology * att * w
+        ref = torch.einsum("...hij,...jc,hcd->...id", A, x, conv.weight) + conv.bias
+        torch.testing.assert_close(a, ref, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(results["dense"], results["sparse"], rtol=1e-5, atol=1e-5)
+
+
+def test_explainer_on_a_small_skeleton_model():
+    from torch_geometric.explain import Explainer, GNNExplainer
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = SGConv(3, 8, 5, heads=2)
+            self.out = torch.nn.Linear(8, 4)
+
+        def forward(self, x, edge_index):
+            return self.out(self.conv(x, edge_index).relu().mean(-2, keepdim=True))
+
+    skel = Skeleton("five", 5, [(0, 1), (1, 2), (1, 3), (1, 4)], center=1)
+    ei = skel.k_hop_edge_index(1)
+    torch.manual_seed(0)
+    model = Tiny().eval()
+    x = torch.randn(5, 3)
+    explainer = Explainer(model, algorithm=GNNExplainer(epochs=20), explanation_type="model",
+                          node_mask_type="attributes", edge_mask_type="object",
+                          model_config=dict(mode="multiclass_classification",
+                                            task_level="graph", return_type="raw"))
+    expl = explainer(x, ei)
+    assert expl.edge_mask.shape == (ei.size(1),) and torch.isfinite(expl.edge_mask).all()
+    assert expl.edge_mask.min() >= 0 and expl.edge_mask.max() <= 1
+    assert float(expl.edge_mask.std()) > 0  # the edges are told apart
+    torch.testing.assert_close(model(x, ei), model(x, ei))  # masks cleared afterwards
 
 
 @pytest.mark.scatter

@@ -1,15 +1,13 @@
 import math
-from typing import Optional
-
 import torch
 from torch import Tensor
 from torch.nn import Parameter
 from torch_geometric.index import index2ptr
-from torch_geometric.nn.conv import MessagePassing
-from torch_geometric.utils import segment
+
+from topogcn.nn.conv.csr import CSRMessagePassing
 
 
-class PartitionGraphConv(MessagePassing):
+class PartitionGraphConv(CSRMessagePassing):
     r"""The spatial graph convolution of ST-GCN (`"Spatial Temporal Graph
     Convolutional Networks for Skeleton-Based Action Recognition"
     <https://arxiv.org/abs/1801.07455>`_), with a partition of the
@@ -24,7 +22,9 @@ class PartitionGraphConv(MessagePassing):
     :meth:`~topogcn.skeleton.Skeleton.spatial_partition`: self, centripetal,
     centrifugal) and are stored as per-edge weights of the template graph, so
     the cost grows with the number of edges.  The leading dimensions of
-    ``x`` are batched over.
+    ``x`` are batched over.  Its edges are the non-zero pairs of the
+    partition, sorted by target (the ``edge_index`` buffer): an edge mask of
+    :mod:`torch_geometric.explain` has one entry per edge in that order.
 
     Args:
         in_channels (int): Input channels :math:`C_{in}`.
@@ -83,10 +83,6 @@ class PartitionGraphConv(MessagePassing):
     def message(self, x_j: Tensor, w: Tensor) -> Tensor:
         # x_j [E, B, K, C_out], w [E, K] -> [E, B, C_out]
         return torch.matmul(w.unsqueeze(1).unsqueeze(2), x_j).squeeze(-2)
-
-    def aggregate(self, inputs: Tensor, index: Tensor, csr_ptr: Tensor,
-                  dim_size: Optional[int] = None) -> Tensor:
-        return segment(inputs, csr_ptr, reduce="sum")
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "

@@ -6,14 +6,15 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import LayerNorm, Linear, Parameter
 from torch_geometric.index import index2ptr
-from torch_geometric.nn.conv import MessagePassing
-from torch_geometric.utils import segment, softmax
+from torch_geometric.utils import softmax
+
+from topogcn.nn.conv.csr import CSRMessagePassing
 
 BACKENDS = ("auto", "dense", "sparse")
 TOPOLOGY_INITS = ("identity", "ones", "adjacency", "zeros")
 
 
-class SGConv(MessagePassing):
+class SGConv(CSRMessagePassing):
     r"""The self-attention graph convolution (S-GC) of GE-CN, from the
     `"Representation Learning for Topology-adaptive Micro-gesture Recognition
     and Analysis" <https://ceur-ws.org/Vol-3522/>`_ paper (eq. 3-5), the
@@ -53,6 +54,24 @@ class SGConv(MessagePassing):
     ``"sparse"`` gathers and scatters over the edges with :math:`O(E)` memory
     (best for large, sparse graphs), through ``torch_scatter`` when it is
     installed.  ``"auto"`` picks by edge density.
+
+    Edge indices are checked on both paths (:math:`0 \leq` index
+    :math:`<` ``num_nodes``; a :class:`ValueError` names the first bad edge).
+    The messages are summed (``aggr="add"``, the only aggregation the
+    formulation has).  Explainability: with an edge mask set by
+    :mod:`torch_geometric.explain` (e.g. an
+    :class:`~torch_geometric.explain.Explainer`), the layer runs the
+    message-passing path and weighs every edge's message by its mask entry,
+    in the caller's edge order, whatever the backend; an all-ones mask
+    changes nothing.
+
+    .. note::
+        Not PyG's :class:`torch_geometric.nn.conv.SGConv` (the simplified
+        GCN, whose third argument is the hop count ``K``; here it is
+        ``num_nodes``).  ``from torch_geometric.nn.conv import *`` followed by
+        ``from topogcn.nn import *`` shadows one with the other: import this
+        one as ``from topogcn.nn import SGConv`` (or ``topogcn.nn.SGConv``).
+        Its ``repr`` starts with ``topogcn.nn.SGConv``.
 
     Args:
         in_channels (int): Size :math:`C_{in}` of each input joint feature.
@@ -110,7 +129,10 @@ class SGConv(MessagePassing):
         dense_threshold: float = 0.03,
         **kwargs,
     ) -> None:
-        kwargs.setdefault("aggr", "add")
+        aggr = kwargs.setdefault("aggr", "add")
+        if aggr not in ("add", "sum"):
+            raise ValueError(f"SGConv: aggr={aggr!r} is not supported; S-GC sums the "
+                             f"attention-weighted messages (aggr='add')")
         super().__init__(node_dim=0, **kwargs)
         for arg, val in (("in_channels", in_channels), ("out_channels", out_channels),
                          ("num_nodes", num_nodes), ("heads", heads)):
@@ -211,10 +233,13 @@ class SGConv(MessagePassing):
                 raise ValueError(f"SGConv: edge_index must be an integer tensor of shape "
                                  f"[2, E], got {edge_index.dtype} {list(edge_index.shape)}")
             edge_index = edge_index.long()
+            if not (torch.jit.is_tracing() or torch.compiler.is_compiling()):
+                _check_edge_range(edge_index, V)
         lead = x.shape[:-2]
         x = x.reshape(-1, V, C)
 
-        backend = self._choose_backend(edge_index)
+        # an edge mask (explain) is applied per message: the message-passing path
+        backend = "sparse" if self.explain else self._choose_backend(edge_index)
         if backend == "dense":
             out, alpha = self._forward_dense(x, edge_index, return_attention_weights)
         else:
@@ -326,6 +351,7 @@ class SGConv(MessagePassing):
             coef = topo.unsqueeze(1)  # [E, 1, H]
 
         sorted_index = torch.stack([src_sorted, tgt_sorted], dim=0)
+        self.edge_order = perm  # an explain mask is in the caller's order
         if self.in_channels <= self.out_channels:  # aggregate, then transform
             z = self.propagate(sorted_index, x=xt, coef=coef, csr_ptr=ptr, size=(V, V),
                                per_head=True)  # [V, B, H, C_in]
@@ -355,14 +381,19 @@ class SGConv(MessagePassing):
         # x_j [E, B, H, C_out] -> sum over heads [E, B, C_out]
         return torch.matmul(coef.unsqueeze(-2), x_j).squeeze(-2)
 
-    def aggregate(self, inputs: Tensor, index: Tensor, csr_ptr: Tensor,
-                  dim_size: Optional[int] = None) -> Tensor:
-        return segment(inputs, csr_ptr, reduce="sum")
-
     def __repr__(self) -> str:
         extra = "" if self.attention else ", attention=False"
-        return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
-                f"num_nodes={self.num_nodes}, heads={self.heads}{extra})")
+        return (f"topogcn.nn.{self.__class__.__name__}({self.in_channels}, "
+                f"{self.out_channels}, num_nodes={self.num_nodes}, heads={self.heads}{extra})")
+
+
+def _check_edge_range(edge_index: Tensor, num_nodes: int) -> None:
+    bad = ((edge_index < 0) | (edge_index >= num_nodes)).any(dim=0)
+    if bool(bad.any()):
+        e = int(bad.nonzero()[0])
+        src, tgt = int(edge_index[0, e]), int(edge_index[1, e])
+        raise ValueError(f"SGConv: edge {e} ({src} -> {tgt}) has a joint index outside "
+                         f"0..{num_nodes - 1} (num_nodes={num_nodes})")
 
 
 def _complete_edge_index(num_nodes: int, device: torch.device) -> Tensor:
