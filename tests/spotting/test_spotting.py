@@ -133,22 +133,22 @@ def test_windows_labels():
         SpottingWindows(ds, length=4, stride=2)
 
 
+@pytest.mark.slow
 def test_spotting_end_to_end_on_synthetic(tmp_path, capsys):
-    """The packaged spotting config, shortened to 5 epochs (of its 15),
-    trains a detector that finds the test gestures: F1 >= 0.8 at IoU 0.5
-    (measured: 0.914 after 5 epochs, 0.970 after 15; about 2.5 minutes on
-    2 cores)."""
+    """The packaged spotting config as it is (15 epochs, about 6 minutes on
+    2 cores; in CI's slow job) trains a detector that finds the test
+    gestures: F1 >= 0.85 at IoU 0.5."""
     from topogcn.cli import main
     out = tmp_path / "run"
     assert main(["train", "--config", "synthetic-spotting", "--out", str(out),
-                 "--set", "trainer.progress_bar=false", "trainer.epochs=5"]) == 0
+                 "--set", "trainer.progress_bar=false"]) == 0
     ckpt = str(out / "checkpoints" / "best.ckpt")
     capsys.readouterr()
     assert main(["spot", "--checkpoint", ckpt, "--out", str(tmp_path / "d.json")]) == 0
     text = capsys.readouterr().out
     from topogcn.spotting import spot_split
     res = spot_split(ckpt)
-    assert res["scores"]["f1@0.5"] >= 0.8, (res["scores"], text)
+    assert res["scores"]["f1@0.5"] >= 0.85, (res["scores"], text)
     assert json.loads((tmp_path / "d.json").read_text()).keys() == res["detections"].keys()
     assert os.path.getsize(tmp_path / "d.json") > 0
 
