@@ -2,8 +2,9 @@
 GE-CN (the job of ``make run``) learns it, and clearly better than a linear
 model on the raw clips.  Smaller data or fewer epochs do not separate the two
 (measured: 4 classes x 12 subjects gives GE-CN 77% = linear 77%), so this
-trains the default configuration (~100 s on 2 cores)."""
+trains the default configuration (~100 s on 2 cores; in CI's slow job)."""
 import numpy as np
+import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
@@ -12,6 +13,7 @@ from topogcn.engine.config import load_config
 from topogcn.engine.data import build_dataset
 
 
+@pytest.mark.slow
 def test_default_gecn_beats_linear_baseline(tmp_path):
     cfg = load_config("synthetic", ["trainer.progress_bar=false"])
     gecn = train(cfg, str(tmp_path / "run")).metrics["top1"]

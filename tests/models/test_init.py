@@ -46,6 +46,7 @@ def test_ms_tc_has_pytorch_defaults_inside_and_outside_the_model(model):
         out = []
         for m in module.modules():
             if isinstance(m, torch.nn.Conv2d):
+                m.requires_grad_(False)
                 fan_in = m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
                 bound = 1 / math.sqrt(fan_in)  # kaiming_uniform(a=sqrt(5))
                 assert float(m.weight.abs().max()) <= bound + 1e-7
