@@ -340,3 +340,18 @@ def test_torch_scatter_matches_native(monkeypatch, V, k):
     assert torch.allclose(o1, o2, atol=1e-5) and torch.allclose(a1, a2, atol=1e-6)
     for a, b in zip(g1, g2):
         assert torch.allclose(a, b, atol=1e-4)
+
+
+@pytest.mark.parametrize("backend", ["dense", "sparse"])
+def test_message_hooks_see_every_message_on_both_backends(backend):
+    ei = get_skeleton("ntu25").k_hop_edge_index(1)
+    conv = make_conv(8, 12, 25, backend=backend)
+    x = torch.randn(2, 25, 8)
+    plain = conv(x, ei)
+    seen = []
+    handle = conv.register_message_forward_hook(lambda mod, inputs, out: seen.append(out.shape))
+    torch.testing.assert_close(conv(x, ei), plain, rtol=1e-5, atol=1e-5)
+    handle.remove()
+    assert len(seen) == 1 and seen[0][:2] == (ei.size(1), 2)
+    conv(x, ei)
+    assert len(seen) == 1  # removed: the layer is back on its own path

@@ -20,6 +20,18 @@ class CSRMessagePassing(MessagePassing):
     #: caller edge index of every internal edge, or None for the same order
     edge_order: Optional[Tensor] = None
 
+    _MP_HOOKS = ("_propagate_forward_pre_hooks", "_propagate_forward_hooks",
+                 "_message_forward_pre_hooks", "_message_forward_hooks",
+                 "_aggregate_forward_pre_hooks", "_aggregate_forward_hooks")
+
+    @property
+    def needs_message_passing(self) -> bool:
+        """Whether an edge mask (explain) or a message-passing hook
+        (``register_message_forward_hook``, ...) is set: then a layer with a
+        faster dense path must run :meth:`propagate`, so that they see every
+        message."""
+        return bool(self.explain) or any(getattr(self, h, None) for h in self._MP_HOOKS)
+
     def aggregate(self, inputs: Tensor, index: Tensor, csr_ptr: Tensor,
                   dim_size: Optional[int] = None) -> Tensor:
         return segment(inputs, csr_ptr, reduce="sum")

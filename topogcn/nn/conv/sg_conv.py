@@ -63,7 +63,9 @@ class SGConv(CSRMessagePassing):
     :class:`~torch_geometric.explain.Explainer`), the layer runs the
     message-passing path and weighs every edge's message by its mask entry,
     in the caller's edge order, whatever the backend; an all-ones mask
-    changes nothing.
+    changes nothing.  Message-passing hooks (``register_message_forward_hook``
+    and the like) likewise switch the layer to that path; they see the
+    messages ``[E, B, ...]`` with the edges sorted by target.
 
     .. note::
         Not PyG's :class:`torch_geometric.nn.conv.SGConv` (the simplified
@@ -238,8 +240,8 @@ class SGConv(CSRMessagePassing):
         lead = x.shape[:-2]
         x = x.reshape(-1, V, C)
 
-        # an edge mask (explain) is applied per message: the message-passing path
-        backend = "sparse" if self.explain else self._choose_backend(edge_index)
+        # an edge mask (explain) or a message hook needs the messages: message passing
+        backend = "sparse" if self.needs_message_passing else self._choose_backend(edge_index)
         if backend == "dense":
             out, alpha = self._forward_dense(x, edge_index, return_attention_weights)
         else:
