@@ -62,3 +62,39 @@ def test_bad_payload_is_a_clear_checkpoint_error(tmp_path, edit, match):
     with pytest.raises(CheckpointError, match=match) as e:
         Run.load(bad)
     assert "bad.ckpt" in str(e.value)
+
+
+def test_corrupt_weights_are_refused_by_every_command(tiny_checkpoint, tmp_path, capsys):
+    """A flipped byte in a weight (the checksum) and NaN weights: predict,
+    eval, export, analyze and spot exit 2 with a message naming the file."""
+    from topogcn.cli import main
+    from topogcn.engine.checkpoint import INTEGRITY_KEY
+    ck = torch.load(tiny_checkpoint, weights_only=True)
+    assert len(ck[INTEGRITY_KEY]["sha256"]) == 64
+    name = next(k for k, v in ck["state_dict"].items() if v.is_floating_point() and v.numel())
+    flipped = {**ck, "state_dict": dict(ck["state_dict"])}
+    w = flipped["state_dict"][name].clone()
+    w.view(-1).view(torch.int32)[0] ^= 1 << 20  # one bit of one weight
+    flipped["state_dict"][name] = w
+    torch.save(flipped, tmp_path / "flip.ckpt")
+    nan = {**ck, "state_dict": dict(ck["state_dict"])}
+    nan["state_dict"][name] = torch.full_like(ck["state_dict"][name], float("nan"))
+    nan.pop(INTEGRITY_KEY)  # no checksum (as topogcn 0.1): the finiteness check still holds
+    torch.save(nan, tmp_path / "nan.ckpt")
+    np.save(tmp_path / "clip.npy", np.random.rand(20, 25, 3).astype(np.float32))
+    for bad, match in (("flip.ckpt", "do not match the checksum"),
+                       ("nan.ckpt", f"weight '{name}' has NaN")):
+        path = str(tmp_path / bad)
+        with pytest.raises(CheckpointError, match=match):
+            Run.load(path)
+        for argv in (["predict", "--checkpoint", path, str(tmp_path / "clip.npy")],
+                     ["eval", "--checkpoint", path],
+                     ["export", "--checkpoint", path, "--format", "torchscript", "--out",
+                      str(tmp_path / "m.pt")],
+                     ["analyze", "--checkpoint", path, "--out", str(tmp_path / "rep")],
+                     ["spot", "--checkpoint", path, str(tmp_path / "clip.npy")]):
+            capsys.readouterr()
+            assert main(argv) == 2, argv
+            err = capsys.readouterr().err
+            assert bad in err and match.split("'")[0] in err, (argv, err)
+    assert not (tmp_path / "m.pt").exists() and not (tmp_path / "rep").exists()

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from topogcn.datasets import SkeletonDataset
-from topogcn.engine.checkpoint import CheckpointError, load_checkpoint_file
+from topogcn.engine.checkpoint import CheckpointError, load_checkpoint_file, verify_checkpoint
 from topogcn.engine.config import Config, ConfigError, load_config, merge_config
 from topogcn.engine.data import build_dataset
 from topogcn.models import create_model
@@ -82,6 +82,7 @@ class Run:
         if not isinstance(ck, Mapping) or CKPT_KEY not in ck or "state_dict" not in ck:
             raise CheckpointError(f"Checkpoint '{checkpoint}' was not written by `topogcn "
                                   f"train` (no '{CKPT_KEY}' entry)")
+        verify_checkpoint(ck, checkpoint)
         meta = ck[CKPT_KEY]
         where = f"checkpoint '{checkpoint}'"
         if not isinstance(meta, Mapping) or not isinstance(meta.get("config"), Mapping):
