@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -22,6 +23,26 @@ CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 
 class ConfigError(ValueError):
     """A configuration key or value that is not valid."""
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML with YAML 1.2's numbers: ``1e-3`` is a float (PyYAML's YAML 1.1
+    rules read it as text)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                   |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                   |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                   |[-+]?\.(?:inf|Inf|INF)
+                   |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def load_yaml(text_or_stream: Any) -> Any:
+    """:func:`yaml.safe_load` with YAML 1.2 numbers (``1e-3`` is a float)."""
+    return yaml.load(text_or_stream, Loader=_Loader)
 
 
 @dataclass
@@ -276,7 +297,7 @@ def parse_override(text: str) -> Tuple[List[str], Any]:
         raise ConfigError(f"--set expects key=value, got {text!r}")
     key, raw = text.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return key.strip().split("."), value
@@ -294,7 +315,34 @@ def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> Co
     for text in overrides:
         keys, value = parse_override(text)
         apply_override(cfg, keys, value, text)
+    check_config(cfg)
     return cfg
+
+
+#: (dotted key, smallest value) of the numbers that must not go below it
+_MINIMA = (("seed", 0), ("data.frames", 1), ("data.batch_size", 1), ("data.eval_batch_size", 1),
+           ("data.num_workers", 0), ("data.window", 1), ("data.window_stride", 1),
+           ("data.k", 1), ("data.crop_min_frames", 1), ("optim.lr", 0.0),
+           ("optim.base_batch_size", 1), ("optim.weight_decay", 0.0),
+           ("optim.warmup_epochs", 0.0), ("trainer.epochs", 1), ("trainer.num_nodes", 1),
+           ("trainer.threads", 1), ("trainer.log_every_n_steps", 1))
+
+
+def check_config(cfg: "Config") -> None:
+    """Refuse values no run can use, naming the key (a negative batch size,
+    zero epochs, a seed outside 0 .. 2^32 - 1, ...)."""
+    for key, low in _MINIMA:
+        obj: Any = cfg
+        for part in key.split("."):
+            obj = getattr(obj, part)
+        if obj is not None and obj < low:
+            what = "a positive number" if low == 1 else f"at least {low}"
+            raise ConfigError(f"'{key}' must be {what}, got {obj!r}")
+    if cfg.seed > 2 ** 32 - 1:
+        raise ConfigError(f"'seed' must be between 0 and 2^32 - 1 = {2 ** 32 - 1}, got "
+                          f"{cfg.seed}")
+    if not 0 < cfg.data.test_crop <= 1:
+        raise ConfigError(f"'data.test_crop' must be in (0, 1], got {cfg.data.test_crop}")
 
 
 def apply_override(cfg: Config, keys: List[str], value: Any, text: str) -> None:
@@ -324,7 +372,7 @@ def _read_chain(path: str, seen: Optional[set] = None) -> List[Tuple[Dict[str, A
     seen.add(path)
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
+            data = load_yaml(f) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict):

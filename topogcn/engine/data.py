@@ -110,6 +110,19 @@ def build_dataset(cfg: DataConfig, split: str, train: bool = False,
     return ds
 
 
+#: seeds of topogcn's runs: 0 .. 2^32 - 1 (what ``seed_everything`` takes)
+MAX_SEED = 2 ** 32 - 1
+
+
+def epoch_seed(seed: int, epoch: int, item: Optional[int] = None) -> int:
+    """The seed of epoch ``epoch`` (and of its item ``item``) of a run seeded
+    with ``seed``, in ``0 .. 2^32 - 1`` for any seed and epoch."""
+    value = seed * 100_003 + epoch
+    if item is not None:
+        value = value * 1_000_003 + item
+    return value % (MAX_SEED + 1)
+
+
 class EpochShuffleSampler(Sampler):
     """A random order drawn from ``(seed, epoch)`` only (Lightning calls
     :meth:`set_epoch`), sharded over ``world_size`` processes (padded to equal
@@ -123,10 +136,10 @@ class EpochShuffleSampler(Sampler):
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
-        self.generator.manual_seed(self.seed * 100_003 + epoch)
+        self.generator.manual_seed(epoch_seed(self.seed, epoch))
 
     def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
         order = torch.randperm(self.num_samples, generator=g).tolist()
         per_rank = -(-self.num_samples // self.world_size)
         order = (order * self.world_size)[:per_rank * self.world_size]
@@ -152,7 +165,7 @@ class EpochSeededItems(torch.utils.data.Dataset):
     def __getitem__(self, index: int):
         epoch, i = divmod(int(index), len(self.dataset))
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed((self.seed * 100_003 + epoch) * 1_000_003 + i)
+            torch.manual_seed(epoch_seed(self.seed, epoch, i))
             return self.dataset[i]
 
 

@@ -1,6 +1,7 @@
 """Training, evaluation, prediction and ensembles: what the command line runs."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,12 +16,13 @@ from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from topogcn.engine.checkpoint import AtomicCheckpointIO
-from topogcn.engine.config import Config, ConfigError, load_config
-from topogcn.engine.data import SkeletonDataModule
+from topogcn.engine.config import Config, ConfigError, check_config, load_config
+from topogcn.engine.data import SkeletonDataModule, epoch_seed
 from topogcn.engine.module import SkeletonClassifier
 from topogcn.engine.sequence_io import read_sequence
 from topogcn.engine.trained_run import CKPT_KEY, Run, build_model, run_payload
 from topogcn.utils.io import atomic_path, atomic_write_text
+from topogcn.utils.lock import FolderInUseError, folder_lock
 
 
 class EpochSeed(Callback):
@@ -32,7 +34,8 @@ class EpochSeed(Callback):
         self.seed = seed
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        seed_everything(self.seed * 100_003 + trainer.current_epoch, workers=True, verbose=False)
+        seed_everything(epoch_seed(self.seed, trainer.current_epoch), workers=True,
+                        verbose=False)
 
 
 class RunInfo(Callback):
@@ -89,6 +92,18 @@ def _trainer(cfg: Config, out: str, callbacks: List[Callback], logger=True,
         kwargs["limit_train_batches"] = t.limit_train_batches
     if not validate:
         kwargs["limit_val_batches"] = 0
+    try:
+        return _make_trainer(cfg, out, callbacks, loggers, kwargs)
+    except Exception as e:  # Lightning's MisconfigurationException and the like
+        if type(e).__name__ != "MisconfigurationException":
+            raise
+        raise ConfigError(f"trainer (accelerator={t.accelerator!r}, devices={t.devices!r}, "
+                          f"strategy={t.strategy!r}): {e}") from None
+
+
+def _make_trainer(cfg: Config, out: str, callbacks: List[Callback], loggers,
+                  kwargs: Dict[str, Any]) -> L.Trainer:
+    t = cfg.trainer
     return L.Trainer(
         max_epochs=t.epochs, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
         num_nodes=t.num_nodes, precision=t.precision, gradient_clip_val=t.gradient_clip_val,
@@ -103,12 +118,18 @@ def train(cfg: Config, out: str, resume: bool = False, overwrite: bool = False) 
     """Train and test ``cfg``; everything goes into the run folder ``out``:
     ``config.yaml``, ``checkpoints/{best,last}.ckpt``, ``logs/metrics.csv``,
     ``metrics.json`` and ``scores.npz``."""
+    check_config(cfg)
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
     created = not os.path.exists(out)
-    _prepare_out(out, resume, overwrite)
+    # one run per folder: DDP's other processes share rank 0's lock
+    rank0 = os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
     try:
-        return _train(cfg, out, resume)
+        with folder_lock(out) if rank0 else contextlib.nullcontext():
+            _prepare_out(out, resume, overwrite)
+            return _train(cfg, out, resume)
+    except FolderInUseError:
+        raise
     except BaseException:
         # a run that failed before its first checkpoint leaves no folder behind
         if created and not os.path.isdir(os.path.join(out, "checkpoints")):
