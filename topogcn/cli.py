@@ -95,7 +95,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(f"topogcn eval: {args.checkpoint}")
     _print_table([("test top-1", f"{100 * m['top1']:.2f}%"),
                   ("test top-5", f"{100 * m['top5']:.2f}%"),
-                  ("test clips", m["num_test"])])
+                  ("test clips", m["num_test"])]
+                 + ([("written to", m["out"])] if "out" in m else []))
     return 0
 
 

@@ -159,6 +159,14 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, tiny_overrides):
     wa = torch.load(os.path.join(ref, "checkpoints", "last.ckpt"), weights_only=True)
     wb = torch.load(last, weights_only=True)
     assert all(torch.equal(wa["state_dict"][k], wb["state_dict"][k]) for k in wa["state_dict"])
+    # the log of the resumed run holds every epoch once, as the uninterrupted run's
+    import csv
+
+    def epoch_rows(run):
+        with open(os.path.join(run, "logs", "metrics.csv"), newline="") as f:
+            return [(r["epoch"], r["train/loss_epoch"]) for r in csv.DictReader(f)
+                    if r.get("train/loss_epoch")]
+    assert len(epoch_rows(ref)) == 4 and epoch_rows(killed) == epoch_rows(ref)
 
 
 @pytest.mark.skipif(not os.path.exists(TOPOGCN), reason="the topogcn console script is needed")
@@ -178,3 +186,27 @@ def test_ddp_two_cpu_processes_agree(tmp_path, tiny_overrides):
     assert r0["confusion_matrix"] == r1["confusion_matrix"]
     # every test clip counted once, not once per process
     assert np.array(r0["confusion_matrix"]).sum() == r0["num_test"]
+
+
+def test_last_checkpoint_is_the_last_epoch_with_validation(tmp_path, tiny_overrides):
+    from topogcn.engine.config import load_config
+    cfg = load_config("synthetic", tiny_overrides + [
+        "trainer.epochs=3", "data.val_subjects=1",
+        "data.options={num_subjects: 5, test_subjects: 1, gestures_per_class: 2, "
+        "num_classes: 3}"])
+    out = str(tmp_path / "run")
+    train(cfg, out)
+    last = torch.load(os.path.join(out, "checkpoints", "last.ckpt"), weights_only=True)
+    best = torch.load(os.path.join(out, "checkpoints", "best.ckpt"), weights_only=True)
+    assert last["epoch"] == 2 and best["epoch"] <= 2
+
+
+def test_eval_out_never_overwrites_the_training_results(finished_run, capsys):
+    out, m = finished_run
+    before = open(os.path.join(out, "metrics.json")).read()
+    ckpt = os.path.join(out, "checkpoints", "best.ckpt")
+    assert cli_main(["eval", "--checkpoint", ckpt, "--out", out,
+                     "--set", "trainer.progress_bar=false"]) == 0
+    assert os.path.join(out, "eval-test") in capsys.readouterr().out
+    assert open(os.path.join(out, "metrics.json")).read() == before
+    assert os.path.isfile(os.path.join(out, "eval-test", "metrics.json"))

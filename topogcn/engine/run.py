@@ -15,8 +15,9 @@ import torch
 from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
-from topogcn.engine.checkpoint import AtomicCheckpointIO
+from topogcn.engine.checkpoint import AtomicCheckpointIO, load_checkpoint_file
 from topogcn.engine.config import Config, ConfigError, check_config, load_config
+from topogcn.engine.csv_log import ResumableCSVLogger, trim_log
 from topogcn.engine.data import SkeletonDataModule, epoch_seed
 from topogcn.engine.module import SkeletonClassifier
 from topogcn.engine.sequence_io import read_sequence
@@ -80,8 +81,7 @@ def _trainer(cfg: Config, out: str, callbacks: List[Callback], logger=True,
     loggers = False
     if logger:
         if t.logger == "csv":
-            from lightning.pytorch.loggers import CSVLogger
-            loggers = CSVLogger(out, name="logs", version="")
+            loggers = ResumableCSVLogger(out, name="logs", version="")
         elif t.logger == "tensorboard":
             from lightning.pytorch.loggers import TensorBoardLogger
             loggers = TensorBoardLogger(out, name="logs", version="")
@@ -151,14 +151,21 @@ def _train(cfg: Config, out: str, resume: bool) -> RunResult:
                                 cfg.data.batch_size, spec.classes)
     atomic_write_text(os.path.join(out, "config.yaml"), cfg.dump())
     has_val = dm.val_set is not None
-    ckpt = ModelCheckpoint(dirpath=os.path.join(out, "checkpoints"), filename="best",
+    folder = os.path.join(out, "checkpoints")
+    # best: the best validation epoch (the last without validation); last: every epoch
+    ckpt = ModelCheckpoint(dirpath=folder, filename="best",
                            monitor="val/top1" if has_val else None, mode="max",
-                           save_top_k=1, save_last=True, enable_version_counter=False)
-    trainer = _trainer(cfg, out, [ckpt, EpochSeed(cfg.seed), RunInfo(run_payload(cfg, spec))],
-                       validate=has_val)
+                           save_top_k=1, enable_version_counter=False)
+    last = ModelCheckpoint(dirpath=folder, filename="last", save_top_k=1,
+                           enable_version_counter=False)
+    trainer = _trainer(cfg, out, [ckpt, last, EpochSeed(cfg.seed),
+                                  RunInfo(run_payload(cfg, spec))], validate=has_val)
+    resume_from = os.path.join(folder, "last.ckpt") if resume else None
+    if resume_from:  # the resumed epochs are logged again: keep the rows before them
+        epoch = load_checkpoint_file(resume_from).get("epoch", 0) + 1
+        trim_log(os.path.join(out, "logs", "metrics.csv"), epoch)
     start = time.time()
-    trainer.fit(module, datamodule=dm,
-                ckpt_path=os.path.join(out, "checkpoints", "last.ckpt") if resume else None)
+    trainer.fit(module, datamodule=dm, ckpt_path=resume_from)
     train_time = time.time() - start
     best = ckpt.best_model_path if has_val and ckpt.best_model_path else None
     trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
@@ -205,7 +212,8 @@ def evaluate(checkpoint: str, cfg: Optional[Config] = None,
              out: Optional[str] = None) -> Dict[str, Any]:
     """Test a checkpoint on its (or ``cfg.data``'s) test split, with the
     checkpoint's own preprocessing (its input spec); writes
-    ``metrics.json`` and ``scores.npz`` into ``out`` when given."""
+    ``metrics.json`` and ``scores.npz`` into ``out`` when given (into
+    ``out/eval-test`` when ``out`` is a training run folder)."""
     run = Run.load(checkpoint)
     cfg = cfg or run.config
     dm = SkeletonDataModule(cfg.data, spec=run.spec)
@@ -219,9 +227,21 @@ def evaluate(checkpoint: str, cfg: Optional[Config] = None,
     metrics = _collect_metrics(trainer, module, run.classes)
     metrics["num_test"] = len(dm.test_set)
     if out:
+        out = eval_folder(out)
         os.makedirs(out, exist_ok=True)
         _write_results(trainer, module, out, metrics)
+        metrics["out"] = out
     return metrics
+
+
+def eval_folder(out: str, split: str = "test") -> str:
+    """Where ``evaluate`` writes: ``out``, or ``out/eval-<split>`` when
+    ``out`` is a training run folder (its own ``metrics.json`` and
+    ``scores.npz`` are never overwritten)."""
+    if os.path.isfile(os.path.join(out, "config.yaml")) and \
+            os.path.isdir(os.path.join(out, "checkpoints")):
+        return os.path.join(out, f"eval-{split}")
+    return out
 
 
 def predict(checkpoint: Union[str, Run], path: str, top_k: int = 5) -> Dict[str, Any]:
