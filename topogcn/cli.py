@@ -194,6 +194,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_spot(args: argparse.Namespace) -> int:
     from topogcn.spotting import spot_files, spot_split, write_detections
 
+    if args.out and (os.path.isdir(args.out) or not args.out.lower().endswith((".json", ".csv"))):
+        raise ValueError(f"--out {args.out}: give a file name ending in .json or .csv (the "
+                         f"detections are written there)")
     kw = {k: v for k, v in (("threshold", args.threshold), ("stride", args.stride),
                             ("min_length", args.min_length)) if v is not None}
     if args.inputs:

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import torch
 
@@ -76,3 +77,84 @@ def test_trainer_misconfiguration_is_a_message(override, tiny_overrides, tmp_pat
     err = capsys.readouterr().err
     assert "topogcn train: error: trainer (accelerator=" in err and "Traceback" not in err
     assert not (tmp_path / "r").exists()
+
+
+def write_npy_header(path, shape):
+    """A .npy file whose header claims ``shape`` float32 but holds no data."""
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "<f4", "fortran_order": False, "shape": shape})
+
+
+def test_malformed_arrays_are_refused_before_allocation(tiny_checkpoint, tmp_path, capsys):
+    empty = tmp_path / "empty.npy"
+    empty.write_bytes(b"")
+    header_only = tmp_path / "header.npy"
+    write_npy_header(header_only, (1_000_000, 137, 3))
+    huge = tmp_path / "huge.npy"
+    write_npy_header(huge, (10 ** 7, 137, 3000))
+    nobody = tmp_path / "nobody.npy"
+    np.save(nobody, np.zeros((0, 20, 25, 3), np.float32))
+    many = tmp_path / "many.npy"
+    np.save(many, np.zeros((17, 2, 25, 3), np.float32))
+    cases = [(empty, "empty file (0 bytes)"), (header_only, "truncated: the header says shape"),
+             (huge, "larger than the limit of 4 GiB"), (nobody, "has no person"),
+             (many, "17 persons, more than the limit of 16")]
+    for path, message in cases:
+        for cmd in (["predict", "--checkpoint", tiny_checkpoint, str(path)],
+                    ["spot", "--checkpoint", tiny_checkpoint, str(path)]):
+            capsys.readouterr()
+            code = main(cmd)
+            err = capsys.readouterr().err
+            if cmd[0] == "spot":  # not a spotting run: refused for that first
+                assert code == 2
+                continue
+            assert code == 2 and message in err and str(path) in err, (cmd, err)
+
+
+def test_undecodable_text_names_the_file_and_line(tmp_path):
+    from topogcn.datasets import DatasetFormatError, SkeletonFolder
+    root = tmp_path / "f"
+    root.mkdir()
+    np.save(root / "a.npy", np.zeros((10, 5, 3), np.float32))
+    (root / "labels.csv").write_bytes("file,label\na.npy,caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DatasetFormatError, match=r"labels.csv, line 2: not UTF-8 text"):
+        SkeletonFolder(root, _five(tmp_path), "train")
+
+
+def _five(tmp_path):
+    from topogcn.skeleton import Skeleton
+    return Skeleton("five", 5, [(0, 1), (1, 2), (1, 3), (1, 4)], center=1)
+
+
+def test_runaway_sizes_in_label_tables_and_frame_names(tmp_path):
+    from tests.datasets.test_convert import write_labels, write_openpose
+    from topogcn.datasets import DatasetFormatError, SkeletonFolder
+    from topogcn.datasets.convert import convert_openpose_json
+    root = tmp_path / "f"
+    root.mkdir()
+    np.save(root / "a.npy", np.zeros((10, 5, 3), np.float32))
+    (root / "labels.csv").write_text("file,label\na.npy,10000000\n")
+    with pytest.raises(DatasetFormatError, match=r"line 2: label 10000000 would make 10000001 "
+                                                 r"classes .* limit of 10000; write the class"):
+        SkeletonFolder(root, _five(tmp_path), "train")
+    src = tmp_path / "op"
+    write_openpose(str(src), "rec", 2)
+    far = src / "rec" / "rec_000001000000_keypoints.json"
+    far.write_text((src / "rec" / "rec_000000000001_keypoints.json").read_text())
+    labels = write_labels(tmp_path / "labels.csv", ["rec,wave,,,s1"])
+    with pytest.raises(DatasetFormatError, match="frame index 1000000 gives 1000001 frames, "
+                                                 "more than the limit"):
+        convert_openpose_json(str(src), labels, str(tmp_path / "out"))
+    far.rename(src / "rec" / "rec_000000050000_keypoints.json")
+    with pytest.raises(DatasetFormatError, match="only 3 of its 50001 frames have a file"):
+        convert_openpose_json(str(src), labels, str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_spot_out_must_be_a_file_name_and_is_checked_first(tiny_checkpoint, tmp_path, capsys):
+    clip = tmp_path / "c.npy"
+    np.save(clip, np.zeros((20, 25, 3), np.float32))
+    assert main(["spot", "--checkpoint", tiny_checkpoint, str(clip), "--out",
+                 str(tmp_path)]) == 2
+    assert "give a file name ending in .json or .csv" in capsys.readouterr().err

@@ -19,6 +19,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from topogcn.datasets.base import DatasetFormatError, SkeletonDataset
+from topogcn.datasets.files import check_frame_indices, open_text, read_text
 from topogcn.datasets.folder import CHANNELS_FILE, SKELETON_FILE, read_label_csv
 from topogcn.datasets.imigue import fill_missing, read_openpose_people
 from topogcn.skeleton import Skeleton, get_skeleton
@@ -142,8 +143,7 @@ def _convert(recordings: Dict[str, np.ndarray], labels: str, out: str, skeleton:
     classes = None
     classes_file = os.path.join(os.path.dirname(os.path.abspath(labels)), "classes.txt")
     if os.path.isfile(classes_file):
-        with open(classes_file, encoding="utf-8") as f:
-            classes = [line.strip() for line in f if line.strip()]
+        classes = [line.strip() for line in read_text(classes_file).splitlines() if line.strip()]
     data = ((f"{n}.npy", recordings[n] if index is None else recordings[n][:, :, index])
             for n in sorted(used))
     return _write_folder(out, skeleton, data, rows, classes, channels)
@@ -186,7 +186,7 @@ def read_openpose_recording(frames: Dict[int, str], max_persons: int = 1,
     """``[M, T, 137, 3]`` of one recording (``T`` = last frame index + 1;
     frames without a file or a person are zeros, or interpolated with
     ``missing="interpolate"``), and whether face/hand keypoints occur."""
-    T = max(frames) + 1
+    T = check_frame_indices(frames, os.path.dirname(next(iter(frames.values()))))
     data = np.zeros((max_persons, T, 137, 3), np.float32)
     present = np.zeros((max_persons, T), bool)
     extra = False
@@ -255,7 +255,7 @@ def read_mediapipe_csv(path: str, joint_names: Sequence[str],
     not matter); other columns (``frame``, ``*_visibility``, ...) are
     ignored.  A row whose cells are empty (nobody detected) is a missing
     frame."""
-    with open(path, newline="", encoding="utf-8") as f:
+    with open_text(path) as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if not header:

@@ -11,6 +11,8 @@ import numpy as np
 from topogcn.datasets.base import (
     CachedSkeletonDataset, DatasetFormatError, RawRecording, Segment, check_finite,
 )
+from topogcn.datasets.files import MAX_CLASSES, check_sequence_size, open_text, read_numpy, \
+    read_text
 from topogcn.datasets.registry import register_dataset
 from topogcn.skeleton import Skeleton, get_skeleton
 from topogcn.transforms import check_channels, default_channels
@@ -31,7 +33,7 @@ Expected layout:
 def read_label_csv(path: str) -> Iterator[Tuple[int, Dict[str, str]]]:
     """``(line number, row)`` of a label table with a ``file,label[,...]``
     header (keys and values stripped)."""
-    with open(path, newline="", encoding="utf-8") as f:
+    with open_text(path) as f:
         reader = csv.DictReader(f)
         header = [h.strip() for h in (reader.fieldnames or [])]
         for need in ("file", "label"):
@@ -47,17 +49,7 @@ def read_array(path: str, num_nodes: int) -> np.ndarray:
     """A recording file as ``[T, M, V, C]`` float32."""
     ext = os.path.splitext(path)[1].lower()
     if ext in (".npy", ".npz"):
-        try:
-            data = np.load(path, allow_pickle=False)
-            if ext == ".npz":
-                with data:
-                    keys = list(data.keys())
-                    if not keys:
-                        raise DatasetFormatError(f"{path}: the archive holds no array")
-                    data = data["x" if "x" in keys else keys[0]]
-        except (ValueError, OSError) as e:
-            raise DatasetFormatError(f"{path}: not a NumPy file ({e})") from None
-        arr = np.asarray(data, dtype=np.float32)
+        arr = read_numpy(path)
     elif ext == ".csv":
         from topogcn.datasets.smg import read_numeric_csv
         raw = read_numeric_csv(path, None, "one frame per row")
@@ -73,6 +65,7 @@ def read_array(path: str, num_nodes: int) -> np.ndarray:
     if arr.ndim != 4:
         raise DatasetFormatError(f"{path}: expected [T, V, C] or [M, T, V, C], got shape "
                                  f"{list(arr.shape)}")
+    check_sequence_size(arr.shape, path)
     if arr.shape[2] != num_nodes:
         raise DatasetFormatError(f"{path}: {arr.shape[2]} joints per frame, but the skeleton "
                                  f"has {num_nodes} (shape {list(arr.shape)}, expected [T, V, C] "
@@ -164,8 +157,7 @@ class SkeletonFolder(CachedSkeletonDataset):
         path = os.path.join(self.root, CHANNELS_FILE)
         saved = None
         if os.path.isfile(path):
-            with open(path, encoding="utf-8") as f:
-                saved = tuple(line.strip() for line in f if line.strip())
+            saved = tuple(line.strip() for line in read_text(path).splitlines() if line.strip())
         C = self.num_channels
         source = path if channels is None and saved is not None else "channels"
         if channels is not None and saved is not None and tuple(channels) != saved:
@@ -210,11 +202,18 @@ class SkeletonFolder(CachedSkeletonDataset):
     def _classes(self) -> List[str]:
         path = os.path.join(self.root, "classes.txt")
         if os.path.isfile(path):
-            with open(path, encoding="utf-8") as f:
-                return [line.strip() for line in f if line.strip()]
+            return [line.strip() for line in read_text(path).splitlines() if line.strip()]
         labels = {r["label"] for r in self._table}
         if all(label.isdigit() for label in labels):
-            return [str(i) for i in range(max(int(x) for x in labels) + 1)]
+            top = max(int(x) for x in labels)
+            if top >= MAX_CLASSES:
+                row = next(r for r in self._table if r["label"].isdigit() and int(r["label"]) == top)
+                raise DatasetFormatError(
+                    f"{os.path.join(self.root, self.label_file)}, line {row['line']}: label "
+                    f"{top} would make {top + 1} classes (numeric labels without classes.txt "
+                    f"are indices 0..K-1), more than the limit of {MAX_CLASSES}; write the "
+                    f"class names into {os.path.join(self.root, 'classes.txt')}")
+            return [str(i) for i in range(top + 1)]
         return sorted(labels)
 
     def _label_index(self, row: Dict[str, Any], table: str) -> int:

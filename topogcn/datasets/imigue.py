@@ -18,6 +18,7 @@ from topogcn.datasets.base import (
     check_segments,
 )
 from topogcn.datasets.smg import read_label_rows, read_numeric_csv
+from topogcn.datasets.files import check_frame_indices, open_text, read_text
 from topogcn.datasets.registry import register_dataset
 from topogcn.skeleton import Skeleton, get_skeleton
 from topogcn.skeleton.builtins import LHAND_OFFSET, RHAND_OFFSET
@@ -63,8 +64,7 @@ def read_openpose_people(path: str) -> Tuple[np.ndarray, bool]:
     BODY_25 confidence (highest first, ties in file order), and whether any
     person has face or hand keypoints."""
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        data = json.loads(read_text(path))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DatasetFormatError(f"{path}: not a valid OpenPose JSON file ({e})") from None
     people = data.get("people") if isinstance(data, dict) else None
@@ -348,7 +348,7 @@ class IMiGUE(CachedSkeletonDataset):
         path = os.path.join(self.root, self.label_file)
         cols = self.columns
         out: Dict[str, List[Tuple[int, Segment, int, Optional[str]]]] = {}
-        with open(path, newline="", encoding="utf-8") as f:
+        with open_text(path) as f:
             reader = csv.DictReader(f)
             header = reader.fieldnames or []
             need = [cols[k] for k in ("video", "label", "start", "end", "subject")]
@@ -399,7 +399,7 @@ class IMiGUE(CachedSkeletonDataset):
                                          f"json' in '{folder}'")
                 continue
             try:
-                T = max(frames) + 1
+                T = check_frame_indices(frames, folder)
                 data = np.zeros((T, 137, 3), np.float32)
                 present = np.zeros(T, bool)
                 for t, p in frames.items():

@@ -16,6 +16,7 @@ from topogcn.datasets.base import (
     check_finite,
     check_segments,
 )
+from topogcn.datasets.files import open_text
 from topogcn.datasets.registry import register_dataset
 from topogcn.skeleton import get_skeleton
 
@@ -48,7 +49,7 @@ def read_numeric_csv(path: str, expected: Optional[int], what: str) -> np.ndarra
                                                                        np.float32)
     except ValueError:
         pass
-    with open(path, newline="", encoding="utf-8") as f:
+    with open_text(path) as f:
         for lineno, row in enumerate(csv.reader(f), start=1):
             if not row or all(not c.strip() for c in row):
                 continue
@@ -69,7 +70,7 @@ def read_label_rows(path: str, num_classes: int,
                     label_map=None) -> Tuple[List[Segment], List[int]]:
     """Rows ``label,start,end`` (1-based labels, or mapped by ``label_map``)."""
     segs, lines = [], []
-    with open(path, newline="", encoding="utf-8") as f:
+    with open_text(path) as f:
         for lineno, row in enumerate(csv.reader(f), start=1):
             row = [c.strip() for c in row]
             if not row or all(not c for c in row):

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from topogcn.datasets.base import DatasetFormatError, check_finite
+from topogcn.datasets.files import check_sequence_size, open_text, read_numpy
 from topogcn.datasets.smg import SMG_NUM_JOINTS, SMG_VALUES_PER_JOINT, read_numeric_csv
 
 
@@ -22,20 +23,9 @@ def read_sequence(path: str, num_nodes: int, channels: int) -> torch.Tensor:
         raise DatasetFormatError(f"'{path}' does not exist")
     ext = os.path.splitext(path)[1].lower()
     if ext in (".npy", ".npz"):
-        try:
-            data = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as e:
-            raise DatasetFormatError(f"{path}: not a NumPy file ({e})") from None
-        if ext == ".npz":
-            with data:
-                keys = list(data.keys())
-                key = next((k for k in ("x", "data") if k in keys), keys[0] if keys else None)
-                if key is None:
-                    raise DatasetFormatError(f"{path}: the archive holds no array")
-                data = data[key]
-        arr = np.asarray(data, dtype=np.float32)
+        arr = read_numpy(path)
     elif ext == ".csv":
-        first = open(path, encoding="utf-8").readline()
+        first = open_text(path).readline()
         width = len(first.split(","))
         if width == SMG_NUM_JOINTS * SMG_VALUES_PER_JOINT and num_nodes == SMG_NUM_JOINTS:
             raw = read_numeric_csv(path, width, "25 joints x 11 values")
@@ -54,5 +44,6 @@ def read_sequence(path: str, num_nodes: int, channels: int) -> torch.Tensor:
                                  f"[M, T, {num_nodes}, {channels}], got {list(arr.shape)}")
     if arr.shape[1] == 0:
         raise DatasetFormatError(f"{path}: the sequence has no frame")
+    check_sequence_size(arr.shape, path)
     check_finite(arr.transpose(1, 0, 2, 3), path)
     return torch.from_numpy(np.ascontiguousarray(arr))

@@ -1,0 +1,135 @@
+"""Reading the files of a dataset safely: text that is not UTF-8 and NumPy
+arrays that are empty, truncated or too large are errors naming the file,
+raised before anything is allocated.
+
+Limits (documented on the docs page "Datasets"):
+
+* :data:`MAX_ARRAY_BYTES`: one array file holds at most 4 GiB of data;
+* :data:`MAX_FRAMES`: a recording has at most 100,000 frames (55 minutes at
+  30 frames/s);
+* :data:`MAX_PERSONS`: at most 16 persons per frame;
+* :data:`MAX_CLASSES`: at most 10,000 classes.
+"""
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from typing import IO, Sequence
+
+import numpy as np
+
+from topogcn.datasets.base import DatasetFormatError
+
+MAX_ARRAY_BYTES = 4 * 2 ** 30
+MAX_FRAMES = 100_000
+MAX_PERSONS = 16
+MAX_CLASSES = 10_000
+
+
+def read_text(path: str) -> str:
+    """The UTF-8 text of ``path`` (a byte-order mark is dropped); other
+    encodings are a :class:`DatasetFormatError` naming the line."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise DatasetFormatError(f"{path}, line {line}: not UTF-8 text (byte "
+                                 f"0x{raw[e.start]:02x} at offset {e.start}); save it as "
+                                 f"UTF-8") from None
+
+
+def open_text(path: str) -> io.StringIO:
+    """:func:`read_text` as a file object (for :mod:`csv` readers)."""
+    return io.StringIO(read_text(path), newline=None)
+
+
+def _check_npy_header(f: IO[bytes], available: int, where: str) -> None:
+    """Read a .npy header from ``f`` and refuse data that the file does not
+    hold or that exceeds :data:`MAX_ARRAY_BYTES`."""
+    try:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    except (ValueError, OSError, EOFError) as e:
+        raise DatasetFormatError(f"{where}: not a NumPy array file ({e})") from None
+    if dtype.hasobject:
+        raise DatasetFormatError(f"{where}: holds Python objects ({dtype}); only numeric "
+                                 f"arrays are read")
+    nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if nbytes > MAX_ARRAY_BYTES:
+        raise DatasetFormatError(f"{where}: an array of shape {list(shape)} ({nbytes / 2**30:.1f} "
+                                 f"GiB) is larger than the limit of "
+                                 f"{MAX_ARRAY_BYTES / 2**30:.0f} GiB")
+    if nbytes > available - f.tell():
+        raise DatasetFormatError(f"{where}: truncated: the header says shape {list(shape)} "
+                                 f"({nbytes} bytes) but the file holds "
+                                 f"{max(0, available - f.tell())} bytes of data")
+
+
+def read_numpy(path: str, keys: Sequence[str] = ("x", "data")) -> np.ndarray:
+    """A float32 array from ``.npy`` or ``.npz`` (the first of ``keys``
+    found, else the first array), checked before it is loaded."""
+    ext = os.path.splitext(path)[1].lower()
+    size = os.path.getsize(path)
+    if size == 0:
+        raise DatasetFormatError(f"{path}: empty file (0 bytes), expected a NumPy {ext} file")
+    if ext == ".npy":
+        with open(path, "rb") as f:
+            _check_npy_header(f, size, path)
+        data = np.load(path, allow_pickle=False)
+    elif ext == ".npz":
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = [n[:-4] for n in z.namelist() if n.endswith(".npy")]
+                if not names:
+                    raise DatasetFormatError(f"{path}: the archive holds no array")
+                key = next((k for k in keys if k in names), names[0])
+                info = z.getinfo(key + ".npy")
+                with z.open(info) as member:
+                    _check_npy_header(member, info.file_size, f"{path} ['{key}']")
+        except zipfile.BadZipFile as e:
+            raise DatasetFormatError(f"{path}: not a NumPy .npz archive ({e})") from None
+        with np.load(path, allow_pickle=False) as archive:
+            data = archive[key]
+    else:
+        raise DatasetFormatError(f"{path}: unsupported file type '{ext}' (expected .npy, .npz "
+                                 f"or .csv)")
+    try:
+        return np.asarray(data, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise DatasetFormatError(f"{path}: not a numeric array ({e})") from None
+
+
+def check_sequence_size(shape: Sequence[int], where: str) -> None:
+    """Refuse a sequence ``[M, T, V, C]`` beyond :data:`MAX_PERSONS` or
+    :data:`MAX_FRAMES`, or without a person."""
+    M, T = shape[0], shape[1]
+    if M == 0:
+        raise DatasetFormatError(f"{where}: the sequence has no person (shape {list(shape)})")
+    if M > MAX_PERSONS:
+        raise DatasetFormatError(f"{where}: {M} persons, more than the limit of {MAX_PERSONS} "
+                                 f"(shape {list(shape)}; expected [T, V, C] or [M, T, V, C])")
+    if T > MAX_FRAMES:
+        raise DatasetFormatError(f"{where}: {T} frames, more than the limit of {MAX_FRAMES}")
+
+
+def check_frame_indices(indices, where: str) -> int:
+    """The length ``T`` (last index + 1) of a recording given by numbered
+    frame files, refused when it exceeds :data:`MAX_FRAMES` or when fewer
+    than a tenth of its frames have a file (a mistyped index such as
+    ``_000001000000_`` would otherwise allocate millions of empty frames)."""
+    indices = list(indices)
+    T = max(indices) + 1
+    last = max(indices)
+    if T > MAX_FRAMES:
+        raise DatasetFormatError(f"{where}: frame index {last} gives {T} frames, more than the "
+                                 f"limit of {MAX_FRAMES}")
+    if T > 1000 and len(indices) * 10 < T:
+        raise DatasetFormatError(f"{where}: only {len(indices)} of its {T} frames have a file "
+                                 f"(last frame index {last}); is a frame number mistyped?")
+    return T
