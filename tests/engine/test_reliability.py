@@ -158,3 +158,26 @@ def test_spot_out_must_be_a_file_name_and_is_checked_first(tiny_checkpoint, tmp_
     assert main(["spot", "--checkpoint", tiny_checkpoint, str(clip), "--out",
                  str(tmp_path)]) == 2
     assert "give a file name ending in .json or .csv" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["../outside/x.npy", "/etc/passwd", "sub/../../x.npy"])
+def test_label_tables_stay_inside_the_dataset_root(tmp_path, name):
+    from topogcn.datasets import DatasetFormatError, SkeletonFolder
+    (tmp_path / "outside").mkdir()
+    np.save(tmp_path / "outside" / "x.npy", np.zeros((10, 5, 3), np.float32))
+    root = tmp_path / "f"
+    root.mkdir()
+    (root / "labels.csv").write_text(f"file,label\n{name},a\n")
+    with pytest.raises(DatasetFormatError, match=r"labels.csv, line 2: .*(absolute path|"
+                                                 r"leads outside the dataset root)"):
+        SkeletonFolder(root, _five(tmp_path), "train")
+
+
+def test_imigue_video_ids_stay_inside_the_root(tmp_path):
+    from topogcn.datasets import DatasetFormatError, IMiGUE
+    from topogcn.datasets.testing import IMIGUE_SPEC, write_imigue_json
+    write_imigue_json(str(tmp_path / "im"), IMIGUE_SPEC)
+    table = tmp_path / "im" / "labels.csv"
+    table.write_text(table.read_text().replace("0003,", "../0003,"))
+    with pytest.raises(DatasetFormatError, match="leads outside the dataset root"):
+        IMiGUE(tmp_path / "im", "test", frames=None)

@@ -133,3 +133,17 @@ def check_frame_indices(indices, where: str) -> int:
         raise DatasetFormatError(f"{where}: only {len(indices)} of its {T} frames have a file "
                                  f"(last frame index {last}); is a frame number mistyped?")
     return T
+
+
+def path_in_root(root: str, name: str, where: str) -> str:
+    """``root/name``, refused (naming ``where``) when ``name`` is absolute or
+    leads outside ``root`` (``../``, a link out of it): a label table only
+    reaches the files of its dataset."""
+    if os.path.isabs(name):
+        raise DatasetFormatError(f"{where}: '{name}' is an absolute path; files are named "
+                                 f"relative to the dataset root '{root}'")
+    path = os.path.join(root, name)
+    real_root = os.path.realpath(root)
+    if os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:
+        raise DatasetFormatError(f"{where}: '{name}' leads outside the dataset root '{root}'")
+    return path

@@ -11,8 +11,8 @@ import numpy as np
 from topogcn.datasets.base import (
     CachedSkeletonDataset, DatasetFormatError, RawRecording, Segment, check_finite,
 )
-from topogcn.datasets.files import MAX_CLASSES, check_sequence_size, open_text, read_numpy, \
-    read_text
+from topogcn.datasets.files import MAX_CLASSES, check_sequence_size, open_text, path_in_root, \
+    read_numpy, read_text
 from topogcn.datasets.registry import register_dataset
 from topogcn.skeleton import Skeleton, get_skeleton
 from topogcn.transforms import check_channels, default_channels
@@ -192,6 +192,7 @@ class SkeletonFolder(CachedSkeletonDataset):
             if split and split not in ("train", "val", "test"):
                 raise DatasetFormatError(f"{path}, line {lineno}: split {split!r} is not "
                                          f"train, val or test")
+            path_in_root(self.root, row["file"], f"{path}, line {lineno}")
             rows.append({"line": lineno, "file": row["file"], "label": row["label"],
                          "start": start, "end": end, "split": split,
                          "subject": row.get("subject") or row["file"]})

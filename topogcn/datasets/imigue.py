@@ -18,7 +18,7 @@ from topogcn.datasets.base import (
     check_segments,
 )
 from topogcn.datasets.smg import read_label_rows, read_numeric_csv
-from topogcn.datasets.files import check_frame_indices, open_text, read_text
+from topogcn.datasets.files import check_frame_indices, open_text, path_in_root, read_text
 from topogcn.datasets.registry import register_dataset
 from topogcn.skeleton import Skeleton, get_skeleton
 from topogcn.skeleton.builtins import LHAND_OFFSET, RHAND_OFFSET
@@ -386,7 +386,11 @@ class IMiGUE(CachedSkeletonDataset):
                              f"pass test_subjects=[...] (the cross-subject protocol's test "
                              f"subjects)")
         for video, rows in table.items():
-            folder = os.path.join(self.root, video)
+            try:
+                folder = path_in_root(self.root, video, f"{label_path}, line {rows[0][0]}")
+            except DatasetFormatError as e:
+                yield e
+                continue
             files = sorted(f for f in os.listdir(folder)) if os.path.isdir(folder) else []
             frames = {}
             for fname in files:
