@@ -116,7 +116,7 @@ def test_interrupted_processing_leaves_no_trusted_cache(smg_root, monkeypatch):
      r"Sample0003_finelabels.csv, line 2: segment 50..60 runs past the recording, which has "
      r"60 frames"),
     (lambda r: _append(r / "Sample0003" / "Sample0003_finelabels.csv", "3,x,60\n"),
-     r"Sample0003_finelabels.csv, line 2: expected three integers"),
+     r"Sample0003_finelabels.csv, line 2: the start frame must be an integer, got .x."),
 ])
 def test_bad_input_is_named_and_caches_nothing(smg_root, mutate, match):
     mutate(smg_root)

@@ -181,3 +181,68 @@ def test_imigue_video_ids_stay_inside_the_root(tmp_path):
     table.write_text(table.read_text().replace("0003,", "../0003,"))
     with pytest.raises(DatasetFormatError, match="leads outside the dataset root"):
         IMiGUE(tmp_path / "im", "test", frames=None)
+
+
+def test_silent_wrong_results_are_now_errors(tmp_path, tiny_checkpoint, capsys):
+    from topogcn.datasets import SMG, DatasetFormatError, SkeletonFolder
+    from topogcn.datasets.convert import read_mediapipe_csv
+    from topogcn.datasets.testing import SMG_SPEC, write_smg
+    from topogcn.skeleton import get_skeleton
+    # one coordinate of 1e30
+    clip = np.zeros((20, 25, 3), np.float32)
+    clip[3, 4, 1] = 1e30
+    np.save(tmp_path / "big.npy", clip)
+    assert main(["predict", "--checkpoint", tiny_checkpoint, str(tmp_path / "big.npy")]) == 2
+    assert "frame 3 has the value 1e+30" in capsys.readouterr().err
+    # non-integer frames and labels are not truncated
+    root = tmp_path / "f"
+    root.mkdir()
+    np.save(root / "a.npy", np.zeros((30, 5, 3), np.float32))
+    (root / "labels.csv").write_text("file,label,start_frame,end_frame\na.npy,x,1.9,17\n")
+    with pytest.raises(DatasetFormatError, match=r"line 2: start_frame must be an integer, got "
+                                                 r"'1.9' \(not truncated\)"):
+        SkeletonFolder(root, _five(tmp_path), "train")
+    # duplicate class names
+    (root / "labels.csv").write_text("file,label\na.npy,x\n")
+    (root / "classes.txt").write_text("x\ny\nx\n")
+    with pytest.raises(DatasetFormatError, match=r"classes.txt: the class name 'x' appears twice"):
+        SkeletonFolder(root, _five(tmp_path), "train")
+    # Sample001 and Sample0001 are the same subject
+    write_smg(str(tmp_path / "smg"), SMG_SPEC)
+    (tmp_path / "smg" / "Sample001").mkdir()
+    with pytest.raises(DatasetFormatError, match="'Sample001' and 'Sample0001' are both subject "
+                                                 "1|'Sample0001' and 'Sample001' are both"):
+        SMG(tmp_path / "smg", "train", frames=None)
+    # a duplicated MediaPipe column; an all-empty recording
+    names = get_skeleton("mediapipe33").joint_names
+    cols = [f"{n}_{a}" for n in names for a in "xyz"]
+    dup = tmp_path / "dup.csv"
+    dup.write_text(",".join(cols + ["nose_x"]) + "\n" + ",".join(["0.5"] * (len(cols) + 1)) + "\n")
+    with pytest.raises(DatasetFormatError, match="column 'nose_x' appears twice"):
+        read_mediapipe_csv(str(dup), names)
+    empty = tmp_path / "empty.csv"
+    empty.write_text(",".join(cols) + "\n" + ",".join([""] * len(cols)) + "\n")
+    with pytest.raises(DatasetFormatError, match="no frame has a detection"):
+        read_mediapipe_csv(str(empty), names)
+
+
+def test_miga_unsorted_frames_and_the_validate_split_in_convert(tmp_path, capsys):
+    from topogcn.datasets import DatasetFormatError, IMiGUE
+    from topogcn.datasets.testing import write_miga
+    root = tmp_path / "miga"
+    write_miga(str(root), "imigue_skeleton_train", {"0001": (20, [(1, 1, 10)]),
+                                                     "0002": (20, [(2, 5, 15)])})
+    write_miga(str(root), "imigue_skeleton_validate", {"0003": (20, [(3, 1, 19)])})
+    write_miga(str(root), "imigue_skeleton_test", {"0004": (20, [(4, 2, 9)])})
+    out = tmp_path / "out"
+    assert main(["convert", "--from", "imigue", "--root", str(root), "--out", str(out)]) == 0
+    assert "4 recordings, 4 labelled clips" in capsys.readouterr().out
+    splits = [line.split(",")[-1] for line in (out / "labels.csv").read_text().splitlines()[1:]]
+    assert sorted(splits) == ["test", "train", "train", "val"]
+    data = root / "imigue_skeleton_test" / "0004" / "0004_light_hand.csv"
+    lines = data.read_text().splitlines()
+    lines[3], lines[4] = lines[4], lines[3]
+    data.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DatasetFormatError, match=r"0004_light_hand.csv, line 5: frame index 4 "
+                                                 r"does not follow 5"):
+        IMiGUE(root, "test", frames=None, force_reload=True)

@@ -64,12 +64,23 @@ class RawRecording:
     segments: List[Segment]
 
 
+#: the largest coordinate magnitude read (pixels, millimetres and metres stay far below)
+MAX_ABS_VALUE = 1e6
+
+
 def check_finite(data: np.ndarray, path: str) -> None:
-    """Raise naming the first frame with a NaN or infinite coordinate."""
+    """Raise naming the first frame (the first axis) with a NaN, infinite
+    or implausibly large (above :data:`MAX_ABS_VALUE`) value: one value of
+    1e30 would otherwise scale the whole clip to zeros."""
     bad = ~np.isfinite(data)
     if bad.any():
         frame = int(np.argwhere(bad)[0][0])
         raise DatasetFormatError(f"{path}: frame {frame} has NaN or infinite coordinates")
+    big = np.abs(data) > MAX_ABS_VALUE
+    if big.any():
+        where = tuple(int(i) for i in np.argwhere(big)[0])
+        raise DatasetFormatError(f"{path}: frame {where[0]} has the value {data[where]:.3g}, "
+                                 f"beyond the plausible range +-{MAX_ABS_VALUE:.0e}")
 
 
 def check_segments(segments: Sequence[Segment], num_frames: int, num_classes: int,

@@ -19,7 +19,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from topogcn.datasets.base import DatasetFormatError, SkeletonDataset
-from topogcn.datasets.files import check_frame_indices, open_text, read_text
+from topogcn.datasets.files import check_frame_indices, open_text, parse_int, read_text, \
+    unique_names
 from topogcn.datasets.folder import CHANNELS_FILE, SKELETON_FILE, read_label_csv
 from topogcn.datasets.imigue import fill_missing, read_openpose_people
 from topogcn.skeleton import Skeleton, get_skeleton
@@ -132,8 +133,9 @@ def _convert(recordings: Dict[str, np.ndarray], labels: str, out: str, skeleton:
             raise DatasetFormatError(f"{labels}, line {r['line']}: recording '{r['file']}' is "
                                      f"not in the {source} input (found: {known})")
         T = recordings[name].shape[1]
-        start = int(r["start_frame"]) if r.get("start_frame") else 0
-        end = int(r["end_frame"]) if r.get("end_frame") else T - 1
+        where = f"{labels}, line {r['line']}"
+        start = parse_int(r["start_frame"], where, "start_frame") if r.get("start_frame") else 0
+        end = parse_int(r["end_frame"], where, "end_frame") if r.get("end_frame") else T - 1
         if not 0 <= start <= end < T:
             raise DatasetFormatError(f"{labels}, line {r['line']}: frames {start}..{end} out of "
                                      f"range for '{name}', which has {T} frames (0..{T - 1})")
@@ -143,7 +145,8 @@ def _convert(recordings: Dict[str, np.ndarray], labels: str, out: str, skeleton:
     classes = None
     classes_file = os.path.join(os.path.dirname(os.path.abspath(labels)), "classes.txt")
     if os.path.isfile(classes_file):
-        classes = [line.strip() for line in read_text(classes_file).splitlines() if line.strip()]
+        classes = unique_names([line.strip() for line in read_text(classes_file).splitlines()
+                                if line.strip()], classes_file)
     data = ((f"{n}.npy", recordings[n] if index is None else recordings[n][:, :, index])
             for n in sorted(used))
     return _write_folder(out, skeleton, data, rows, classes, channels)
@@ -261,7 +264,13 @@ def read_mediapipe_csv(path: str, joint_names: Sequence[str],
         if not header:
             raise DatasetFormatError(f"{path}: empty file (expected a header with "
                                      f"'<landmark>_x,<landmark>_y,<landmark>_z' columns)")
-        col = {h.strip().lower(): i for i, h in enumerate(header)}
+        col: Dict[str, int] = {}
+        for i, h in enumerate(header):
+            key = h.strip().lower()
+            if key in col and key:
+                raise DatasetFormatError(f"{path}, line 1: column '{h.strip()}' appears twice "
+                                         f"(columns {col[key] + 1} and {i + 1})")
+            col[key] = i
         index = []
         for name in joint_names:
             for axis in ("x", "y", "z"):
@@ -293,6 +302,8 @@ def read_mediapipe_csv(path: str, joint_names: Sequence[str],
             present.append(True)
     if not frames:
         raise DatasetFormatError(f"{path}: no frame (only a header)")
+    if not any(present):
+        raise DatasetFormatError(f"{path}: no frame has a detection (every row is empty)")
     data = np.stack(frames).reshape(len(frames), len(joint_names), 3)
     return fill_missing(data, np.array(present), missing)[None]
 

@@ -147,3 +147,33 @@ def path_in_root(root: str, name: str, where: str) -> str:
     if os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:
         raise DatasetFormatError(f"{where}: '{name}' leads outside the dataset root '{root}'")
     return path
+
+
+def parse_int(text: str, where: str, what: str) -> int:
+    """An integer written as ``12`` (or ``12.0``); ``1.9`` or ``abc`` is a
+    :class:`DatasetFormatError` naming ``where`` and ``what`` (never
+    truncated)."""
+    s = str(text).strip()
+    try:
+        return int(s)
+    except ValueError:
+        pass
+    try:
+        value = float(s)
+    except ValueError:
+        raise DatasetFormatError(f"{where}: {what} must be an integer, got {s!r}") from None
+    if not value.is_integer():
+        raise DatasetFormatError(f"{where}: {what} must be an integer, got {s!r} (not "
+                                 f"truncated)")
+    return int(value)
+
+
+def unique_names(names, where: str, what: str = "class name") -> list:
+    """``names`` as a list, refusing duplicates (naming the first)."""
+    names = list(names)
+    seen = set()
+    for n in names:
+        if n in seen:
+            raise DatasetFormatError(f"{where}: the {what} {n!r} appears twice")
+        seen.add(n)
+    return names

@@ -11,8 +11,8 @@ import numpy as np
 from topogcn.datasets.base import (
     CachedSkeletonDataset, DatasetFormatError, RawRecording, Segment, check_finite,
 )
-from topogcn.datasets.files import MAX_CLASSES, check_sequence_size, open_text, path_in_root, \
-    read_numpy, read_text
+from topogcn.datasets.files import MAX_CLASSES, check_sequence_size, open_text, parse_int, \
+    path_in_root, read_numpy, read_text, unique_names
 from topogcn.datasets.registry import register_dataset
 from topogcn.skeleton import Skeleton, get_skeleton
 from topogcn.transforms import check_channels, default_channels
@@ -181,13 +181,10 @@ class SkeletonFolder(CachedSkeletonDataset):
         for lineno, row in read_label_csv(path):
             if not row.get("file"):
                 continue
-            try:
-                start = int(row["start_frame"]) if row.get("start_frame") else None
-                end = int(row["end_frame"]) if row.get("end_frame") else None
-            except ValueError:
-                raise DatasetFormatError(f"{path}, line {lineno}: start_frame/end_frame "
-                                         f"must be integers, got {row.get('start_frame')!r}, "
-                                         f"{row.get('end_frame')!r}") from None
+            where = f"{path}, line {lineno}"
+            start = parse_int(row["start_frame"], where, "start_frame") \
+                if row.get("start_frame") else None
+            end = parse_int(row["end_frame"], where, "end_frame") if row.get("end_frame") else None
             split = row.get("split", "")
             if split and split not in ("train", "val", "test"):
                 raise DatasetFormatError(f"{path}, line {lineno}: split {split!r} is not "
@@ -203,7 +200,8 @@ class SkeletonFolder(CachedSkeletonDataset):
     def _classes(self) -> List[str]:
         path = os.path.join(self.root, "classes.txt")
         if os.path.isfile(path):
-            return [line.strip() for line in read_text(path).splitlines() if line.strip()]
+            return unique_names([line.strip() for line in read_text(path).splitlines()
+                                 if line.strip()], path)
         labels = {r["label"] for r in self._table}
         if all(label.isdigit() for label in labels):
             top = max(int(x) for x in labels)

@@ -18,7 +18,8 @@ from topogcn.datasets.base import (
     check_segments,
 )
 from topogcn.datasets.smg import read_label_rows, read_numeric_csv
-from topogcn.datasets.files import check_frame_indices, open_text, path_in_root, read_text
+from topogcn.datasets.files import check_frame_indices, open_text, parse_int, path_in_root, \
+    read_text
 from topogcn.datasets.registry import register_dataset
 from topogcn.skeleton import Skeleton, get_skeleton
 from topogcn.skeleton.builtins import LHAND_OFFSET, RHAND_OFFSET
@@ -317,6 +318,16 @@ class IMiGUE(CachedSkeletonDataset):
         if raw.shape[0] == 0:
             raise DatasetFormatError(f"{data_path}: no frame")
         frame_ids = raw[:, 0].astype(np.int64)
+        if (frame_ids != raw[:, 0]).any():
+            k = int(np.argmax(frame_ids != raw[:, 0]))
+            raise DatasetFormatError(f"{data_path}, line {k + 1}: the frame index must be an "
+                                     f"integer, got {raw[k, 0]}")
+        steps = np.diff(frame_ids)
+        if (steps <= 0).any():
+            k = int(np.argmax(steps <= 0)) + 1
+            raise DatasetFormatError(f"{data_path}, line {k + 1}: frame index {frame_ids[k]} "
+                                     f"does not follow {frame_ids[k - 1]} (indices must "
+                                     f"increase)")
         pts = raw[:, 1:].reshape(-1, n, 3)
         check_finite(pts, data_path)
         full = np.zeros((len(pts), 137, 3), np.float32)
@@ -358,9 +369,13 @@ class IMiGUE(CachedSkeletonDataset):
                                          f"is {header} (set `columns` to map your names)")
             for lineno, row in enumerate(reader, start=2):
                 try:
-                    label = int(float(row[cols["label"]]))
-                    start, end = int(float(row[cols["start"]])), int(float(row[cols["end"]]))
-                    subject = int(float(row[cols["subject"]]))
+                    where = f"{path}, line {lineno}"
+                    label = parse_int(row[cols["label"]], where, "the label")
+                    start = parse_int(row[cols["start"]], where, "the start frame")
+                    end = parse_int(row[cols["end"]], where, "the end frame")
+                    subject = parse_int(row[cols["subject"]], where, "the subject")
+                except DatasetFormatError:
+                    raise
                 except (TypeError, ValueError):
                     raise DatasetFormatError(f"{path}, line {lineno}: expected integer label, "
                                              f"start, end and subject, got {dict(row)}") from None

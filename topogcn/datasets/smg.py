@@ -16,7 +16,7 @@ from topogcn.datasets.base import (
     check_finite,
     check_segments,
 )
-from topogcn.datasets.files import open_text
+from topogcn.datasets.files import open_text, parse_int
 from topogcn.datasets.registry import register_dataset
 from topogcn.skeleton import get_skeleton
 
@@ -78,12 +78,10 @@ def read_label_rows(path: str, num_classes: int,
             if len(row) < 3:
                 raise DatasetFormatError(f"{path}, line {lineno}: expected "
                                          f"'label,start_frame,end_frame', got {','.join(row)!r}")
-            try:
-                label, start, end = (int(float(v)) for v in row[:3])
-            except ValueError:
-                raise DatasetFormatError(f"{path}, line {lineno}: expected three integers "
-                                         f"'label,start_frame,end_frame', got "
-                                         f"{','.join(row)!r}") from None
+            where = f"{path}, line {lineno}"
+            label = parse_int(row[0], where, "the label")
+            start = parse_int(row[1], where, "the start frame")
+            end = parse_int(row[2], where, "the end frame")
             y = label_map(label) if label_map else label - 1
             if y is None or not 0 <= y < num_classes:
                 raise DatasetFormatError(f"{path}, line {lineno}: label {label} outside the "
@@ -152,6 +150,10 @@ class SMG(CachedSkeletonDataset):
         for name in sorted(os.listdir(self.root)):
             m = _SAMPLE_RE.match(name)
             if m and os.path.isdir(os.path.join(self.root, name)):
+                twin = next((n for s, n in found if s == int(m.group(1))), None)
+                if twin is not None:
+                    raise DatasetFormatError(f"SMG root '{self.root}': '{twin}' and '{name}' "
+                                             f"are both subject {int(m.group(1))}")
                 found.append((int(m.group(1)), name))
         if not found:
             raise DatasetFormatError(
