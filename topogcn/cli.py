@@ -330,7 +330,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
+    except (ValueError, OSError, RuntimeError) as e:  # OSError: permissions, disk space, ...
         print(f"topogcn {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -246,3 +246,62 @@ def test_miga_unsorted_frames_and_the_validate_split_in_convert(tmp_path, capsys
     with pytest.raises(DatasetFormatError, match=r"0004_light_hand.csv, line 5: frame index 4 "
                                                  r"does not follow 5"):
         IMiGUE(root, "test", frames=None, force_reload=True)
+
+
+def test_cache_follows_edits_prunes_stale_copies_and_moves_off_read_only_roots(tmp_path,
+                                                                              monkeypatch):
+    from topogcn.datasets import SkeletonFolder
+    from topogcn.datasets.base import default_cache_dir
+    root = tmp_path / "f"
+    root.mkdir()
+    np.save(root / "a.npy", np.ones((10, 5, 3), np.float32))
+    (root / "labels.csv").write_text("file,label\na.npy,x\n")
+    first = SkeletonFolder(root, _five(tmp_path), "train", frames=None, test_fraction=0)
+    assert float(first[0][0].sum()) == 150
+    st = os.stat(root / "a.npy")
+    np.save(root / "a.npy", np.full((10, 5, 3), 2, np.float32))  # same size ...
+    os.utime(root / "a.npy", ns=(st.st_atime_ns, st.st_mtime_ns))  # ... same mtime
+    second = SkeletonFolder(root, _five(tmp_path), "train", frames=None, test_fraction=0)
+    assert float(second[0][0].sum()) == 300  # not the stale cache
+    caches = [d for d in os.listdir(root / "processed") if not d.startswith(".")]
+    assert caches == [os.path.basename(second.processed_dir)]  # the stale copy is gone
+    # a read-only root caches in the user's cache folder, or in $TOPOGCN_CACHE
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, m: False if str(p) == str(root) else
+                        real_access(p, m))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir(str(root)).startswith(str(tmp_path / "xdg" / "topogcn"))
+    monkeypatch.setenv("TOPOGCN_CACHE", str(tmp_path / "tc"))
+    ds = SkeletonFolder(root, _five(tmp_path), "train", frames=None, test_fraction=0)
+    assert ds.processed_dir.startswith(str(tmp_path / "tc"))
+
+
+def test_leftovers_of_killed_processes_are_removed(tmp_path):
+    from topogcn.utils.io import atomic_dir
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".out.{dead.pid}.abc.partial"
+    stale.mkdir()
+    (stale / "big.npy").write_bytes(b"0" * 1000)
+    mine = tmp_path / f".out.{os.getpid()}.xyz.partial"  # a live process's: kept
+    mine.mkdir()
+    with atomic_dir(str(tmp_path / "out")) as tmp:
+        open(os.path.join(tmp, "f"), "w").close()
+    assert not stale.exists() and mine.exists() and (tmp_path / "out" / "f").exists()
+
+
+def test_a_run_that_wrote_no_checkpoint_does_not_block_the_next(tmp_path, tiny_overrides):
+    out = tmp_path / "run"
+    (out / "checkpoints").mkdir(parents=True)  # as left by a run out of disk space
+    cfg = load_config("synthetic", tiny_overrides + ["trainer.epochs=1"])
+    assert 0 <= train(cfg, str(out)).metrics["top1"] <= 1
+
+
+def test_os_errors_are_messages(tmp_path, tiny_overrides, capsys, monkeypatch):
+    import topogcn.engine.run as run
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "ro"))
+    monkeypatch.setattr(run, "_prepare_out", refuse)
+    assert main(["train", "--out", str(tmp_path / "ro"), "--set"] + tiny_overrides) == 2
+    err = capsys.readouterr().err
+    assert "topogcn train: error: [Errno 13] Permission denied" in err and "ro" in err

@@ -5,7 +5,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -17,6 +16,7 @@ from torch.utils.data import Dataset
 
 from topogcn.skeleton import Skeleton
 from topogcn.transforms import resize_frames
+from topogcn.utils.io import temp_dir_beside
 
 CACHE_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -99,12 +99,32 @@ def check_segments(segments: Sequence[Segment], num_frames: int, num_classes: in
                 f"{num_frames} frames (0..{num_frames - 1})")
 
 
-def file_fingerprint(paths: Sequence[str], root: str) -> List[Tuple[str, int, int]]:
+def file_fingerprint(paths: Sequence[str], root: str) -> List[Tuple[str, int, int, int]]:
+    """Relative path, size, modification and change time of every file: the
+    change time (``st_ctime``) moves with every write and cannot be set
+    back, so an edit that keeps the size and restores the modification time
+    still rebuilds the cache."""
     out = []
     for p in sorted(paths):
         st = os.stat(p)
-        out.append((os.path.relpath(p, root), st.st_size, st.st_mtime_ns))
+        out.append((os.path.relpath(p, root), st.st_size, st.st_mtime_ns, st.st_ctime_ns))
     return out
+
+
+def default_cache_dir(root: str) -> str:
+    """Where a dataset caches its processed form: ``$TOPOGCN_CACHE/<name>``
+    when that variable is set, else ``<root>/processed`` when the root is
+    writable, else ``~/.cache/topogcn/<name>`` (``<name>``: the root's
+    folder name and a hash of its absolute path)."""
+    absolute = os.path.abspath(root)
+    name = f"{os.path.basename(absolute.rstrip(os.sep)) or 'root'}-" \
+           f"{hashlib.sha1(absolute.encode()).hexdigest()[:8]}"
+    if os.environ.get("TOPOGCN_CACHE"):
+        return os.path.join(os.path.expanduser(os.environ["TOPOGCN_CACHE"]), name)
+    if os.access(absolute, os.W_OK):
+        return os.path.join(root, "processed")
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "topogcn", name)
 
 
 def hash_of(obj: Any) -> str:
@@ -260,10 +280,12 @@ def carve_validation(subjects: Sequence[int],
 class CachedSkeletonDataset(SkeletonDataset):
     """A dataset read from raw files once, then from a processed cache.
 
-    The cache lives in ``cache_dir`` (default ``<root>/processed``) in a
-    folder named after a hash of the raw files (relative path, size,
-    modification time) and of the processing options: changing either
-    rebuilds it.  The folder is written under a temporary name and renamed
+    The cache lives in ``cache_dir`` (default: :func:`default_cache_dir`:
+    ``$TOPOGCN_CACHE``, else ``<root>/processed``, else a user cache folder
+    when the root is read-only) in a folder named after a hash of the raw
+    files (relative path, size, modification and change time) and of the
+    processing options: changing either rebuilds it, and the caches of the
+    same options built from older files are removed.  The folder is written under a temporary name and renamed
     when complete, so an interrupted processing leaves nothing a later run
     would trust.  It holds ``train.pt`` and ``test.pt`` (the official split;
     the validation split is carved from the training subjects at load time)
@@ -284,8 +306,8 @@ class CachedSkeletonDataset(SkeletonDataset):
         self.root = os.fspath(root)
         self.on_error = on_error
         self.val_subjects = val_subjects
-        self.cache_dir = os.fspath(cache_dir) if cache_dir is not None else os.path.join(
-            self.root, "processed")
+        self.cache_dir = os.fspath(cache_dir) if cache_dir is not None else \
+            default_cache_dir(self.root)
         files = self.raw_files()
         key = hash_of({"version": CACHE_VERSION, "class": type(self).__name__,
                        "files": file_fingerprint(files, self.root),
@@ -332,9 +354,7 @@ class CachedSkeletonDataset(SkeletonDataset):
                           f"(on_error='skip'); first: {skipped[0]}", stacklevel=3)
         if not recs:
             raise DatasetFormatError(f"{self.root}: no usable recording was found")
-        os.makedirs(self.cache_dir, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix="." + os.path.basename(self.processed_dir) + ".",
-                               dir=self.cache_dir)
+        tmp = temp_dir_beside(self.processed_dir)
         try:
             index: Dict[str, Any] = {"version": CACHE_VERSION, "classes": self.classes,
                                      "skeleton": self.skeleton.to_dict(),
@@ -351,9 +371,26 @@ class CachedSkeletonDataset(SkeletonDataset):
                 os.replace(tmp, self.processed_dir)
             except OSError:  # another process finished first: use its cache
                 shutil.rmtree(tmp, ignore_errors=True)
+            self._prune_stale(index["options"])
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+    def _prune_stale(self, options: Dict[str, Any]) -> None:
+        """Remove this class's other caches of the same processing options
+        in the cache folder: they were built from older raw files."""
+        prefix = f"{type(self).__name__.lower()}-"
+        for name in os.listdir(self.cache_dir):
+            path = os.path.join(self.cache_dir, name)
+            if not name.startswith(prefix) or path == self.processed_dir:
+                continue
+            try:
+                with open(os.path.join(path, "index.json"), encoding="utf-8") as f:
+                    same = json.load(f).get("options") == json.loads(json.dumps(options))
+            except (OSError, ValueError):
+                continue
+            if same:
+                shutil.rmtree(path, ignore_errors=True)
 
     def _pack(self, recs: Sequence[RawRecording]) -> Dict[str, Any]:
         V, C = self.skeleton.num_nodes, self.num_input_channels

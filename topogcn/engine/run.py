@@ -57,7 +57,9 @@ class RunResult:
 
 def _prepare_out(out: str, resume: bool, overwrite: bool) -> None:
     done = os.path.isfile(os.path.join(out, "metrics.json"))
-    started = os.path.isdir(os.path.join(out, "checkpoints"))
+    ckpts = os.path.join(out, "checkpoints")
+    # a run that wrote no checkpoint (e.g. out of disk space) has not started
+    started = os.path.isdir(ckpts) and any(not n.startswith(".") for n in os.listdir(ckpts))
     if resume:
         if not os.path.isfile(os.path.join(out, "checkpoints", "last.ckpt")):
             raise ConfigError(f"--resume: '{out}' has no checkpoints/last.ckpt to resume from")

@@ -45,10 +45,7 @@ def atomic_dir(path: PathLike) -> Iterator[str]:
                               f"folder or remove it first")
     if os.path.exists(path) and not os.path.isdir(path):
         raise FileExistsError(f"'{path}' exists and is not a folder")
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".partial",
-                           dir=parent)
+    tmp = temp_dir_beside(path)
     try:
         yield tmp
         if os.path.isdir(path):
@@ -74,3 +71,30 @@ def atomic_torch_save(obj: Any, path: PathLike) -> None:
 
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def temp_dir_beside(path: PathLike, suffix: str = ".partial") -> str:
+    """A new hidden folder beside ``path`` named ``.<name>.<pid>.<random><suffix>``;
+    the folders of that form left by dead processes (killed or out of disk
+    space) are removed first."""
+    path = os.path.abspath(os.fspath(path))
+    parent, base = os.path.dirname(path), os.path.basename(path)
+    os.makedirs(parent, exist_ok=True)
+    prefix = f".{base}."
+    for name in os.listdir(parent):
+        if name.startswith(prefix) and name.endswith(suffix):
+            pid = name[len(prefix):].split(".", 1)[0]
+            if pid.isdigit() and not pid_alive(int(pid)):
+                shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}.", suffix=suffix, dir=parent)
