@@ -305,3 +305,22 @@ def test_os_errors_are_messages(tmp_path, tiny_overrides, capsys, monkeypatch):
     assert main(["train", "--out", str(tmp_path / "ro"), "--set"] + tiny_overrides) == 2
     err = capsys.readouterr().err
     assert "topogcn train: error: [Errno 13] Permission denied" in err and "ro" in err
+
+
+def test_outside_files_only_when_allowed_and_skip_of_undecodable_recordings(tmp_path):
+    from topogcn.datasets import SMG, SkeletonFolder
+    from topogcn.datasets.testing import SMG_SPEC, write_smg
+    (tmp_path / "outside").mkdir()
+    np.save(tmp_path / "outside" / "x.npy", np.zeros((10, 5, 3), np.float32))
+    root = tmp_path / "f"
+    root.mkdir()
+    (root / "labels.csv").write_text("file,label\n../outside/x.npy,a\n")
+    ds = SkeletonFolder(root, _five(tmp_path), "train", test_fraction=0, allow_outside_root=True)
+    assert len(ds) == 1
+    write_smg(str(tmp_path / "smg"), SMG_SPEC)
+    bad = tmp_path / "smg" / "Sample0002" / "Sample0002_finelabels.csv"
+    bad.write_bytes(b"1,0,5\n\xff\xfe,1,2\n")
+    with pytest.warns(UserWarning, match=r"skipped 1 bad recording.*Sample0002_finelabels.csv, "
+                                         r"line 2: not UTF-8"):
+        smg = SMG(tmp_path / "smg", "train", frames=None, on_error="skip")
+    assert "Sample0002" not in [c.recording for c in smg.clips]

@@ -95,7 +95,9 @@ class SkeletonFolder(CachedSkeletonDataset):
     channel is: coordinates ``x, y[, z]`` first, then channels such as
     ``confidence`` that the preprocessing never centres, scales, rotates or
     differences.  Without either, 2 channels are ``x, y`` and 3 are
-    ``x, y, z``.
+    ``x, y, z``.  The ``file`` column names files inside ``ROOT``: an
+    absolute path or one leading out of it (``../``) is refused unless
+    ``allow_outside_root=True``.
 
     ``label`` is a class name (looked up in ``classes.txt``; without it the
     sorted names of the table are the classes) or a 0-based index.
@@ -117,8 +119,10 @@ class SkeletonFolder(CachedSkeletonDataset):
                  val_subjects: Union[None, int, Sequence] = None, test_fraction: float = 0.2,
                  seed: int = 0, cache_dir: Optional[Union[str, os.PathLike]] = None,
                  on_error: str = "raise", force_reload: bool = False,
-                 channels: Optional[Sequence[str]] = None) -> None:
+                 channels: Optional[Sequence[str]] = None,
+                 allow_outside_root: bool = False) -> None:
         self.root = os.fspath(root)
+        self.allow_outside_root = allow_outside_root
         if not os.path.isdir(self.root):
             raise DatasetFormatError(f"Folder '{self.root}' does not exist.\n{FOLDER_LAYOUT}")
         self.skeleton = self._resolve_skeleton(skeleton)
@@ -189,7 +193,8 @@ class SkeletonFolder(CachedSkeletonDataset):
             if split and split not in ("train", "val", "test"):
                 raise DatasetFormatError(f"{path}, line {lineno}: split {split!r} is not "
                                          f"train, val or test")
-            path_in_root(self.root, row["file"], f"{path}, line {lineno}")
+            if not self.allow_outside_root:
+                path_in_root(self.root, row["file"], f"{path}, line {lineno}")
             rows.append({"line": lineno, "file": row["file"], "label": row["label"],
                          "start": start, "end": end, "split": split,
                          "subject": row.get("subject") or row["file"]})
