@@ -325,9 +325,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_libraries() -> None:
+    """The command line prints what a user needs: not Lightning's tips and
+    device banner, nor library deprecation notices."""
+    import logging
+    import warnings
+
+    import lightning.pytorch  # noqa: F401  (its import sets its loggers to INFO)
+
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning_utilities"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for category in (FutureWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category)
+    warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command != "skeletons":
+        _quiet_libraries()
     try:
         return int(args.func(args) or 0)
     except (ValueError, OSError, RuntimeError) as e:  # OSError: permissions, disk space, ...

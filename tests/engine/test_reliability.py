@@ -324,3 +324,19 @@ def test_outside_files_only_when_allowed_and_skip_of_undecodable_recordings(tmp_
                                          r"line 2: not UTF-8"):
         smg = SMG(tmp_path / "smg", "train", frames=None, on_error="skip")
     assert "Sample0002" not in [c.recording for c in smg.clips]
+
+
+def test_written_files_honour_the_umask(tmp_path):
+    from topogcn.utils.io import atomic_dir, atomic_write_text
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(str(tmp_path / "a.json"), "{}")
+        with atomic_dir(str(tmp_path / "d")) as tmp:
+            open(os.path.join(tmp, "x"), "w").close()
+        assert os.stat(tmp_path / "a.json").st_mode & 0o777 == 0o644
+        assert os.stat(tmp_path / "d").st_mode & 0o777 == 0o755
+        os.umask(0o077)
+        atomic_write_text(str(tmp_path / "b.json"), "{}")
+        assert os.stat(tmp_path / "b.json").st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)

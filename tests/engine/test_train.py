@@ -210,3 +210,17 @@ def test_eval_out_never_overwrites_the_training_results(finished_run, capsys):
     assert os.path.join(out, "eval-test") in capsys.readouterr().out
     assert open(os.path.join(out, "metrics.json")).read() == before
     assert os.path.isfile(os.path.join(out, "eval-test", "metrics.json"))
+
+
+@pytest.mark.skipif(not os.path.exists(TOPOGCN), reason="the topogcn console script is needed")
+def test_cli_prints_an_epoch_line_and_no_library_chatter(tmp_path, tiny_overrides):
+    sets = []
+    for o in tiny_overrides + ["data.val_subjects=1"]:
+        sets += ["--set", o]
+    p = subprocess.run([TOPOGCN, "train", "--out", str(tmp_path / "r")] + sets,
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    lines = [line for line in p.stdout.splitlines() if line.startswith("epoch ")]
+    assert len(lines) == 2 and "train loss" in lines[0] and "val top-1" in lines[1]
+    for chatter in ("Tip:", "GPU available", "deprecated", "logging interval", "litlogger"):
+        assert chatter not in p.stdout + p.stderr, chatter

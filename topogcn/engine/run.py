@@ -39,6 +39,32 @@ class EpochSeed(Callback):
                         verbose=False)
 
 
+class EpochReport(Callback):
+    """One line per epoch for people (used when the progress bar is off):
+    training loss and top-1, validation top-1 when there is a validation
+    split, and the epoch's time."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs, self.start = epochs, time.time()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.start = time.time()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero:
+            return
+        m = trainer.callback_metrics
+        parts = [f"epoch {trainer.current_epoch + 1:>{len(str(self.epochs))}}/{self.epochs}"]
+        if "train/loss_epoch" in m:
+            parts.append(f"train loss {float(m['train/loss_epoch']):.3f}")
+        if "train/top1" in m:
+            parts.append(f"train top-1 {100 * float(m['train/top1']):.1f}%")
+        if "val/top1" in m:
+            parts.append(f"val top-1 {100 * float(m['val/top1']):.1f}%")
+        parts.append(f"{time.time() - self.start:.1f} s")
+        print("  ".join(parts), flush=True)
+
+
 class RunInfo(Callback):
     """Store what is needed to rebuild the model in every checkpoint."""
 
@@ -160,8 +186,10 @@ def _train(cfg: Config, out: str, resume: bool) -> RunResult:
                            save_top_k=1, enable_version_counter=False)
     last = ModelCheckpoint(dirpath=folder, filename="last", save_top_k=1,
                            enable_version_counter=False)
-    trainer = _trainer(cfg, out, [ckpt, last, EpochSeed(cfg.seed),
-                                  RunInfo(run_payload(cfg, spec))], validate=has_val)
+    callbacks = [ckpt, last, EpochSeed(cfg.seed), RunInfo(run_payload(cfg, spec))]
+    if not cfg.trainer.progress_bar:
+        callbacks.append(EpochReport(cfg.trainer.epochs))
+    trainer = _trainer(cfg, out, callbacks, validate=has_val)
     resume_from = os.path.join(folder, "last.ckpt") if resume else None
     if resume_from:  # the resumed epochs are logged again: keep the rows before them
         epoch = load_checkpoint_file(resume_from).get("epoch", 0) + 1

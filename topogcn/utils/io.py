@@ -24,6 +24,7 @@ def atomic_path(path: PathLike) -> Iterator[str]:
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
                                dir=folder)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600: honour the umask
     try:
         yield tmp
         with open(tmp, "rb") as f:
@@ -97,4 +98,13 @@ def temp_dir_beside(path: PathLike, suffix: str = ".partial") -> str:
             pid = name[len(prefix):].split(".", 1)[0]
             if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
-    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}.", suffix=suffix, dir=parent)
+    tmp = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}.", suffix=suffix, dir=parent)
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700: honour the umask
+    return tmp
+
+
+def current_umask() -> int:
+    """The process's umask (read without changing it for long)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
