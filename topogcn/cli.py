@@ -231,10 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("skeletons", help="list the registered skeleton topologies")
     p.set_defaults(func=_cmd_skeletons)
 
-    def config_args(p: argparse.ArgumentParser) -> None:
+    def config_args(p: argparse.ArgumentParser, default: str = "default: synthetic") -> None:
         p.add_argument("--config", help="YAML file or packaged config name (synthetic, "
                        "synthetic-paper, synthetic-spotting, paper-smg, paper-imigue); "
-                       "default: synthetic")
+                       f"{default}")
         p.add_argument("--set", action="extend", nargs="+", metavar="KEY=VALUE",
                        help="override keys, e.g. --set optim.lr=0.05 trainer.epochs=5 "
                             "(repeatable)")
@@ -254,13 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("eval", help="test a checkpoint")
-    p.add_argument("--checkpoint", required=True)
-    config_args(p)
+    p.add_argument("--checkpoint", required=True, help="a checkpoint written by topogcn train")
+    config_args(p, "default: the checkpoint's own configuration (--set overrides it)")
     p.add_argument("--out", help="write metrics.json and scores.npz here")
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("predict", help="classify one skeleton sequence file")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", required=True, help="a checkpoint written by topogcn train")
     p.add_argument("file", help="raw clip: .npy/.npz [T,V,C] or [M,T,V,C] (any T), or a CSV "
                    "of frames (one row per frame, V*C values, joint-major)")
     p.add_argument("--top-k", type=int, default=5, help="how many classes to print")
@@ -269,8 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("analyze", help="figures of a trained model and an HTML report")
-    p.add_argument("--checkpoint", required=True)
-    config_args(p)
+    p.add_argument("--checkpoint", required=True, help="a checkpoint written by topogcn train")
+    config_args(p, "default: the checkpoint's own configuration")
     p.add_argument("--classes", help="comma-separated class names (or indices) for the "
                    "subset t-SNE (default: the first four)")
     p.add_argument("--max-samples", type=int, help="at most this many test clips")
@@ -294,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("export", help="export a trained classifier to ONNX or TorchScript")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", required=True, help="a checkpoint written by topogcn train")
     p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
     p.add_argument("--out", required=True, help="output file (.onnx / .pt)")
     p.add_argument("--no-check", action="store_true",
@@ -306,11 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("spot", help="find micro-gestures in long recordings (a run trained "
                        "with data.window)")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", required=True,
+                   help="a checkpoint of a run trained with data.window (spotting)")
     p.add_argument("inputs", nargs="*", metavar="FILE_OR_DIR",
                    help="sequence files (.npy/.npz/.csv) or folders; none: the run's --split, "
                    "scored against its labels")
-    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--split", default="test", choices=["train", "val", "test"],
+                   help="without FILE_OR_DIR: the split of the run's dataset to spot and score "
+                   "(default: test)")
     p.add_argument("--out", help="write the detections (.json or .csv)")
     p.add_argument("--threshold", type=float, help="class probability of a detected frame "
                    "(default 0.5)")

@@ -264,8 +264,7 @@ def merge_config(obj: Any, data: Mapping[str, Any], prefix: str = "",
     for key, value in data.items():
         full = prefix + str(key)
         if key not in names:
-            valid = ", ".join(_valid_keys(Config))
-            raise ConfigError(f"{source}: unknown key '{full}'. Valid keys: {valid}")
+            raise ConfigError(f"{source}: {_unknown_key(full)}")
         t = hints[key]
         if dataclasses.is_dataclass(t):
             if not isinstance(value, Mapping):
@@ -278,6 +277,15 @@ def merge_config(obj: Any, data: Mapping[str, Any], prefix: str = "",
             except ConfigError as e:
                 raise ConfigError(f"{source}: {e}") from None
             setattr(obj, key, new)
+
+
+def _unknown_key(full: str) -> str:
+    """'unknown key X; did you mean Y?' with the closest valid keys."""
+    import difflib
+
+    close = difflib.get_close_matches(full, _valid_keys(Config), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown key '{full}'{hint} (`topogcn config` prints every key)"
 
 
 def resolve_config_path(name: str) -> str:
@@ -355,14 +363,13 @@ def apply_override(cfg: Config, keys: List[str], value: Any, text: str) -> None:
             continue
         if not dataclasses.is_dataclass(obj) or k not in {f.name for f in
                                                           dataclasses.fields(obj)}:
-            raise ConfigError(f"--set {text}: unknown key '{'.'.join(keys[:i + 1])}'. Valid "
-                              f"keys: {', '.join(_valid_keys(Config))}")
+            raise ConfigError(f"--set {text}: {_unknown_key('.'.join(keys))}")
         obj = getattr(obj, k)
     if isinstance(obj, dict):
         obj[keys[-1]] = value
         return
     merge_config(obj, {keys[-1]: value}, ".".join(keys[:-1]) + "." if len(keys) > 1 else "",
-           f"--set {text}")
+                 f"--set {text}")
 
 
 def _read_chain(path: str, seen: Optional[set] = None) -> List[Tuple[Dict[str, Any], str]]:

@@ -111,6 +111,11 @@ def _trainer(cfg: Config, out: str, callbacks: List[Callback], logger=True,
         if t.logger == "csv":
             loggers = ResumableCSVLogger(out, name="logs", version="")
         elif t.logger == "tensorboard":
+            import importlib.util
+
+            if not any(importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")):
+                raise ConfigError("trainer.logger=tensorboard needs the tensorboard package: "
+                                  "pip install tensorboard (or keep trainer.logger=csv)")
             from lightning.pytorch.loggers import TensorBoardLogger
             loggers = TensorBoardLogger(out, name="logs", version="")
         else:

@@ -1,6 +1,9 @@
 """A small model factory so that configs can name a model."""
 from __future__ import annotations
 
+import difflib
+import inspect
+import re
 from functools import partial
 from typing import Callable, Dict, List
 
@@ -37,4 +40,25 @@ def create_model(name: str, **kwargs) -> Module:
     try:
         return _MODELS[name](**kwargs)
     except TypeError as e:
-        raise ValueError(f"Model '{name}': {e}") from None
+        bad = re.search(r"unexpected keyword argument '(\w+)'", str(e))
+        if not bad:
+            raise ValueError(f"Model '{name}': {e}") from None
+        known = model_arguments(name)
+        close = difflib.get_close_matches(bad.group(1), known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ValueError(f"Model '{name}' has no argument '{bad.group(1)}'{hint} (its "
+                         f"arguments: {', '.join(known)})") from None
+
+
+def model_arguments(name: str) -> List[str]:
+    """The keyword arguments a registered model takes (those it passes on to
+    its S-GC layers included)."""
+    factory = _MODELS[name]
+    target = factory.func if isinstance(factory, partial) else factory
+    params = inspect.signature(target).parameters
+    names = [p for p, v in params.items() if v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY)]
+    if any(v.kind == v.VAR_KEYWORD for v in params.values()) and target is GECN:
+        from topogcn.nn import SGConv
+        names += [p for p in inspect.signature(SGConv).parameters
+                  if p not in ("in_channels", "out_channels", "num_nodes", "kwargs")]
+    return sorted(set(names) - {"self"})
