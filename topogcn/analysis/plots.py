@@ -55,13 +55,25 @@ def plot_tsne(emb: np.ndarray, labels: np.ndarray, classes: Sequence[str], path:
 
 def plot_matrix(matrix: np.ndarray, path: str, title: str, row_names: Sequence[str],
                 col_names: Sequence[str], xlabel: str = "", ylabel: str = "",
-                cmap: str = "viridis", annotate: bool = False) -> str:
+                cmap: str = "viridis", annotate: bool = False,
+                hide_diagonal: bool = False) -> str:
     """A heatmap with names on the axes (ticks thinned above 40 names); the
-    numbers go to ``<path>.csv``."""
+    numbers go to ``<path>.csv``.  With ``hide_diagonal`` the diagonal is
+    left blank and the colour scale follows the other entries (a learned
+    topology's self links, near 1, would otherwise hide every other link);
+    the CSV keeps every number."""
     n, m = matrix.shape
     size = min(14, 3 + 0.22 * max(n, m))
     fig, ax = plt.subplots(figsize=(size + 1.5, size))
-    im = ax.imshow(matrix, cmap=cmap, aspect="auto")
+    shown = matrix.astype(float).copy()
+    kw = {}
+    if hide_diagonal and n == m:
+        np.fill_diagonal(shown, np.nan)
+        off = np.abs(shown[np.isfinite(shown)])
+        if off.size and cmap in ("RdBu_r", "RdBu", "coolwarm"):  # symmetric around zero
+            v = float(np.percentile(off, 99)) or 1.0
+            kw = {"vmin": -v, "vmax": v}
+    im = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, aspect="auto", **kw)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     step = max(1, max(n, m) // 40)
     ax.set_xticks(range(0, m, step))

@@ -117,9 +117,12 @@ def analyze(checkpoint: str, out: str, cfg=None, classes: Optional[Sequence[str]
             fname = f"topology_block{b + 1}.png"
             plots.plot_matrix(t.mean(0), p(fname), f"Learned shared topology, block {b + 1} "
                               f"(mean of {t.shape[0]} heads)", joints, joints,
-                              xlabel="source joint", ylabel="target joint", cmap="RdBu_r")
+                              xlabel="source joint", ylabel="target joint", cmap="RdBu_r",
+                              hide_diagonal=True)
             figs.append(Figure(fname, f"Learned topology Ä of block {b + 1}, averaged over its "
-                               "heads (all heads in topology.npz).",
+                               "heads (all heads in topology.npz); the diagonal (self links, "
+                               "about 1) is left blank so that the colour scale shows the "
+                               "learned links between joints.",
                                [fname.replace(".png", ".csv"), "topology.npz"]))
     att = mean_attention(model, dataset, max_samples=attention_samples, by_class=True)
     if att:
