@@ -59,8 +59,8 @@ def test_fit_persons_pads_and_cuts_any_batch():
     padded = s.fit_persons(one)
     assert padded.shape == (2, 5, 25, 3) and padded[1].abs().sum() == 0
     assert s.fit_persons(torch.ones(4, 3, 5, 25, 3)).shape == (4, 2, 5, 25, 3)
-    assert torch.equal(s.fit_persons(torch.arange(3.).view(3, 1, 1, 1).expand(3, 5, 25, 3))[:, 0, 0, 0],
-                       torch.tensor([0., 1.]))
+    three = torch.arange(3.).view(3, 1, 1, 1).expand(3, 5, 25, 3)
+    assert torch.equal(s.fit_persons(three)[:, 0, 0, 0], torch.tensor([0., 1.]))
 
 
 def test_check_raw_names_source_and_expectation():

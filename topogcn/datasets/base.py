@@ -285,7 +285,8 @@ class CachedSkeletonDataset(SkeletonDataset):
     when the root is read-only) in a folder named after a hash of the raw
     files (relative path, size, modification and change time) and of the
     processing options: changing either rebuilds it, and the caches of the
-    same options built from older files are removed.  The folder is written under a temporary name and renamed
+    same options built from older files are removed.  The folder is written
+    under a temporary name and renamed
     when complete, so an interrupted processing leaves nothing a later run
     would trust.  It holds ``train.pt`` and ``test.pt`` (the official split;
     the validation split is carved from the training subjects at load time)

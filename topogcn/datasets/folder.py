@@ -211,7 +211,8 @@ class SkeletonFolder(CachedSkeletonDataset):
         if all(label.isdigit() for label in labels):
             top = max(int(x) for x in labels)
             if top >= MAX_CLASSES:
-                row = next(r for r in self._table if r["label"].isdigit() and int(r["label"]) == top)
+                row = next(r for r in self._table
+                           if r["label"].isdigit() and int(r["label"]) == top)
                 raise DatasetFormatError(
                     f"{os.path.join(self.root, self.label_file)}, line {row['line']}: label "
                     f"{top} would make {top + 1} classes (numeric labels without classes.txt "

@@ -354,8 +354,8 @@ def check_config(cfg: "Config") -> None:
 
 
 def apply_override(cfg: Config, keys: List[str], value: Any, text: str) -> None:
-    """Set one dotted key (from :func:`parse_override`); below a dict-valued field (``data.options``,
-    ``model.kwargs``) any sub-key is accepted."""
+    """Set one dotted key (from :func:`parse_override`); below a dict-valued
+    field (``data.options``, ``model.kwargs``) any sub-key is accepted."""
     obj: Any = cfg
     for i, k in enumerate(keys[:-1]):
         if isinstance(obj, dict):

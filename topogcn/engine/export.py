@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import warnings
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import numpy as np
 import torch
