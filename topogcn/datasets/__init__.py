@@ -11,6 +11,7 @@ from topogcn.datasets.base import (
 from topogcn.datasets.registry import create_dataset, list_datasets, register_dataset
 from topogcn.datasets.folder import SkeletonFolder
 from topogcn.datasets.imigue import IMiGUE
+from topogcn.datasets.pyskl import PysklPickle
 from topogcn.datasets.smg import SMG
 from topogcn.datasets.synthetic import SyntheticMicroGestures
 from topogcn.datasets.windows import BACKGROUND, SpottingWindows, temporal_iou
@@ -21,6 +22,7 @@ __all__ = [
     "SMG",
     "IMiGUE",
     "SkeletonFolder",
+    "PysklPickle",
     "SpottingWindows",
     "BACKGROUND",
     "temporal_iou",
