@@ -46,7 +46,7 @@ def test_report_writes_every_figure(tiny_checkpoint, tmp_path):
     names = {f.file for f in rep.figures}
     assert {"tsne.png", "tsne_subset.png", "confusion.png", "per_class_accuracy.png",
             "topology_block1.png", "topology_block2.png", "attention_block1.png",
-            "skeleton.png", "skeleton_links.png"} <= names
+            "skeleton.png", "skeleton_links.png", "curves.png"} <= names
     index = open(rep.index).read()
     for f in rep.figures:
         w, h = png_size(os.path.join(out, f.file))

@@ -93,6 +93,33 @@ def plot_matrix(matrix: np.ndarray, path: str, title: str, row_names: Sequence[s
     return _save(fig, path)
 
 
+def plot_curves(rows: Sequence[dict], path: str) -> Optional[str]:
+    """Training curves from the rows of a run's ``logs/metrics.csv``: the
+    epoch's training loss (left) and training / validation top-1 (right).
+    :obj:`None` when the log holds no epoch row."""
+    def series(key):
+        pts = [(float(r["epoch"]) + 1, float(r[key])) for r in rows
+               if r.get(key) not in (None, "") and r.get("epoch") not in (None, "")]
+        return sorted(pts)
+    loss = series("train/loss_epoch")
+    if not loss:
+        return None
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    a.plot(*zip(*loss), marker="o", ms=3)
+    a.set_xlabel("epoch")
+    a.set_ylabel("training loss")
+    for key, label in (("train/top1", "training"), ("val/top1", "validation")):
+        pts = series(key)
+        if pts:
+            b.plot([e for e, _ in pts], [100 * v for _, v in pts], marker="o", ms=3, label=label)
+    b.set_xlabel("epoch")
+    b.set_ylabel("top-1 (%)")
+    b.set_ylim(0, 100)
+    b.legend(loc="lower right")
+    fig.suptitle("Training curves")
+    return _save(fig, path)
+
+
 def plot_per_class(acc: Sequence[float], classes: Sequence[str], path: str) -> str:
     fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(classes) + 2), 4))
     ax.bar(range(len(classes)), [100 * a for a in acc], color="tab:blue")

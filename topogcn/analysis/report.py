@@ -1,6 +1,7 @@
 """``topogcn analyze``: every figure of a trained run and an HTML report."""
 from __future__ import annotations
 
+import csv
 import html
 import json
 import os
@@ -150,6 +151,16 @@ def analyze(checkpoint: str, out: str, cfg=None, classes: Optional[Sequence[str]
         figs.append(Figure("skeleton_links.png", f"The {len(links)} strongest off-diagonal "
                            "links of the learned topologies drawn on the skeleton (width and "
                            "colour by weight).", ["skeleton_links.csv"]))
+
+    log = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint))), "logs",
+                       "metrics.csv")
+    if os.path.isfile(log):
+        with open(log, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        if plots.plot_curves(rows, p("curves.png")):
+            figs.insert(0, Figure("curves.png", "Training loss, training and validation top-1 "
+                                  "per epoch (from the run's logs/metrics.csv).",
+                                  [os.path.relpath(log, out)]))
 
     summary = {"checkpoint": os.path.abspath(checkpoint), "num_test": int(len(y)),
                "top1": float((pred == y).mean()), "silhouette_z": sil,

@@ -112,8 +112,7 @@ class SkeletonClassifier(L.LightningModule):
         on_step = stage == "train"
         self.log(f"{stage}/loss", terms.loss, on_step=on_step, on_epoch=True, prog_bar=True,
                  batch_size=len(y), sync_dist=not on_step)
-        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train",
-                      batch_size=len(y))
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
         return terms, logits, y
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
