@@ -56,9 +56,11 @@ def plot_tsne(emb: np.ndarray, labels: np.ndarray, classes: Sequence[str], path:
 def plot_matrix(matrix: np.ndarray, path: str, title: str, row_names: Sequence[str],
                 col_names: Sequence[str], xlabel: str = "", ylabel: str = "",
                 cmap: str = "viridis", annotate: bool = False,
-                hide_diagonal: bool = False) -> str:
+                hide_diagonal: bool = False, csv_matrix: Optional[np.ndarray] = None,
+                fmt: str = ".0f") -> str:
     """A heatmap with names on the axes (ticks thinned above 40 names); the
-    numbers go to ``<path>.csv``.  With ``hide_diagonal`` the diagonal is
+    numbers (``csv_matrix`` when given, e.g. counts behind percentages) go
+    to ``<path>.csv``.  With ``hide_diagonal`` the diagonal is
     left blank and the colour scale follows the other entries (a learned
     topology's self links, near 1, would otherwise hide every other link);
     the CSV keeps every number."""
@@ -86,10 +88,11 @@ def plot_matrix(matrix: np.ndarray, path: str, title: str, row_names: Sequence[s
     if annotate and n * m <= 400:
         for i in range(n):
             for j in range(m):
-                ax.text(j, i, f"{matrix[i, j]:.0f}", ha="center", va="center", fontsize=6,
-                        color="w" if matrix[i, j] < matrix.max() / 2 else "k")
+                ax.text(j, i, format(matrix[i, j], fmt), ha="center", va="center",
+                        fontsize=7, color="w" if matrix[i, j] > matrix.max() / 2 else "k")
+    numbers = matrix if csv_matrix is None else csv_matrix
     write_csv(os.path.splitext(path)[0] + ".csv", [""] + list(col_names),
-              [[row_names[i]] + [float(v) for v in matrix[i]] for i in range(n)])
+              [[row_names[i]] + [float(v) for v in numbers[i]] for i in range(n)])
     return _save(fig, path)
 
 
@@ -133,6 +136,27 @@ def plot_per_class(acc: Sequence[float], classes: Sequence[str], path: str) -> s
     return _save(fig, path)
 
 
+def _label_joints(ax, names: Sequence[str], pos: np.ndarray) -> None:
+    """Joint names beside their joints, left-side joints labelled to the
+    left and right-side ones to the right; a label that would overlap one
+    already placed on its side moves down, with a thin leader line."""
+    span = float(np.ptp(pos, axis=0).max()) or 1.0
+    gap, cx = 0.04 * span, float(pos[:, 0].mean())
+    placed = {True: [], False: []}
+    for i in sorted(range(len(names)), key=lambda k: -pos[k, 1]):
+        x, y = float(pos[i, 0]), float(pos[i, 1])
+        right = x >= cx
+        ty = y
+        while any(abs(ty - py) < gap and abs(x - px) < 5 * gap for px, py in placed[right]):
+            ty -= gap
+        placed[right].append((x, ty))
+        tx = x + (0.6 if right else -0.6) * gap
+        moved = ty != y
+        ax.annotate(names[i], (x, y), xytext=(tx, ty), textcoords="data", fontsize=6,
+                    ha="left" if right else "right", va="center",
+                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.5"} if moved else None)
+
+
 def plot_skeleton(skeleton: Skeleton, pos: np.ndarray, path: str,
                   links: Optional[List[Tuple[int, int, float]]] = None,
                   title: Optional[str] = None, label_joints: Optional[bool] = None) -> str:
@@ -158,8 +182,7 @@ def plot_skeleton(skeleton: Skeleton, pos: np.ndarray, path: str,
     if label_joints is None:
         label_joints = skeleton.num_nodes <= 30
     if label_joints:
-        for i, name in enumerate(skeleton.joint_names):
-            ax.annotate(name, pos[i], fontsize=6, xytext=(3, 3), textcoords="offset points")
+        _label_joints(ax, skeleton.joint_names, pos)
     ax.set_aspect("equal")
     ax.axis("off")
     ax.set_title(title or f"{skeleton.name}: {skeleton.num_nodes} joints, "

@@ -100,10 +100,14 @@ def analyze(checkpoint: str, out: str, cfg=None, classes: Optional[Sequence[str]
     K = len(names)
     cm = np.zeros((K, K), dtype=np.int64)
     np.add.at(cm, (y, pred), 1)
-    plots.plot_matrix(cm.astype(float), p("confusion.png"), "Confusion matrix (test)", names,
-                      names, xlabel="predicted", ylabel="true", cmap="Blues", annotate=True)
-    figs.append(Figure("confusion.png", f"Confusion matrix on {len(y)} test clips "
-                       "(rows: true class, columns: prediction).", ["confusion.csv"]))
+    rows = cm.sum(axis=1, keepdims=True)
+    pct = 100 * cm / np.maximum(rows, 1)
+    plots.plot_matrix(pct, p("confusion.png"), "Confusion matrix (test, % of each true class)",
+                      names, names, xlabel="predicted", ylabel="true", cmap="Blues",
+                      annotate=True, csv_matrix=cm)
+    figs.append(Figure("confusion.png", f"Confusion matrix on {len(y)} test clips (rows: true "
+                       "class, columns: prediction), in per cent of each true class; the "
+                       "counts are in confusion.csv.", ["confusion.csv"]))
     per_class = [float(cm[k, k] / cm[k].sum()) if cm[k].sum() else float("nan")
                  for k in range(K)]
     plots.plot_per_class(per_class, names, p("per_class_accuracy.png"))

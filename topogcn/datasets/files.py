@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
-from typing import IO, Sequence
+from typing import IO, List, Sequence
 
 import numpy as np
 
@@ -177,3 +177,66 @@ def unique_names(names, where: str, what: str = "class name") -> list:
             raise DatasetFormatError(f"{where}: the {what} {n!r} appears twice")
         seen.add(n)
     return names
+
+
+#: values per body header and per joint line of an NTU RGB+D ``.skeleton`` file
+NTU_BODY_VALUES, NTU_JOINT_VALUES, NTU_JOINTS = 10, 12, 25
+
+
+def read_ntu_skeleton(path: str, max_persons: int = 2) -> np.ndarray:
+    """An NTU RGB+D ``.skeleton`` text file as ``[M, T, 25, 3]`` (camera
+    x, y, z in metres).  Bodies are told apart by their tracking id; the
+    ``max_persons`` bodies seen in the most frames (then with the most
+    motion) are kept, in that order; frames where a kept body is missing
+    are zeros.  Errors name the file and line."""
+    lines = read_text(path).split()
+    pos = 0
+
+    def take(n: int, what: str) -> List[str]:
+        nonlocal pos
+        if pos + n > len(lines):
+            raise DatasetFormatError(f"{path}: ends inside {what} (truncated?)")
+        out = lines[pos:pos + n]
+        pos += n
+        return out
+
+    def number(tok: str, what: str) -> float:
+        try:
+            return float(tok)
+        except ValueError:
+            raise DatasetFormatError(f"{path}: {what}: {tok!r} is not a number") from None
+
+    T = int(number(take(1, "the frame count")[0], "frame count"))
+    if not 0 < T <= MAX_FRAMES:
+        raise DatasetFormatError(f"{path}: frame count {T} outside 1..{MAX_FRAMES}")
+    bodies: dict = {}  # body id -> {frame: [25, 3]}
+    for t in range(T):
+        count = int(number(take(1, f"frame {t}")[0], f"frame {t}: body count"))
+        if not 0 <= count <= MAX_PERSONS:
+            raise DatasetFormatError(f"{path}: frame {t}: body count {count} outside "
+                                     f"0..{MAX_PERSONS}")
+        for _ in range(count):
+            body_id = take(NTU_BODY_VALUES, f"frame {t}: body header")[0]
+            joints = int(number(take(1, f"frame {t}: joint count")[0], "joint count"))
+            if joints != NTU_JOINTS:
+                raise DatasetFormatError(f"{path}: frame {t}: {joints} joints, expected "
+                                         f"{NTU_JOINTS} (Kinect v2)")
+            vals = [number(v, f"frame {t}: joint values")
+                    for v in take(NTU_JOINTS * NTU_JOINT_VALUES, f"frame {t}: joints")]
+            xyz = np.asarray(vals, np.float32).reshape(NTU_JOINTS, NTU_JOINT_VALUES)[:, :3]
+            bodies.setdefault(body_id, {})[t] = xyz
+    if pos != len(lines):
+        raise DatasetFormatError(f"{path}: {len(lines) - pos} values after the last of its "
+                                 f"{T} frames")
+    if not bodies:
+        raise DatasetFormatError(f"{path}: no body in any of its {T} frames")
+
+    def motion(frames: dict) -> float:
+        arr = np.stack([frames[t] for t in sorted(frames)])
+        return float(np.abs(np.diff(arr, axis=0)).sum()) if len(arr) > 1 else 0.0
+    order = sorted(bodies, key=lambda b: (-len(bodies[b]), -motion(bodies[b])))
+    out = np.zeros((min(max_persons, len(order)), T, NTU_JOINTS, 3), np.float32)
+    for m, b in enumerate(order[:max_persons]):
+        for t, xyz in bodies[b].items():
+            out[m, t] = xyz
+    return out

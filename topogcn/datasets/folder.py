@@ -12,7 +12,7 @@ from topogcn.datasets.base import (
     CachedSkeletonDataset, DatasetFormatError, RawRecording, Segment, check_finite,
 )
 from topogcn.datasets.files import MAX_CLASSES, check_sequence_size, open_text, parse_int, \
-    path_in_root, read_numpy, read_text, unique_names
+    path_in_root, read_ntu_skeleton, read_numpy, read_text, unique_names
 from topogcn.datasets.registry import register_dataset
 from topogcn.skeleton import Skeleton, get_skeleton
 from topogcn.transforms import check_channels, default_channels
@@ -50,6 +50,8 @@ def read_array(path: str, num_nodes: int) -> np.ndarray:
     ext = os.path.splitext(path)[1].lower()
     if ext in (".npy", ".npz"):
         arr = read_numpy(path)
+    elif ext == ".skeleton":
+        arr = read_ntu_skeleton(path)
     elif ext == ".csv":
         from topogcn.datasets.smg import read_numeric_csv
         raw = read_numeric_csv(path, None, "one frame per row")
@@ -58,8 +60,8 @@ def read_array(path: str, num_nodes: int) -> np.ndarray:
                                      f"of the skeleton's {num_nodes} joints")
         arr = raw.reshape(len(raw), num_nodes, -1)
     else:
-        raise DatasetFormatError(f"{path}: unsupported file type '{ext}' (expected .npy, .npz "
-                                 f"or .csv)")
+        raise DatasetFormatError(f"{path}: unsupported file type '{ext}' (expected .npy, .npz, "
+                                 f".csv or an NTU RGB+D .skeleton)")
     if arr.ndim == 3:
         arr = arr[None]
     if arr.ndim != 4:

@@ -121,3 +121,22 @@ def trusted_caches(root: str) -> list:
         return []
     return [d for d in os.listdir(processed)
             if os.path.isfile(os.path.join(processed, d, "index.json"))]
+
+
+def write_ntu_skeleton(path: str, frames: int, bodies: Dict[str, Sequence[int]]) -> Dict:
+    """An NTU RGB+D ``.skeleton`` text file: ``bodies[tracking id]`` lists the
+    frames the body is in; joint ``v`` of body ``b`` at frame ``t`` is at
+    ``(t, v, index of b)``.  Returns ``{id: index}``."""
+    index = {b: i for i, b in enumerate(bodies)}
+    out = [str(frames)]
+    for t in range(frames):
+        present = [b for b in bodies if t in bodies[b]]
+        out.append(str(len(present)))
+        for b in present:
+            out.append(f"{b} 0 1 2 1 2 0 0.1 0.2 2")
+            out.append("25")
+            for v in range(25):
+                out.append(f"{t} {v} {index[b]} 0.5 0.5 100 200 1 0 0 0 2")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(out) + "\n")
+    return index

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from topogcn.datasets.base import DatasetFormatError, check_finite
-from topogcn.datasets.files import check_sequence_size, open_text, read_numpy
+from topogcn.datasets.files import check_sequence_size, open_text, read_ntu_skeleton, read_numpy
 from topogcn.datasets.smg import SMG_NUM_JOINTS, SMG_VALUES_PER_JOINT, read_numeric_csv
 
 
@@ -17,13 +17,16 @@ def read_sequence(path: str, num_nodes: int, channels: int) -> torch.Tensor:
     * ``.npy`` / ``.npz`` (first array, or the one named ``x``/``data``):
       ``[T, V, C]`` or ``[M, T, V, C]``;
     * ``.csv`` without header: one row per frame of ``V * C`` values
-      (joint-major), or an SMG ``*_skeleton.csv`` row (25 joints x 11 values).
+      (joint-major), or an SMG ``*_skeleton.csv`` row (25 joints x 11 values);
+    * an NTU RGB+D ``.skeleton`` text file (two most present bodies).
     """
     if not os.path.isfile(path):
         raise DatasetFormatError(f"'{path}' does not exist")
     ext = os.path.splitext(path)[1].lower()
     if ext in (".npy", ".npz"):
         arr = read_numpy(path)
+    elif ext == ".skeleton":
+        arr = read_ntu_skeleton(path)
     elif ext == ".csv":
         first = open_text(path).readline()
         width = len(first.split(","))
@@ -35,8 +38,8 @@ def read_sequence(path: str, num_nodes: int, channels: int) -> torch.Tensor:
                                    f"{num_nodes} joints x {channels} channels")
             arr = raw.reshape(-1, num_nodes, channels)
     else:
-        raise DatasetFormatError(f"{path}: unsupported file type '{ext}' (expected .npy, .npz "
-                                 f"or .csv)")
+        raise DatasetFormatError(f"{path}: unsupported file type '{ext}' (expected .npy, .npz, "
+                                 f".csv or an NTU RGB+D .skeleton)")
     if arr.ndim == 3:
         arr = arr[None]
     if arr.ndim != 4 or arr.shape[2] != num_nodes or arr.shape[3] != channels:

@@ -47,11 +47,11 @@ def spot_files(checkpoint: str, paths: Sequence[str], **spotter_kwargs
     for p in paths:
         if os.path.isdir(p):
             files += sorted(os.path.join(p, f) for f in os.listdir(p)
-                            if f.lower().endswith((".npy", ".npz", ".csv")))
+                            if f.lower().endswith((".npy", ".npz", ".csv", ".skeleton")))
         else:
             files.append(p)
     if not files:
-        raise FileNotFoundError(f"no sequence file (.npy, .npz, .csv) in {list(paths)}")
+        raise FileNotFoundError(f"no sequence file (.npy, .npz, .csv, .skeleton) in {list(paths)}")
     out = {}
     for f in files:
         x = read_sequence(f, spotter.spec.num_nodes, spotter.spec.num_channels)

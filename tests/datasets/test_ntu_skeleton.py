@@ -1,0 +1,45 @@
+"""NTU RGB+D .skeleton text files: bodies by tracking id, the most present
+first, missing frames zero; errors name the file; predict and folders read them."""
+import numpy as np
+import pytest
+
+from topogcn.datasets import DatasetFormatError, SkeletonFolder
+from topogcn.datasets.files import read_ntu_skeleton
+from topogcn.datasets.testing import write_ntu_skeleton
+
+
+def test_bodies_are_ordered_by_presence_and_missing_frames_are_zero(tmp_path):
+    path = str(tmp_path / "S001C001P001R001A001.skeleton")
+    write_ntu_skeleton(path, 6, {"7201": [2, 3], "7200": [0, 1, 2, 3, 4, 5], "7202": [5]})
+    x = read_ntu_skeleton(path)
+    assert x.shape == (2, 6, 25, 3)
+    np.testing.assert_allclose(x[0, :, 4], [[t, 4, 1] for t in range(6)])  # body 7200 first
+    np.testing.assert_allclose(x[1, 2, 3], [2, 3, 0])  # body 7201 (index 0) at frame 2
+    assert (x[1, [0, 1, 4, 5]] == 0).all()
+    assert read_ntu_skeleton(path, max_persons=1).shape == (1, 6, 25, 3)
+
+
+def test_broken_files_are_named(tmp_path):
+    path = tmp_path / "bad.skeleton"
+    write_ntu_skeleton(str(path), 3, {"1": [0, 1, 2]})
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+    with pytest.raises(DatasetFormatError, match=r"bad.skeleton: ends inside frame \d: joints"):
+        read_ntu_skeleton(str(path))
+    path.write_text(text.replace("25\n", "20\n", 1))
+    with pytest.raises(DatasetFormatError, match=r"frame 0: 20 joints, expected 25"):
+        read_ntu_skeleton(str(path))
+
+
+def test_predict_and_folders_read_skeleton_files(tmp_path, tiny_checkpoint, capsys):
+    from topogcn.cli import main
+    path = str(tmp_path / "clip.skeleton")
+    write_ntu_skeleton(path, 30, {"1": range(30)})
+    assert main(["predict", "--checkpoint", tiny_checkpoint, path, "--json"]) == 0
+    assert '"probabilities"' in capsys.readouterr().out
+    root = tmp_path / "f"
+    root.mkdir()
+    write_ntu_skeleton(str(root / "a.skeleton"), 12, {"1": range(12), "2": range(4)})
+    (root / "labels.csv").write_text("file,label\na.skeleton,x\n")
+    ds = SkeletonFolder(root, "ntu25", "train", frames=None, test_fraction=0)
+    assert ds[0][0].shape == (2, 12, 25, 3) and ds.channels == ("x", "y", "z")
