@@ -233,8 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def config_args(p: argparse.ArgumentParser, default: str = "default: synthetic") -> None:
         p.add_argument("--config", help="YAML file or packaged config name (synthetic, "
-                       "synthetic-paper, synthetic-spotting, paper-smg, paper-imigue); "
-                       f"{default}")
+                       "synthetic-paper, synthetic-spotting, paper-smg, paper-imigue, "
+                       f"ntu60-xsub, ntu120-xsub); {default}")
         p.add_argument("--set", action="extend", nargs="+", metavar="KEY=VALUE",
                        help="override keys, e.g. --set optim.lr=0.05 trainer.epochs=5 "
                             "(repeatable)")
@@ -256,7 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="test a checkpoint")
     p.add_argument("--checkpoint", required=True, help="a checkpoint written by topogcn train")
     config_args(p, "default: the checkpoint's own configuration (--set overrides it)")
-    p.add_argument("--out", help="write metrics.json and scores.npz here")
+    p.add_argument("--out", help="write metrics.json and scores.npz here (into OUT/eval-test "
+                   "when OUT is a training run folder)")
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("predict", help="classify one skeleton sequence file")
