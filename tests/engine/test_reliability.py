@@ -114,12 +114,21 @@ def test_malformed_arrays_are_refused_before_allocation(tiny_checkpoint, tmp_pat
 
 def test_undecodable_text_names_the_file_and_line(tmp_path):
     from topogcn.datasets import DatasetFormatError, SkeletonFolder
-    root = tmp_path / "f"
-    root.mkdir()
-    np.save(root / "a.npy", np.zeros((10, 5, 3), np.float32))
-    (root / "labels.csv").write_bytes("file,label\na.npy,caf\xe9\n".encode("latin-1"))
+    root = five_folder(tmp_path, "file,label\na.npy,caf\xe9\n".encode("latin-1"))
     with pytest.raises(DatasetFormatError, match=r"labels.csv, line 2: not UTF-8 text"):
         SkeletonFolder(root, _five(tmp_path), "train")
+
+
+def five_folder(tmp_path, labels, frames=10, value=0.0):
+    """``tmp_path/f`` with ``labels.csv`` (text or bytes) and, unless
+    ``frames`` is None, ``a.npy`` of ``frames`` frames of 5 joints."""
+    root = tmp_path / "f"
+    root.mkdir()
+    if frames is not None:
+        np.save(root / "a.npy", np.full((frames, 5, 3), value, np.float32))
+    data = labels if isinstance(labels, bytes) else labels.encode()
+    (root / "labels.csv").write_bytes(data)
+    return root
 
 
 def _five(tmp_path):
@@ -131,10 +140,7 @@ def test_runaway_sizes_in_label_tables_and_frame_names(tmp_path):
     from tests.datasets.test_convert import write_labels, write_openpose
     from topogcn.datasets import DatasetFormatError, SkeletonFolder
     from topogcn.datasets.convert import convert_openpose_json
-    root = tmp_path / "f"
-    root.mkdir()
-    np.save(root / "a.npy", np.zeros((10, 5, 3), np.float32))
-    (root / "labels.csv").write_text("file,label\na.npy,10000000\n")
+    root = five_folder(tmp_path, "file,label\na.npy,10000000\n")
     with pytest.raises(DatasetFormatError, match=r"line 2: label 10000000 would make 10000001 "
                                                  r"classes .* limit of 10000; write the class"):
         SkeletonFolder(root, _five(tmp_path), "train")
@@ -165,9 +171,7 @@ def test_label_tables_stay_inside_the_dataset_root(tmp_path, name):
     from topogcn.datasets import DatasetFormatError, SkeletonFolder
     (tmp_path / "outside").mkdir()
     np.save(tmp_path / "outside" / "x.npy", np.zeros((10, 5, 3), np.float32))
-    root = tmp_path / "f"
-    root.mkdir()
-    (root / "labels.csv").write_text(f"file,label\n{name},a\n")
+    root = five_folder(tmp_path, f"file,label\n{name},a\n", frames=None)
     with pytest.raises(DatasetFormatError, match=r"labels.csv, line 2: .*(absolute path|"
                                                  r"leads outside the dataset root)"):
         SkeletonFolder(root, _five(tmp_path), "train")
@@ -195,10 +199,7 @@ def test_silent_wrong_results_are_now_errors(tmp_path, tiny_checkpoint, capsys):
     assert main(["predict", "--checkpoint", tiny_checkpoint, str(tmp_path / "big.npy")]) == 2
     assert "frame 3 has the value 1e+30" in capsys.readouterr().err
     # non-integer frames and labels are not truncated
-    root = tmp_path / "f"
-    root.mkdir()
-    np.save(root / "a.npy", np.zeros((30, 5, 3), np.float32))
-    (root / "labels.csv").write_text("file,label,start_frame,end_frame\na.npy,x,1.9,17\n")
+    root = five_folder(tmp_path, "file,label,start_frame,end_frame\na.npy,x,1.9,17\n", frames=30)
     with pytest.raises(DatasetFormatError, match=r"line 2: start_frame must be an integer, got "
                                                  r"'1.9' \(not truncated\)"):
         SkeletonFolder(root, _five(tmp_path), "train")
@@ -252,10 +253,7 @@ def test_cache_follows_edits_prunes_stale_copies_and_moves_off_read_only_roots(t
                                                                               monkeypatch):
     from topogcn.datasets import SkeletonFolder
     from topogcn.datasets.base import default_cache_dir
-    root = tmp_path / "f"
-    root.mkdir()
-    np.save(root / "a.npy", np.ones((10, 5, 3), np.float32))
-    (root / "labels.csv").write_text("file,label\na.npy,x\n")
+    root = five_folder(tmp_path, "file,label\na.npy,x\n", value=1.0)
     first = SkeletonFolder(root, _five(tmp_path), "train", frames=None, test_fraction=0)
     assert float(first[0][0].sum()) == 150
     st = os.stat(root / "a.npy")
@@ -312,9 +310,7 @@ def test_outside_files_only_when_allowed_and_skip_of_undecodable_recordings(tmp_
     from topogcn.datasets.testing import SMG_SPEC, write_smg
     (tmp_path / "outside").mkdir()
     np.save(tmp_path / "outside" / "x.npy", np.zeros((10, 5, 3), np.float32))
-    root = tmp_path / "f"
-    root.mkdir()
-    (root / "labels.csv").write_text("file,label\n../outside/x.npy,a\n")
+    root = five_folder(tmp_path, "file,label\n../outside/x.npy,a\n", frames=None)
     ds = SkeletonFolder(root, _five(tmp_path), "train", test_fraction=0, allow_outside_root=True)
     assert len(ds) == 1
     write_smg(str(tmp_path / "smg"), SMG_SPEC)
