@@ -336,3 +336,15 @@ def test_written_files_honour_the_umask(tmp_path):
         assert os.stat(tmp_path / "b.json").st_mode & 0o777 == 0o600
     finally:
         os.umask(old)
+
+
+def test_dataset_options_that_shadow_data_keys(tmp_path, tiny_overrides):
+    cfg = load_config("synthetic", ["data.options={skeleton: coco17, num_subjects: 4, "
+                                    "test_subjects: 1, gestures_per_class: 1, num_classes: 2}"])
+    from topogcn.engine.data import build_dataset
+    assert build_dataset(cfg.data, "test").skeleton.name == "coco17"
+    for options, message in (("{skeleton: coco17}", "are both set"),
+                             ("{frames: 9}", "data.options.frames: set data.frames instead")):
+        bad = load_config("synthetic", ["data.skeleton=ntu25", f"data.options={options}"])
+        with pytest.raises(ConfigError, match=message):
+            build_dataset(bad.data, "test")

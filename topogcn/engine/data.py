@@ -23,9 +23,20 @@ def open_dataset(cfg: DataConfig, split: str) -> SkeletonDataset:
                           "comes from the dataset (for folders, ROOT/channels.txt, written by "
                           "`topogcn convert`)")
     root = os.path.expanduser(cfg.root) if cfg.root else None
+    options = dict(cfg.options)
+    skeleton = cfg.skeleton
+    if "skeleton" in options:  # data.options.skeleton is the same as data.skeleton
+        if skeleton:
+            raise ConfigError("data.skeleton and data.options.skeleton are both set; keep one")
+        skeleton = options.pop("skeleton")
+    for key in ("frames", "val_subjects", "split", "root"):
+        if key in options:
+            raise ConfigError(f"data.options.{key}: set data.{key} instead"
+                              if key != "split" else "data.options.split: the split is chosen "
+                              "by the command (train, val, test)")
     try:
-        ds = create_dataset(cfg.name, split, root, skeleton=cfg.skeleton, frames=cfg.frames,
-                            val_subjects=cfg.val_subjects, **cfg.options)
+        ds = create_dataset(cfg.name, split, root, skeleton=skeleton, frames=cfg.frames,
+                            val_subjects=cfg.val_subjects, **options)
     except ValueError as e:
         if type(e) is not ValueError:  # DatasetFormatError and the like name their file
             raise
