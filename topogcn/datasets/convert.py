@@ -19,7 +19,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from topogcn.datasets.base import DatasetFormatError, SkeletonDataset
-from topogcn.datasets.files import check_frame_indices, open_text, parse_int, read_text, \
+from topogcn.datasets.files import check_frame_indices, open_text, parse_int, read_names, \
     unique_names
 from topogcn.datasets.folder import CHANNELS_FILE, SKELETON_FILE, read_label_csv
 from topogcn.datasets.imigue import fill_missing, read_openpose_people
@@ -145,8 +145,7 @@ def _convert(recordings: Dict[str, np.ndarray], labels: str, out: str, skeleton:
     classes = None
     classes_file = os.path.join(os.path.dirname(os.path.abspath(labels)), "classes.txt")
     if os.path.isfile(classes_file):
-        classes = unique_names([line.strip() for line in read_text(classes_file).splitlines()
-                                if line.strip()], classes_file)
+        classes = unique_names(read_names(classes_file), classes_file)
     data = ((f"{n}.npy", recordings[n] if index is None else recordings[n][:, :, index])
             for n in sorted(used))
     return _write_folder(out, skeleton, data, rows, classes, channels)

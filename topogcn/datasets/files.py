@@ -41,6 +41,19 @@ def read_text(path: str) -> str:
                                  f"UTF-8") from None
 
 
+def read_names(path: str) -> List[str]:
+    """The non-empty lines of a UTF-8 text file, stripped (``classes.txt``,
+    ``channels.txt``)."""
+    return [line.strip() for line in read_text(path).splitlines() if line.strip()]
+
+
+def unsupported_file(path: str) -> DatasetFormatError:
+    """The error for a sequence file of a type no reader takes."""
+    ext = os.path.splitext(path)[1].lower()
+    return DatasetFormatError(f"{path}: unsupported file type '{ext}' (expected .npy, .npz, "
+                              f".csv or an NTU RGB+D .skeleton)")
+
+
 def open_text(path: str) -> io.StringIO:
     """:func:`read_text` as a file object (for :mod:`csv` readers)."""
     return io.StringIO(read_text(path), newline=None)
@@ -97,8 +110,7 @@ def read_numpy(path: str, keys: Sequence[str] = ("x", "data")) -> np.ndarray:
         with np.load(path, allow_pickle=False) as archive:
             data = archive[key]
     else:
-        raise DatasetFormatError(f"{path}: unsupported file type '{ext}' (expected .npy, .npz "
-                                 f"or .csv)")
+        raise unsupported_file(path)
     try:
         return np.asarray(data, dtype=np.float32)
     except (TypeError, ValueError) as e:

@@ -12,7 +12,7 @@ from topogcn.datasets.base import (
     CachedSkeletonDataset, DatasetFormatError, RawRecording, Segment, check_finite,
 )
 from topogcn.datasets.files import MAX_CLASSES, check_sequence_size, open_text, parse_int, \
-    path_in_root, read_ntu_skeleton, read_numpy, read_text, unique_names
+    path_in_root, read_names, read_ntu_skeleton, read_numpy, unique_names, unsupported_file
 from topogcn.datasets.registry import register_dataset
 from topogcn.skeleton import Skeleton, get_skeleton
 from topogcn.transforms import check_channels, default_channels
@@ -60,8 +60,7 @@ def read_array(path: str, num_nodes: int) -> np.ndarray:
                                      f"of the skeleton's {num_nodes} joints")
         arr = raw.reshape(len(raw), num_nodes, -1)
     else:
-        raise DatasetFormatError(f"{path}: unsupported file type '{ext}' (expected .npy, .npz, "
-                                 f".csv or an NTU RGB+D .skeleton)")
+        raise unsupported_file(path)
     if arr.ndim == 3:
         arr = arr[None]
     if arr.ndim != 4:
@@ -163,7 +162,7 @@ class SkeletonFolder(CachedSkeletonDataset):
         path = os.path.join(self.root, CHANNELS_FILE)
         saved = None
         if os.path.isfile(path):
-            saved = tuple(line.strip() for line in read_text(path).splitlines() if line.strip())
+            saved = tuple(read_names(path))
         C = self.num_channels
         source = path if channels is None and saved is not None else "channels"
         if channels is not None and saved is not None and tuple(channels) != saved:
@@ -207,8 +206,7 @@ class SkeletonFolder(CachedSkeletonDataset):
     def _classes(self) -> List[str]:
         path = os.path.join(self.root, "classes.txt")
         if os.path.isfile(path):
-            return unique_names([line.strip() for line in read_text(path).splitlines()
-                                 if line.strip()], path)
+            return unique_names(read_names(path), path)
         labels = {r["label"] for r in self._table}
         if all(label.isdigit() for label in labels):
             top = max(int(x) for x in labels)

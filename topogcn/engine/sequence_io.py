@@ -7,7 +7,9 @@ import numpy as np
 import torch
 
 from topogcn.datasets.base import DatasetFormatError, check_finite
-from topogcn.datasets.files import check_sequence_size, open_text, read_ntu_skeleton, read_numpy
+from topogcn.datasets.files import (
+    check_sequence_size, open_text, read_ntu_skeleton, read_numpy, unsupported_file,
+)
 from topogcn.datasets.smg import SMG_NUM_JOINTS, SMG_VALUES_PER_JOINT, read_numeric_csv
 
 
@@ -38,8 +40,7 @@ def read_sequence(path: str, num_nodes: int, channels: int) -> torch.Tensor:
                                    f"{num_nodes} joints x {channels} channels")
             arr = raw.reshape(-1, num_nodes, channels)
     else:
-        raise DatasetFormatError(f"{path}: unsupported file type '{ext}' (expected .npy, .npz, "
-                                 f".csv or an NTU RGB+D .skeleton)")
+        raise unsupported_file(path)
     if arr.ndim == 3:
         arr = arr[None]
     if arr.ndim != 4 or arr.shape[2] != num_nodes or arr.shape[3] != channels:
