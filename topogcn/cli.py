@@ -70,11 +70,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
     result = train(cfg, out, resume=args.resume, overwrite=args.overwrite)
     m = result.metrics
     print(f"\ntopogcn train: {cfg.model.name} on {cfg.data.name} finished")
-    _print_table([("test top-1", f"{100 * m['top1']:.2f}%"),
-                  ("test top-5", f"{100 * m['top5']:.2f}%"),
-                  ("test clips", m["num_test"]), ("epochs", m["epoch"]),
-                  ("checkpoint", m["checkpoint"]), ("train time", f"{m['train_time_s']:.1f} s"),
-                  ("run folder", out)])
+    rows = [("test top-1", f"{100 * m['top1']:.2f}%")]
+    base = m.get("baselines") or {}
+    if base.get("linear") is not None:
+        rows.append(("linear baseline", f"{100 * base['linear']:.2f}% (logistic regression on "
+                                        f"the same clips; chance {100 * base['chance']:.2f}%)"))
+    budget = m.get("budget") or {}
+    best = budget.get("best_epoch")
+    rows += [("test top-5", f"{100 * m['top5']:.2f}%"), ("test clips", m["num_test"]),
+             ("epochs", m["epoch"] if not budget.get("stopped") else
+              f"{m['epoch']} (stopped: {budget['stopped'].replace('_', ' ')})"),
+             ("checkpoint", m["checkpoint"] + (f" (epoch {best + 1}, best validation)"
+                                               if m["checkpoint"] == "best" and best is not None
+                                               else "")),
+             ("train time", f"{m['train_time_s']:.1f} s"), ("run folder", out)]
+    _print_table(rows)
     return 0
 
 

@@ -152,12 +152,18 @@ class SkeletonDataset(Dataset):
             start and end frame, label).
         channels (tuple of str): the meaning of every channel, e.g.
             ``("x", "y", "z")`` or ``("x", "y", "confidence")``.
+        side_specific_classes (bool): whether a class depends on the side of
+            the body (``raise the left hand`` against ``... right hand``), so
+            that left/right mirroring would change the label; automatic
+            mirroring augmentation (``data.mirror: auto``) is then off.
+            (default: :obj:`False`)
     """
 
     classes: List[str]
     skeleton: Skeleton
     # the meaning of every channel (documented under Attributes above)
     channels: Tuple[str, ...] = ("x", "y", "z")
+    side_specific_classes: bool = False
 
     def __init__(self, split: str, frames: Optional[int] = 64,
                  transform: Optional[Callable[[Tensor], Tensor]] = None) -> None:

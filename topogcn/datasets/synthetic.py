@@ -175,6 +175,10 @@ class SyntheticMicroGestures(SkeletonDataset):
     ``amplitude`` (10 cm by default), with a random phase per instance, so
     that a linear model on raw coordinates does not solve it.
 
+    Classes are side-specific (a movement of the left hand is not one of the
+    right hand): :attr:`side_specific_classes` is true, so automatic
+    mirroring augmentation stays off.
+
     Clips are the labelled segments (about ``gesture_frames`` frames at 30
     fps), split by subject: the last ``test_subjects`` subjects are the test
     split.  :meth:`recordings` gives the long recordings with their segments
@@ -198,6 +202,8 @@ class SyntheticMicroGestures(SkeletonDataset):
         noise (float): Sensor-noise standard deviation. (default: 0.004)
         gesture_frames (int): Mean gesture length in frames. (default: 30)
     """
+
+    side_specific_classes = True
 
     def __init__(self, split: str = "train", seed: int = 0,
                  skeleton: Union[Skeleton, str] = "ntu25", num_classes: int = 10,

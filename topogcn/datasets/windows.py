@@ -63,6 +63,7 @@ class SpottingWindows(SkeletonDataset):
         self.background_iou = background_iou
         self.skeleton = dataset.skeleton
         self.channels = tuple(dataset.channels)
+        self.side_specific_classes = dataset.side_specific_classes
         self.classes = list(dataset.classes) + [BACKGROUND]
         K = len(dataset.classes)
         gestures: List[List[int]] = []

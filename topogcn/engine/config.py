@@ -63,8 +63,10 @@ class DataConfig:
     num_workers: int = 0
     #: input stream: ``joint``, ``bone``, ``motion`` or ``bone_motion`` (after resampling)
     stream: str = "joint"
-    #: training subjects held out for validation (a count or ids); none: no validation
-    val_subjects: Optional[Union[int, List[int]]] = None
+    #: training subjects held out for validation: a fraction (0.2: a fifth of
+    #: them, drawn with the run's seed), a count (the last n) or their ids;
+    #: none: no validation (the last epoch is tested)
+    val_subjects: Optional[Union[int, float, List[int]]] = None
     #: validate on the test split, so that best.ckpt is the best test epoch: the
     #: official code's protocol (optimistic; not for model selection)
     val_on_test: bool = False
@@ -90,6 +92,12 @@ class DataConfig:
     drop_last: bool = False
     #: maximum rotation in radians (0.3 in the reference)
     rotation: float = 0.3
+    #: random scale of each coordinate axis in [1 - scale, 1 + scale] (0: none)
+    scale: float = 0.0
+    #: left/right mirroring (half the clips) through the skeleton's mirror
+    #: pairs: true, false, or auto (on when the skeleton declares its pairs
+    #: and the dataset's classes do not depend on the side)
+    mirror: Union[bool, str] = False
     #: spotting: train and test on sliding windows of this many frames of the
     #: recordings, labelled with their gesture or ``background`` (none: clips)
     window: Optional[int] = None
@@ -160,6 +168,18 @@ class TrainerConfig:
     progress_bar: bool = True
     #: stop after this many training batches per epoch (tests, smoke runs)
     limit_train_batches: Optional[Union[int, float]] = None
+    #: budget in optimisation steps: the run lasts ceil(steps / batches per
+    #: epoch) epochs, at most ``epochs`` (none: exactly ``epochs``)
+    steps: Optional[int] = None
+    #: wall-time budget of training in minutes: after the first epoch the
+    #: plan is cut to the epochs that fit (the schedule follows)
+    max_minutes: Optional[float] = None
+    #: stop when the validation top-1 has not improved for this many epochs
+    #: (needs a validation split; none: never)
+    early_stopping: Optional[int] = None
+    #: fit a linear baseline (logistic regression on the same preprocessed
+    #: clips) and report it beside the model in metrics.json
+    baselines: bool = True
 
 
 @dataclass
@@ -333,7 +353,8 @@ _MINIMA = (("seed", 0), ("data.frames", 1), ("data.batch_size", 1), ("data.eval_
            ("data.k", 1), ("data.crop_min_frames", 1), ("optim.lr", 0.0),
            ("optim.base_batch_size", 1), ("optim.weight_decay", 0.0),
            ("optim.warmup_epochs", 0.0), ("trainer.epochs", 1), ("trainer.num_nodes", 1),
-           ("trainer.threads", 1), ("trainer.log_every_n_steps", 1))
+           ("trainer.threads", 1), ("trainer.log_every_n_steps", 1), ("trainer.steps", 1),
+           ("trainer.early_stopping", 1), ("data.scale", 0.0))
 
 
 def check_config(cfg: "Config") -> None:
@@ -351,6 +372,17 @@ def check_config(cfg: "Config") -> None:
                           f"{cfg.seed}")
     if not 0 < cfg.data.test_crop <= 1:
         raise ConfigError(f"'data.test_crop' must be in (0, 1], got {cfg.data.test_crop}")
+    if cfg.data.scale >= 1:
+        raise ConfigError(f"'data.scale' must be below 1, got {cfg.data.scale}")
+    if isinstance(cfg.data.mirror, str) and cfg.data.mirror != "auto":
+        raise ConfigError(f"'data.mirror' must be true, false or auto, got {cfg.data.mirror!r}")
+    v = cfg.data.val_subjects
+    if isinstance(v, float) and not 0 < v < 1:
+        raise ConfigError(f"'data.val_subjects' as a fraction must be between 0 and 1, got {v} "
+                          f"(a whole number is a count of subjects)")
+    if cfg.trainer.max_minutes is not None and cfg.trainer.max_minutes <= 0:
+        raise ConfigError(f"'trainer.max_minutes' must be positive, got "
+                          f"{cfg.trainer.max_minutes}")
 
 
 def apply_override(cfg: Config, keys: List[str], value: Any, text: str) -> None:

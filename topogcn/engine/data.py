@@ -1,8 +1,11 @@
 """The LightningDataModule over :mod:`topogcn.datasets`."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Callable, List, Optional, Tuple
+
+import numpy as np
 
 import lightning as L
 import torch
@@ -11,7 +14,8 @@ from torch.utils.data import DataLoader, Sampler
 from topogcn.datasets import SkeletonDataset, SpottingWindows, create_dataset
 from topogcn.engine.config import ConfigError, DataConfig
 from topogcn.transforms import (
-    InputSpec, InputSpecError, Preprocess, RandomCropResize, RandomRotation,
+    InputSpec, InputSpecError, Preprocess, RandomCropResize, RandomMirror, RandomRotation,
+    RandomScale,
 )
 
 
@@ -89,16 +93,39 @@ def check_matches(spec: InputSpec, dataset: SkeletonDataset, what: str = "the da
                           f"{spec.num_classes}")
 
 
-def augmentations(cfg: DataConfig, spec: InputSpec) -> Tuple[Optional[Callable], List[Callable]]:
+def uses_mirroring(cfg: DataConfig, spec: InputSpec,
+                   dataset: Optional[SkeletonDataset] = None) -> bool:
+    """Whether the recipe mirrors training clips: ``data.mirror`` true, or
+    ``auto`` and the skeleton declares its mirror pairs and the dataset's
+    classes do not depend on the side (``dataset.side_specific_classes``)."""
+    if not cfg.augment or cfg.mirror is False:
+        return False
+    if cfg.mirror is True:
+        if spec.skeleton.mirror is None:
+            raise ConfigError(f"data.mirror: skeleton '{spec.skeleton.name}' declares no "
+                              f"mirror pairs (a 'mirror' list of (left, right) joints in its "
+                              f"file; [] for a skeleton without pairs, e.g. one hand)")
+        return True
+    return spec.skeleton.mirror is not None and \
+        not getattr(dataset, "side_specific_classes", False)
+
+
+def augmentations(cfg: DataConfig, spec: InputSpec, dataset: Optional[SkeletonDataset] = None
+                  ) -> Tuple[Optional[Callable], List[Callable]]:
     """The recipe's training augmentation around the spec's normalisation:
     the temporal one (a random crop-and-resize to the spec's frames, in
-    place of its test-time resampling) and the spatial ones (rotation of
-    the coordinate channels)."""
+    place of its test-time resampling) and the spatial ones, in this order:
+    left/right mirroring (:func:`uses_mirroring`), a random scale per axis
+    and a rotation, all of the coordinate channels only."""
     if not cfg.augment:
         return None, []
     temporal = RandomCropResize(spec.frames, scale=tuple(cfg.crop_scale),
                                 min_frames=cfg.crop_min_frames)
     spatial: List[Callable] = []
+    if uses_mirroring(cfg, spec, dataset):
+        spatial.append(RandomMirror(spec.skeleton))
+    if cfg.scale > 0:
+        spatial.append(RandomScale(cfg.scale, dims=spec.coordinate_dims))
     if cfg.rotation > 0:
         spatial.append(RandomRotation(cfg.rotation, dims=spec.coordinate_dims))
     return temporal, spatial
@@ -116,13 +143,37 @@ def build_dataset(cfg: DataConfig, split: str, train: bool = False,
     else:
         check_matches(spec, ds, f"the {split!r} split of data.name={cfg.name}")
     pre = Preprocess(spec)
-    ds.transform = pre.with_augmentation(*augmentations(cfg, spec)) if train else pre
+    ds.transform = pre.with_augmentation(*augmentations(cfg, spec, ds)) if train else pre
     ds.transform.spec = spec
     return ds
 
 
 #: seeds of topogcn's runs: 0 .. 2^32 - 1 (what ``seed_everything`` takes)
 MAX_SEED = 2 ** 32 - 1
+
+
+def validation_subjects(cfg: DataConfig, seed: int) -> Tuple[DataConfig, Optional[str]]:
+    """Resolve a fractional ``data.val_subjects`` (0.2: a fifth of the
+    training subjects, at least one) into subject ids drawn with ``seed``.
+    Returns the data config with the ids (unchanged for a count, ids or
+    none) and a line for people saying what was held out (none when there is
+    nothing to say).  A training split with a single subject has no
+    validation split: the last epoch is then tested."""
+    frac = cfg.val_subjects
+    if not isinstance(frac, float):
+        return cfg, None
+    plain = dataclasses.replace(cfg, val_subjects=None, window=None)
+    subjects = sorted(set(open_dataset(plain, "train").subjects))
+    if len(subjects) < 2:
+        return (dataclasses.replace(cfg, val_subjects=None),
+                f"validation: none (the training split has {len(subjects)} subject; the last "
+                f"epoch is tested)")
+    n = min(len(subjects) - 1, max(1, int(round(frac * len(subjects)))))
+    rng = np.random.default_rng([seed, 17])
+    ids = sorted(subjects[i] for i in rng.choice(len(subjects), n, replace=False))
+    return (dataclasses.replace(cfg, val_subjects=ids),
+            f"validation: {n} of {len(subjects)} training subjects held out "
+            f"(data.val_subjects={frac:g}, seed {seed}): {', '.join(map(str, ids))}")
 
 
 def epoch_seed(seed: int, epoch: int, item: Optional[int] = None) -> int:
@@ -191,6 +242,9 @@ class SkeletonDataModule(L.LightningDataModule):
     def __init__(self, cfg: DataConfig, seed: int = 0, spec: Optional[InputSpec] = None) -> None:
         super().__init__()
         self.cfg, self.seed = cfg, seed
+        #: what the validation split is, for people (a fractional
+        #: ``val_subjects`` is resolved into ids at setup)
+        self.val_note: Optional[str] = None
         #: the input contract: given (a trained model's), or that of the training data
         self.spec = spec
         self.train_set: Optional[SkeletonDataset] = None
@@ -199,6 +253,7 @@ class SkeletonDataModule(L.LightningDataModule):
 
     def setup(self, stage: Optional[str] = None) -> None:
         if stage in (None, "fit") and self.train_set is None:
+            self.cfg, self.val_note = validation_subjects(self.cfg, self.seed)
             self.train_set = build_dataset(self.cfg, "train", train=True, spec=self.spec)
             self.spec = self.train_set.transform.spec
             if self.cfg.val_subjects is not None:

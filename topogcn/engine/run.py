@@ -13,12 +13,14 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.fabric.utilities.seed import seed_everything
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
+from topogcn.engine.baselines import linear_baseline
+from topogcn.engine.budget import TimeBudget, batches_per_epoch, plan_epochs
 from topogcn.engine.checkpoint import AtomicCheckpointIO, load_checkpoint_file
 from topogcn.engine.config import Config, ConfigError, check_config, load_config
 from topogcn.engine.csv_log import ResumableCSVLogger, trim_log
-from topogcn.engine.data import SkeletonDataModule, epoch_seed
+from topogcn.engine.data import SkeletonDataModule, build_dataset, epoch_seed
 from topogcn.engine.module import SkeletonClassifier
 from topogcn.engine.sequence_io import read_sequence
 from topogcn.engine.trained_run import CKPT_KEY, Run, build_model, run_payload
@@ -44,8 +46,8 @@ class EpochReport(Callback):
     training loss and top-1, validation top-1 when there is a validation
     split, and the epoch's time."""
 
-    def __init__(self, epochs: int) -> None:
-        self.epochs, self.start = epochs, time.time()
+    def __init__(self) -> None:
+        self.start = time.time()
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self.start = time.time()
@@ -54,7 +56,8 @@ class EpochReport(Callback):
         if not trainer.is_global_zero:
             return
         m = trainer.callback_metrics
-        parts = [f"epoch {trainer.current_epoch + 1:>{len(str(self.epochs))}}/{self.epochs}"]
+        epochs = trainer.max_epochs
+        parts = [f"epoch {trainer.current_epoch + 1:>{len(str(epochs))}}/{epochs}"]
         if "train/loss_epoch" in m:
             parts.append(f"train loss {float(m['train/loss_epoch']):.3f}")
         if "train/top1" in m:
@@ -104,7 +107,7 @@ def _prepare_out(out: str, resume: bool, overwrite: bool) -> None:
 
 
 def _trainer(cfg: Config, out: str, callbacks: List[Callback], logger=True,
-             validate: bool = True) -> L.Trainer:
+             validate: bool = True, epochs: Optional[int] = None) -> L.Trainer:
     t = cfg.trainer
     loggers = False
     if logger:
@@ -125,6 +128,7 @@ def _trainer(cfg: Config, out: str, callbacks: List[Callback], logger=True,
         kwargs["limit_train_batches"] = t.limit_train_batches
     if not validate:
         kwargs["limit_val_batches"] = 0
+    kwargs["max_epochs"] = epochs or t.epochs
     try:
         return _make_trainer(cfg, out, callbacks, loggers, kwargs)
     except Exception as e:  # Lightning's MisconfigurationException and the like
@@ -138,7 +142,7 @@ def _make_trainer(cfg: Config, out: str, callbacks: List[Callback], loggers,
                   kwargs: Dict[str, Any]) -> L.Trainer:
     t = cfg.trainer
     return L.Trainer(
-        max_epochs=t.epochs, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
+        accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
         num_nodes=t.num_nodes, precision=t.precision, gradient_clip_val=t.gradient_clip_val,
         logger=loggers, log_every_n_steps=t.log_every_n_steps, callbacks=callbacks,
         enable_progress_bar=t.progress_bar, enable_model_summary=False,
@@ -179,22 +183,40 @@ def _train(cfg: Config, out: str, resume: bool) -> RunResult:
     dm = SkeletonDataModule(cfg.data, cfg.seed)
     dm.setup("fit")
     spec = dm.spec
+    has_val = dm.val_set is not None
+    notes = [dm.val_note] if dm.val_note else []
+    steps = batches_per_epoch(len(dm.train_set), dm.cfg, cfg.trainer)
+    epochs = plan_epochs(cfg.trainer, steps)
+    if cfg.trainer.steps is not None:
+        notes.append(f"budget: {cfg.trainer.steps} steps = {epochs} epochs of {steps} batches "
+                     f"({len(dm.train_set)} training clips, batch {cfg.data.batch_size})"
+                     + (f", at most {cfg.trainer.max_minutes:g} min"
+                        if cfg.trainer.max_minutes else ""))
+    if cfg.trainer.early_stopping and not has_val:
+        notes.append("trainer.early_stopping: no validation split, so no early stopping")
+    for line in notes:
+        print(line, flush=True)
     model = build_model(cfg, spec)
-    module = SkeletonClassifier(model, cfg.loss, cfg.optim, cfg.trainer.epochs,
+    module = SkeletonClassifier(model, cfg.loss, cfg.optim, epochs,
                                 cfg.data.batch_size, spec.classes)
     atomic_write_text(os.path.join(out, "config.yaml"), cfg.dump())
-    has_val = dm.val_set is not None
     folder = os.path.join(out, "checkpoints")
     # best: the best validation epoch (the last without validation); last: every epoch
     ckpt = ModelCheckpoint(dirpath=folder, filename="best",
-                           monitor="val/top1" if has_val else None, mode="max",
+                           monitor="val/selection" if has_val else None, mode="max",
                            save_top_k=1, enable_version_counter=False)
     last = ModelCheckpoint(dirpath=folder, filename="last", save_top_k=1,
                            enable_version_counter=False)
-    callbacks = [ckpt, last, EpochSeed(cfg.seed), RunInfo(run_payload(cfg, spec))]
+    budget = TimeBudget(cfg.trainer.max_minutes, epochs)
+    callbacks = [ckpt, last, budget, EpochSeed(cfg.seed), RunInfo(run_payload(cfg, spec))]
+    stopper = None
+    if cfg.trainer.early_stopping and has_val:
+        stopper = EarlyStopping("val/selection", mode="max", verbose=False,
+                                patience=cfg.trainer.early_stopping)
+        callbacks.append(stopper)
     if not cfg.trainer.progress_bar:
-        callbacks.append(EpochReport(cfg.trainer.epochs))
-    trainer = _trainer(cfg, out, callbacks, validate=has_val)
+        callbacks.append(EpochReport())
+    trainer = _trainer(cfg, out, callbacks, validate=has_val, epochs=epochs)
     resume_from = os.path.join(folder, "last.ckpt") if resume else None
     if resume_from:  # the resumed epochs are logged again: keep the rows before them
         epoch = load_checkpoint_file(resume_from).get("epoch", 0) + 1
@@ -205,10 +227,24 @@ def _train(cfg: Config, out: str, resume: bool) -> RunResult:
     best = ckpt.best_model_path if has_val and ckpt.best_model_path else None
     trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
     metrics = _collect_metrics(trainer, module, spec.classes)
+    stopped = ("early_stopping" if stopper is not None and stopper.stopped_epoch > 0 else
+               "time_budget" if budget.stopped else None)
     metrics.update({"epoch": trainer.current_epoch, "train_time_s": round(train_time, 2),
                     "wall_time_s": round(time.time() - start, 2),
                     "checkpoint": "best" if best else "last",
-                    "num_train": len(dm.train_set), "num_test": len(dm.test_set)})
+                    "num_train": len(dm.train_set), "num_test": len(dm.test_set),
+                    "num_val": len(dm.val_set) if has_val else 0,
+                    "budget": {"steps": cfg.trainer.steps, "steps_per_epoch": steps,
+                               "epochs_planned": epochs, "epochs_after_time_check":
+                               budget.epochs, "epochs_run": trainer.current_epoch,
+                               "stopped": stopped, "best_epoch": module.best_val_epoch(),
+                               "note": budget.note}})
+    if has_val and dm.cfg.val_subjects is not None and not dm.cfg.val_on_test:
+        metrics["val_subjects"] = list(dm.cfg.val_subjects) \
+            if isinstance(dm.cfg.val_subjects, (list, tuple)) else dm.cfg.val_subjects
+    if cfg.trainer.baselines and trainer.is_global_zero:
+        plain = build_dataset(dm.cfg, "train", spec=spec)  # no augmentation
+        metrics["baselines"] = linear_baseline(plain, dm.test_set, spec.num_classes, cfg.seed)
     _write_results(trainer, module, out, metrics)
     return RunResult(out, metrics)
 

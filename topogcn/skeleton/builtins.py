@@ -23,11 +23,22 @@ Sources of the joint orders and bone lists:
   (48, 54); the nose tip (face 30) to the body nose (body 0).
 * ``coco17``: the 17 COCO keypoints and the 19 links of the COCO keypoint
   annotation ``skeleton`` field.  Centre: 0 (nose), as in PYSKL.
+* ``mediapipe_hand21`` / ``hand21``: the 21 landmarks of MediaPipe Hands
+  (wrist, then thumb CMC/MCP/IP/tip, and MCP/PIP/DIP/tip of the index, middle,
+  ring and pinky fingers) and the 21 links of its ``HAND_CONNECTIONS`` (the
+  palm: wrist-thumb CMC, wrist-index MCP, wrist-pinky MCP and the MCP row).
+  The order is OpenPose's hand order too.  Centre: 0 (wrist).
 * ``mediapipe33``: the 33 landmarks of MediaPipe Pose (BlazePose) in
   MediaPipe's order and the 35 links of its ``POSE_CONNECTIONS``.  Those leave
   the face, the mouth and the body as three pieces; to make one connected
   graph (a topogcn choice) the mouth corners (9, 10) are linked to the nose
   (0) and the nose to both shoulders (11, 12).  Centre: 0 (nose), as coco17.
+
+Mirror pairs (the left/right symmetry used by mirroring augmentation) follow
+the joint names (``Left``/``Right``, ``L``/``R``, ``left``/``right``); the
+70-point OpenPose face uses the standard 68-point flip (jaw ``i`` <-> ``16 -
+i``, brows, eyes, nostrils and lips mirrored, pupils swapped); a single hand
+declares no pair (its mirror image is the other hand).
 
 The facts are gathered in ``shared/reference/dataset-formats.md`` of the
 project, with their sources.
@@ -36,7 +47,7 @@ from __future__ import annotations
 
 from typing import List, Tuple
 
-from topogcn.skeleton.skeleton import Skeleton
+from topogcn.skeleton.skeleton import Skeleton, mirror_pairs_by_name
 
 NTU25_JOINTS = (
     "SpineBase", "SpineMid", "Neck", "Head", "ShoulderLeft", "ElbowLeft", "WristLeft",
@@ -126,6 +137,25 @@ MEDIAPIPE33_BONES = (
 )
 
 
+MEDIAPIPE_HAND_JOINTS = ("wrist", "thumb_cmc", "thumb_mcp", "thumb_ip", "thumb_tip") + tuple(
+    f"{finger}_{k}" for finger in ("index_finger", "middle_finger", "ring_finger", "pinky")
+    for k in ("mcp", "pip", "dip", "tip"))
+MEDIAPIPE_HAND_BONES = (
+    (0, 1), (0, 5), (9, 13), (13, 17), (5, 9), (0, 17),  # palm
+    (1, 2), (2, 3), (3, 4), (5, 6), (6, 7), (7, 8), (9, 10), (10, 11), (11, 12),
+    (13, 14), (14, 15), (15, 16), (17, 18), (18, 19), (19, 20),
+)
+
+#: the 68-point face's mirror image of every point (iBUG 300-W order, as
+#: OpenPose's face model), and the two pupils (68, 69)
+FACE_MIRROR = (
+    [(i, 16 - i) for i in range(8)] + [(17 + i, 26 - i) for i in range(5)]
+    + [(31, 35), (32, 34)] + [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]
+    + [(48, 54), (49, 53), (50, 52), (55, 59), (56, 58)] + [(60, 64), (61, 63), (65, 67)]
+    + [(68, 69)]
+)
+
+
 def ntu25() -> Skeleton:
     return Skeleton(
         "ntu25", 25, NTU25_BONES, center=20, joint_names=NTU25_JOINTS,
@@ -136,12 +166,16 @@ def ntu25() -> Skeleton:
             "left_leg": [12, 13, 14, 15],
             "right_leg": [16, 17, 18, 19],
             "upper_body": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 20, 21, 22, 23, 24],
-        })
+        }, mirror=mirror_pairs_by_name(NTU25_JOINTS, [("Left", "Right")]))
 
 
 def openpose25() -> Skeleton:
     return Skeleton("openpose25", 25, BODY25_BONES, center=1, joint_names=BODY25_JOINTS,
-                    parts={"upper_body": list(BODY25_UPPER)})
+                    parts={"upper_body": list(BODY25_UPPER)}, mirror=_body25_mirror())
+
+
+def _body25_mirror() -> List[Tuple[int, int]]:
+    return mirror_pairs_by_name(BODY25_JOINTS, [("L", "R")])
 
 
 def openpose137() -> Skeleton:
@@ -164,12 +198,25 @@ def openpose137() -> Skeleton:
             "upper_body": list(BODY25_UPPER),
             "fingertips": [LHAND_OFFSET + t for t in (4, 8, 12, 16, 20)]
             + [RHAND_OFFSET + t for t in (4, 8, 12, 16, 20)],
-        })
+        },
+        mirror=_body25_mirror() + [(FACE_OFFSET + a, FACE_OFFSET + b) for a, b in FACE_MIRROR]
+        + [(LHAND_OFFSET + j, RHAND_OFFSET + j) for j in range(21)])
 
 
 def coco17() -> Skeleton:
     return Skeleton("coco17", 17, COCO17_BONES, center=0, joint_names=COCO17_JOINTS,
-                    parts={"upper_body": list(range(11))})
+                    parts={"upper_body": list(range(11))},
+                    mirror=mirror_pairs_by_name(COCO17_JOINTS, [("left", "right")]))
+
+
+def mediapipe_hand21() -> Skeleton:
+    return Skeleton(
+        "mediapipe_hand21", 21, MEDIAPIPE_HAND_BONES, center=0,
+        joint_names=MEDIAPIPE_HAND_JOINTS,
+        parts={"thumb": [1, 2, 3, 4], "index": [5, 6, 7, 8], "middle": [9, 10, 11, 12],
+               "ring": [13, 14, 15, 16], "pinky": [17, 18, 19, 20],
+               "fingertips": [4, 8, 12, 16, 20]},
+        mirror=[])
 
 
 def mediapipe33() -> Skeleton:
@@ -179,7 +226,7 @@ def mediapipe33() -> Skeleton:
             "face": list(range(11)),
             "left_hand": [15, 17, 19, 21], "right_hand": [16, 18, 20, 22],
             "upper_body": list(range(25)),
-        })
+        }, mirror=mirror_pairs_by_name(MEDIAPIPE33_JOINTS, [("left", "right")]))
 
 
 BUILTINS = {
@@ -188,4 +235,5 @@ BUILTINS = {
     "openpose137": (openpose137, ()),
     "coco17": (coco17, ("coco",)),
     "mediapipe33": (mediapipe33, ("mediapipe", "blazepose")),
+    "mediapipe_hand21": (mediapipe_hand21, ("hand21", "mediapipe_hand")),
 }

@@ -61,6 +61,12 @@ class Skeleton:
             overlap. (default: :obj:`None`)
         allow_disconnected (bool, optional): Accept a graph with more than one
             connected component. (default: :obj:`False`)
+        mirror (iterable of (int, int), optional): The left/right symmetry:
+            pairs of joints that swap places when the body is mirrored
+            (``(HandLeft, HandRight)``, ...); joints in no pair are their own
+            mirror image.  ``[]`` declares a skeleton without pairs (a single
+            hand), :obj:`None` (the default) a symmetry not declared: then
+            mirroring augmentation is not used on it.
 
     Raises:
         ValueError: naming the offending item when a bone index is out of
@@ -72,7 +78,7 @@ class Skeleton:
 
     __slots__ = (
         "_name", "_num_nodes", "_bones", "_center", "_joint_names", "_parts",
-        "_allow_disconnected", "__dict__",
+        "_allow_disconnected", "_mirror", "__dict__",
     )
 
     def __init__(
@@ -84,6 +90,7 @@ class Skeleton:
         joint_names: Optional[Sequence[str]] = None,
         parts: Optional[Mapping[str, Sequence[int]]] = None,
         allow_disconnected: bool = False,
+        mirror: Optional[Iterable[Sequence[int]]] = None,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"Skeleton name must be a non-empty string, got {name!r}")
@@ -153,6 +160,7 @@ class Skeleton:
         self._joint_names = names
         self._parts = clean_parts
         self._allow_disconnected = bool(allow_disconnected)
+        self._mirror = None if mirror is None else _check_mirror(name, num_nodes, mirror)
 
         if not allow_disconnected:
             comps = self._components()
@@ -206,6 +214,21 @@ class Skeleton:
     @property
     def allow_disconnected(self) -> bool:
         return self._allow_disconnected
+
+    @property
+    def mirror(self) -> Optional[Tuple[Bone, ...]]:
+        """The declared left/right joint pairs (:obj:`None`: not declared)."""
+        return self._mirror
+
+    def mirror_permutation(self) -> Optional[Tuple[int, ...]]:
+        """Joint ``i`` of a mirrored pose is joint ``perm[i]`` of the original
+        (:obj:`None` when the symmetry is not declared)."""
+        if self._mirror is None:
+            return None
+        perm = list(range(self._num_nodes))
+        for u, v in self._mirror:
+            perm[u], perm[v] = v, u
+        return tuple(perm)
 
     def __len__(self) -> int:
         return self._num_nodes
@@ -510,10 +533,12 @@ class Skeleton:
             center = new_of[min(keep, key=lambda j: (float(d[j]), j))]
         parts = {p: [new_of[j] for j in m if j in new_of] for p, m in self._parts.items()}
         parts = {p: m for p, m in parts.items() if m}
+        mirror = None if self._mirror is None else [
+            (new_of[u], new_of[v]) for u, v in self._mirror if u in new_of and v in new_of]
         sub = Skeleton(
             name or f"{self._name}_subset{len(keep)}", len(keep), sorted(bones),
             center=center, joint_names=[self._joint_names[j] for j in keep],
-            parts=parts, allow_disconnected=True,
+            parts=parts, allow_disconnected=True, mirror=mirror,
         )
         if not self._allow_disconnected:
             object.__setattr__(sub, "_allow_disconnected", not sub.is_connected)
@@ -533,18 +558,21 @@ class Skeleton:
             d["parts"] = {k: list(v) for k, v in self._parts.items()}
         if self._allow_disconnected:
             d["allow_disconnected"] = True
+        if self._mirror is not None:
+            d["mirror"] = [list(p) for p in self._mirror]
         return d
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "dict") -> "Skeleton":
         """Build a skeleton from a mapping with the keys ``name``, ``num_nodes``
         (optional when ``joint_names`` is given), ``bones`` and optionally
-        ``center``, ``joint_names``, ``parts``, ``allow_disconnected``.
-        Bones may name joints instead of giving indices."""
+        ``center``, ``joint_names``, ``parts``, ``allow_disconnected``,
+        ``mirror``.  Bones and mirror pairs may name joints instead of giving
+        indices."""
         if not isinstance(data, Mapping):
             raise ValueError(f"{source}: a skeleton must be a mapping, got {type(data).__name__}")
         allowed = {"name", "num_nodes", "bones", "center", "joint_names", "parts",
-                   "allow_disconnected"}
+                   "allow_disconnected", "mirror"}
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise ValueError(f"{source}: unknown skeleton keys {unknown}; valid keys: "
@@ -574,12 +602,19 @@ class Skeleton:
                 raise ValueError(f"{source}: bone #{k} {b!r} is not a pair")
         parts = {p: [ref(j, f"part '{p}'") for j in m]
                  for p, m in (data.get("parts") or {}).items()}
+        mirror = data.get("mirror")
+        if mirror is not None:
+            try:
+                mirror = [(ref(p[0], f"mirror pair {p}"), ref(p[1], f"mirror pair {p}"))
+                          for p in mirror]
+            except (TypeError, IndexError, KeyError):
+                raise ValueError(f"{source}: 'mirror' must be a list of joint pairs") from None
         try:
             return cls(
                 str(data["name"]), num_nodes, bones,
                 center=ref(data.get("center", 0), "center"),
                 joint_names=names, parts=parts,
-                allow_disconnected=bool(data.get("allow_disconnected", False)))
+                allow_disconnected=bool(data.get("allow_disconnected", False)), mirror=mirror)
         except ValueError as e:
             raise ValueError(f"{source}: {e}") from None
 
@@ -624,6 +659,50 @@ class Skeleton:
             raise ValueError(f"to_file('{path}'): expected a .json, .yaml or .yml path")
         from topogcn.utils.io import atomic_write_text
         atomic_write_text(path, text)
+
+
+def _check_mirror(name: str, num_nodes: int,
+                  pairs: Iterable[Sequence[int]]) -> Tuple[Bone, ...]:
+    out: List[Bone] = []
+    used: Dict[int, int] = {}
+    for k, pair in enumerate(pairs):
+        try:
+            u, v = (int(j) for j in pair)
+        except (TypeError, ValueError):
+            raise ValueError(f"Skeleton '{name}': mirror pair #{k} {pair!r} is not a pair of "
+                             f"joint indices") from None
+        for j in (u, v):
+            if not 0 <= j < num_nodes:
+                raise ValueError(f"Skeleton '{name}': mirror pair #{k} ({u}, {v}) refers to "
+                                 f"joint {j}, out of range 0..{num_nodes - 1}")
+            if j in used:
+                raise ValueError(f"Skeleton '{name}': joint {j} is in mirror pairs "
+                                 f"#{used[j]} and #{k}; a joint has one mirror image")
+            used[j] = k
+        if u == v:
+            raise ValueError(f"Skeleton '{name}': mirror pair #{k} pairs joint {u} with "
+                             f"itself (leave self-symmetric joints out)")
+        out.append((u, v))
+    return tuple(out)
+
+
+def mirror_pairs_by_name(names: Sequence[str],
+                         sides: Sequence[Tuple[str, str]]) -> List[Bone]:
+    """Left/right pairs found by name: for each ``(left, right)`` spelling in
+    ``sides`` (e.g. ``("Left", "Right")``, ``("left_", "right_")``), joint
+    ``a`` pairs with joint ``b`` when replacing ``left`` by ``right`` in
+    ``a``'s name gives ``b``'s."""
+    index = {n: i for i, n in enumerate(names)}
+    pairs: List[Bone] = []
+    taken = set()
+    for left, right in sides:
+        for i, n in enumerate(names):
+            if left in n and i not in taken:
+                j = index.get(n.replace(left, right, 1))
+                if j is not None and j != i and j not in taken:
+                    pairs.append((i, j))
+                    taken.update((i, j))
+    return pairs
 
 
 def _from_dict_unchecked(d: Dict[str, Any]) -> Skeleton:

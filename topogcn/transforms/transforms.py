@@ -287,6 +287,61 @@ class RandomRotation(_Random):
         return f"RandomRotation(max_angle={self.max_angle}, dims={self.dims})"
 
 
+class RandomScale(_Random):
+    """Scale every coordinate axis by its own random factor in ``[1 - s, 1 +
+    s]`` (body proportions and viewpoint); other channels (confidence) are
+    left alone."""
+
+    def __init__(self, s: float = 0.1, dims: int = 3, seed: Optional[int] = None) -> None:
+        if not 0 <= s < 1:
+            raise ValueError(f"RandomScale: s must be in [0, 1), got {s}")
+        self.s, self.dims = s, dims
+        self._init_rng(seed)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        _check(x, "RandomScale")
+        factor = 1 + (self._rand(self.dims) * 2 - 1) * self.s
+        out = x.clone()
+        out[..., :self.dims] = x[..., :self.dims] * factor.to(x.dtype)
+        return out
+
+    def __repr__(self) -> str:
+        return f"RandomScale(s={self.s}, dims={self.dims})"
+
+
+class RandomMirror(_Random):
+    """With probability ``p``, mirror the pose left/right: negate the first
+    coordinate (x) and swap the skeleton's declared mirror pairs
+    (:attr:`~topogcn.skeleton.Skeleton.mirror`).  Confidence channels move
+    with their joint and keep their values.  Apply after centring, so that
+    the mirror plane passes through the centre joint."""
+
+    def __init__(self, skeleton: Union[Skeleton, str], p: float = 0.5,
+                 seed: Optional[int] = None) -> None:
+        skeleton = get_skeleton(skeleton)
+        perm = skeleton.mirror_permutation()
+        if perm is None:
+            raise ValueError(f"RandomMirror: skeleton '{skeleton.name}' declares no mirror "
+                             f"pairs (Skeleton(..., mirror=[(left, right), ...]); [] for a "
+                             f"skeleton without pairs, e.g. one hand)")
+        if not 0 <= p <= 1:
+            raise ValueError(f"RandomMirror: p must be in [0, 1], got {p}")
+        self.p, self.skeleton_name = p, skeleton.name
+        self.permutation = torch.tensor(perm)
+        self._init_rng(seed)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        _check(x, "RandomMirror")
+        if float(self._rand(1)) >= self.p:
+            return x
+        out = x.index_select(2, self.permutation)
+        out[..., 0] = -out[..., 0]
+        return out
+
+    def __repr__(self) -> str:
+        return f"RandomMirror(p={self.p}, skeleton={self.skeleton_name!r})"
+
+
 class JointDropout(_Random):
     """Zero every joint (all frames, all channels) with probability ``p``."""
 

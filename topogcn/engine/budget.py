@@ -1,0 +1,91 @@
+"""How long a run trains: a step budget turned into epochs, a wall-time
+budget that shortens the plan, and the report of what happened."""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Dict, Optional
+
+from lightning.pytorch.callbacks import Callback
+
+from topogcn.engine.config import DataConfig, TrainerConfig
+
+
+def batches_per_epoch(num_clips: int, data: DataConfig, trainer: TrainerConfig,
+                      world_size: int = 1) -> int:
+    """Optimisation steps of one epoch over ``num_clips`` training clips."""
+    per_rank = -(-num_clips // max(1, world_size))
+    if data.drop_last and per_rank > data.batch_size:
+        n = per_rank // data.batch_size
+    else:
+        n = -(-per_rank // data.batch_size)
+    limit = trainer.limit_train_batches
+    if isinstance(limit, int):
+        n = min(n, limit)
+    elif isinstance(limit, float):
+        n = max(1, int(n * limit))
+    return max(1, n)
+
+
+def plan_epochs(trainer: TrainerConfig, steps_per_epoch: int) -> int:
+    """The epochs of a run: ``trainer.epochs``, or with a step budget
+    ``ceil(trainer.steps / steps_per_epoch)`` capped at ``trainer.epochs``."""
+    if trainer.steps is None:
+        return trainer.epochs
+    return max(1, min(trainer.epochs, math.ceil(trainer.steps / max(1, steps_per_epoch))))
+
+
+class TimeBudget(Callback):
+    """Keep training within ``max_minutes``: after the first epoch, the plan
+    is cut to the epochs that fit at the measured pace (the learning-rate
+    schedule is stretched over the new plan, so it still ends annealed);
+    later, an epoch that would end past the budget is not started.  The
+    plan is part of the checkpoint, so a resumed run keeps it."""
+
+    def __init__(self, max_minutes: Optional[float], planned_epochs: int) -> None:
+        self.max_seconds = None if max_minutes is None else 60.0 * max_minutes
+        self.planned = self.epochs = planned_epochs
+        self.elapsed, self.start = 0.0, 0.0
+        self.note: Optional[str] = None
+        self.stopped = False
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"epochs": self.epochs, "elapsed": self.elapsed, "note": self.note}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.epochs = int(state.get("epochs", self.epochs))
+        self.elapsed = float(state.get("elapsed", 0.0))
+        self.note = state.get("note")
+
+    def _apply(self, trainer, pl_module) -> None:
+        trainer.fit_loop.max_epochs = self.epochs
+        if getattr(pl_module, "schedule", None) is not None:
+            pl_module.schedule.epochs = self.epochs
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._apply(trainer, pl_module)
+        self.start = time.monotonic()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        # the time between two epoch ends: training, validation, checkpoints
+        now = time.monotonic()
+        took, self.start = now - self.start, now
+        self.elapsed += took
+        if self.max_seconds is None:
+            return
+        done = trainer.current_epoch + 1
+        if done == 1 and self.epochs > 1:
+            fit = max(1, int(self.max_seconds // max(took, 1e-6)))
+            if fit < self.epochs:
+                self.note = (f"time budget: {fit} epochs of {took:.1f} s fit in "
+                             f"{self.max_seconds / 60:g} min; plan cut from {self.epochs} "
+                             f"to {fit} epochs")
+                print(self.note, flush=True)
+                self.epochs = fit
+                self._apply(trainer, pl_module)
+        elif done < self.epochs and self.elapsed + took > self.max_seconds:
+            self.note = (f"time budget: stopped after {done} of {self.epochs} epochs "
+                         f"({self.elapsed:.0f} s of {self.max_seconds:.0f} s)")
+            print(self.note, flush=True)
+            self.stopped = True
+            trainer.should_stop = True
