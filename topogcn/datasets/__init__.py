@@ -14,11 +14,13 @@ from topogcn.datasets.imigue import IMiGUE
 from topogcn.datasets.pyskl import PysklPickle
 from topogcn.datasets.smg import SMG
 from topogcn.datasets.synthetic import SyntheticMicroGestures
+from topogcn.datasets.synthetic_hands import SyntheticHandGestures
 from topogcn.datasets.windows import BACKGROUND, SpottingWindows, temporal_iou
 
 __all__ = [
     "SkeletonDataset",
     "SyntheticMicroGestures",
+    "SyntheticHandGestures",
     "SMG",
     "IMiGUE",
     "SkeletonFolder",

@@ -184,6 +184,17 @@ class SkeletonDataset(Dataset):
         self._rec_names = list(rec_names)
         self._rec_subjects = [int(s) for s in rec_subjects]
 
+    def _set_from_raw(self, recs: Sequence[RawRecording]) -> None:
+        """Fill the storage from in-memory recordings (generated data)."""
+        offsets, clips, parts = [0], [], []
+        for i, r in enumerate(recs):
+            parts.append(torch.from_numpy(r.data))
+            offsets.append(offsets[-1] + r.data.shape[0])
+            clips += [[i, g.start, g.end, g.label] for g in r.segments]
+        self._set_storage(torch.cat(parts), torch.tensor(offsets),
+                          torch.tensor(clips, dtype=torch.long).view(-1, 4),
+                          [r.name for r in recs], [r.subject for r in recs])
+
     def _select_recordings(self, keep: Sequence[int]) -> None:
         """Restrict the storage to the recordings ``keep`` (by position)."""
         keep = list(keep)

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-import torch
 
 from topogcn.datasets.base import RawRecording, Segment, SkeletonDataset, carve_validation
 from topogcn.datasets.registry import register_dataset
@@ -244,15 +243,6 @@ class SyntheticMicroGestures(SkeletonDataset):
                 data, segs = gen.recording(rng, pose, tempo, part.tolist())
                 recs.append(RawRecording(f"S{s:03d}R{r + 1:02d}", s, split, data[:, None], segs))
         self._set_from_raw(recs)
-
-    def _set_from_raw(self, recs: Sequence[RawRecording]) -> None:
-        offsets, clips, parts = [0], [], []
-        for i, r in enumerate(recs):
-            parts.append(torch.from_numpy(r.data))
-            offsets.append(offsets[-1] + r.data.shape[0])
-            clips += [[i, g.start, g.end, g.label] for g in r.segments]
-        self._set_storage(torch.cat(parts), torch.tensor(offsets), torch.tensor(clips),
-                          [r.name for r in recs], [r.subject for r in recs])
 
 
 @register_dataset("synthetic", needs_root=False,

@@ -92,6 +92,9 @@ class DataConfig:
     drop_last: bool = False
     #: maximum rotation in radians (0.3 in the reference)
     rotation: float = 0.3
+    #: axes of the rotation of 3D data: ``xyz`` (the reference) or ``y`` (about
+    #: the vertical only); 2D data turns in the image plane
+    rotation_axes: str = "xyz"
     #: random scale of each coordinate axis in [1 - scale, 1 + scale] (0: none)
     scale: float = 0.0
     #: left/right mirroring (half the clips) through the skeleton's mirror
@@ -141,7 +144,7 @@ class OptimConfig:
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
-    #: linear warm-up epochs
+    #: linear warm-up epochs (with a step budget, at most a tenth of the run)
     warmup_epochs: float = 5
     #: raise the warm-up learning rate every ``step`` or every ``epoch`` (the reference)
     warmup_per: str = "step"
@@ -372,6 +375,9 @@ def check_config(cfg: "Config") -> None:
                           f"{cfg.seed}")
     if not 0 < cfg.data.test_crop <= 1:
         raise ConfigError(f"'data.test_crop' must be in (0, 1], got {cfg.data.test_crop}")
+    if not cfg.data.rotation_axes or set(cfg.data.rotation_axes) - set("xyz"):
+        raise ConfigError(f"'data.rotation_axes' must be letters of xyz, got "
+                          f"{cfg.data.rotation_axes!r}")
     if cfg.data.scale >= 1:
         raise ConfigError(f"'data.scale' must be below 1, got {cfg.data.scale}")
     if isinstance(cfg.data.mirror, str) and cfg.data.mirror != "auto":

@@ -19,9 +19,13 @@ from topogcn.transforms import (
 )
 
 
-def open_dataset(cfg: DataConfig, split: str) -> SkeletonDataset:
+def open_dataset(cfg: DataConfig, split: str, seed: int = 0) -> SkeletonDataset:
     """The dataset ``cfg.name`` (any registered one) for ``split``, without
-    preprocessing; as spotting windows when ``cfg.window`` is set."""
+    preprocessing; as spotting windows when ``cfg.window`` is set.  A
+    fractional ``cfg.val_subjects`` is drawn with ``seed`` (see
+    :func:`validation_subjects`)."""
+    if isinstance(cfg.val_subjects, float):
+        cfg = validation_subjects(cfg, seed)[0]
     if "coordinate_dims" in cfg.options:
         raise ConfigError("data.options.coordinate_dims was removed: what each channel means "
                           "comes from the dataset (for folders, ROOT/channels.txt, written by "
@@ -127,17 +131,19 @@ def augmentations(cfg: DataConfig, spec: InputSpec, dataset: Optional[SkeletonDa
     if cfg.scale > 0:
         spatial.append(RandomScale(cfg.scale, dims=spec.coordinate_dims))
     if cfg.rotation > 0:
-        spatial.append(RandomRotation(cfg.rotation, dims=spec.coordinate_dims))
+        spatial.append(RandomRotation(cfg.rotation, dims=spec.coordinate_dims,
+                                      axes=cfg.rotation_axes))
     return temporal, spatial
 
 
 def build_dataset(cfg: DataConfig, split: str, train: bool = False,
-                  spec: Optional[InputSpec] = None) -> SkeletonDataset:
+                  spec: Optional[InputSpec] = None, seed: int = 0) -> SkeletonDataset:
     """The dataset of ``cfg`` for ``split`` with the preprocessing of
     ``spec`` (default: the spec of this data and recipe, see
     :func:`input_spec_for`), plus the recipe's augmentation when ``train``.
-    ``dataset.transform.spec`` is the spec used."""
-    ds = open_dataset(cfg, split)
+    ``dataset.transform.spec`` is the spec used; ``seed`` draws a fractional
+    validation split."""
+    ds = open_dataset(cfg, split, seed)
     if spec is None:
         spec = input_spec_for(cfg, ds)
     else:

@@ -15,9 +15,9 @@ from topogcn.models import LatentMMDLoss
 
 
 #: weight of the validation cross-entropy in ``val/selection`` (top-1 minus
-#: this times the mean cross-entropy): small enough never to outweigh one clip
-#: of top-1 on sets of up to 10,000 validation clips
-SELECTION_TIE_BREAK = 1e-6
+#: this times the mean cross-entropy, capped at 5): small enough never to
+#: outweigh one clip of top-1 on sets of up to 10,000 validation clips
+SELECTION_TIE_BREAK = 1e-5
 
 
 class NonFiniteLossError(RuntimeError):
@@ -151,8 +151,8 @@ class SkeletonClassifier(L.LightningModule):
         if n:
             # the selection score of best.ckpt and early stopping: validation
             # top-1, ties broken by the lower cross-entropy
-            score = correct / n - SELECTION_TIE_BREAK * min(ce / n, 50.0)
-            self.log("val/selection", score, prog_bar=False)
+            score = correct / n - SELECTION_TIE_BREAK * min(ce / n, 5.0)
+            self.log("val/selection", torch.tensor(score, dtype=torch.float64), prog_bar=False)
             if not self.trainer.sanity_checking:
                 self.val_history.append((self.current_epoch, score))
 

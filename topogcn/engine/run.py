@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -196,8 +197,12 @@ def _train(cfg: Config, out: str, resume: bool) -> RunResult:
         notes.append("trainer.early_stopping: no validation split, so no early stopping")
     for line in notes:
         print(line, flush=True)
+    optim = cfg.optim
+    if cfg.trainer.steps is not None and optim.warmup_epochs > epochs / 10:
+        # a step budget of few epochs (a large dataset) is not all warm-up
+        optim = dataclasses.replace(optim, warmup_epochs=epochs / 10)
     model = build_model(cfg, spec)
-    module = SkeletonClassifier(model, cfg.loss, cfg.optim, epochs,
+    module = SkeletonClassifier(model, cfg.loss, optim, epochs,
                                 cfg.data.batch_size, spec.classes)
     atomic_write_text(os.path.join(out, "config.yaml"), cfg.dump())
     folder = os.path.join(out, "checkpoints")
@@ -225,20 +230,21 @@ def _train(cfg: Config, out: str, resume: bool) -> RunResult:
     trainer.fit(module, datamodule=dm, ckpt_path=resume_from)
     train_time = time.time() - start
     best = ckpt.best_model_path if has_val and ckpt.best_model_path else None
-    trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
-    metrics = _collect_metrics(trainer, module, spec.classes)
+    # before testing: loading best.ckpt restores the callbacks' state of its epoch
     stopped = ("early_stopping" if stopper is not None and stopper.stopped_epoch > 0 else
                "time_budget" if budget.stopped else None)
+    budget_report = {"steps": cfg.trainer.steps, "steps_per_epoch": steps,
+                     "epochs_planned": epochs, "epochs_after_time_check": budget.epochs,
+                     "epochs_run": trainer.current_epoch, "stopped": stopped,
+                     "best_epoch": module.best_val_epoch(), "note": budget.note}
+    trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
+    metrics = _collect_metrics(trainer, module, spec.classes)
     metrics.update({"epoch": trainer.current_epoch, "train_time_s": round(train_time, 2),
                     "wall_time_s": round(time.time() - start, 2),
                     "checkpoint": "best" if best else "last",
                     "num_train": len(dm.train_set), "num_test": len(dm.test_set),
                     "num_val": len(dm.val_set) if has_val else 0,
-                    "budget": {"steps": cfg.trainer.steps, "steps_per_epoch": steps,
-                               "epochs_planned": epochs, "epochs_after_time_check":
-                               budget.epochs, "epochs_run": trainer.current_epoch,
-                               "stopped": stopped, "best_epoch": module.best_val_epoch(),
-                               "note": budget.note}})
+                    "budget": budget_report})
     if has_val and dm.cfg.val_subjects is not None and not dm.cfg.val_on_test:
         metrics["val_subjects"] = list(dm.cfg.val_subjects) \
             if isinstance(dm.cfg.val_subjects, (list, tuple)) else dm.cfg.val_subjects

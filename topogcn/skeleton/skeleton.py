@@ -671,6 +671,9 @@ def _check_mirror(name: str, num_nodes: int,
         except (TypeError, ValueError):
             raise ValueError(f"Skeleton '{name}': mirror pair #{k} {pair!r} is not a pair of "
                              f"joint indices") from None
+        if u == v:
+            raise ValueError(f"Skeleton '{name}': mirror pair #{k} pairs joint {u} with "
+                             f"itself (leave self-symmetric joints out)")
         for j in (u, v):
             if not 0 <= j < num_nodes:
                 raise ValueError(f"Skeleton '{name}': mirror pair #{k} ({u}, {v}) refers to "
@@ -679,9 +682,6 @@ def _check_mirror(name: str, num_nodes: int,
                 raise ValueError(f"Skeleton '{name}': joint {j} is in mirror pairs "
                                  f"#{used[j]} and #{k}; a joint has one mirror image")
             used[j] = k
-        if u == v:
-            raise ValueError(f"Skeleton '{name}': mirror pair #{k} pairs joint {u} with "
-                             f"itself (leave self-symmetric joints out)")
         out.append((u, v))
     return tuple(out)
 

@@ -262,29 +262,34 @@ def _rotation_matrix(angles: Tensor) -> Tensor:
 
 class RandomRotation(_Random):
     """Rotate the coordinates by random angles in ``[-max_angle, max_angle]``
-    about each axis (the reference uses 0.3 rad).  With ``dims=2`` (x, y,
-    confidence data) only the in-plane rotation is applied and the third
-    channel is left alone."""
+    about each of ``axes`` (the reference uses 0.3 rad about x, y and z;
+    ``"y"`` turns about the vertical axis only, as a camera moving around
+    the person).  With ``dims=2`` (x, y, confidence data) the rotation is in
+    the image plane whatever ``axes`` says, and the third channel is left
+    alone."""
 
-    def __init__(self, max_angle: float = 0.3, dims: int = 3,
+    def __init__(self, max_angle: float = 0.3, dims: int = 3, axes: str = "xyz",
                  seed: Optional[int] = None) -> None:
         if dims not in (2, 3):
             raise ValueError(f"RandomRotation: dims must be 2 or 3, got {dims}")
-        self.max_angle, self.dims = max_angle, dims
+        if not axes or set(axes) - set("xyz"):
+            raise ValueError(f"RandomRotation: axes must be letters of 'xyz', got {axes!r}")
+        self.max_angle, self.dims, self.axes = max_angle, dims, axes
         self._init_rng(seed)
 
     def __call__(self, x: Tensor) -> Tensor:
         _check(x, "RandomRotation")
         angles = (self._rand(3) * 2 - 1) * self.max_angle
-        if self.dims == 2:
-            angles[:2] = 0
+        keep = torch.tensor([a in self.axes for a in "xyz"]) if self.dims == 3 else \
+            torch.tensor([False, False, True])
+        angles = angles * keep
         R = _rotation_matrix(angles).to(x.dtype)[: self.dims, : self.dims]
         out = x.clone()
         out[..., :self.dims] = x[..., :self.dims] @ R.t()
         return out
 
     def __repr__(self) -> str:
-        return f"RandomRotation(max_angle={self.max_angle}, dims={self.dims})"
+        return f"RandomRotation(max_angle={self.max_angle}, dims={self.dims}, axes={self.axes!r})"
 
 
 class RandomScale(_Random):

@@ -1,0 +1,129 @@
+"""The training budget (steps, wall time, early stopping), the validation
+split, and the baselines every run reports."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from topogcn.engine import train
+from topogcn.engine.baselines import linear_baseline
+from topogcn.engine.budget import batches_per_epoch, plan_epochs
+from topogcn.engine.config import ConfigError, load_config
+from topogcn.engine.data import SkeletonDataModule, uses_mirroring, validation_subjects
+from topogcn.engine.module import SkeletonClassifier
+from topogcn.transforms import RandomMirror, RandomScale
+
+
+def test_step_budget_becomes_epochs():
+    cfg = load_config("synthetic", ["trainer.steps=100", "trainer.epochs=50"])
+    assert batches_per_epoch(700, cfg.data, cfg.trainer) == 22
+    assert plan_epochs(cfg.trainer, 22) == 5  # ceil(100 / 22)
+    assert plan_epochs(cfg.trainer, 1) == 50  # capped at trainer.epochs
+    cfg = load_config("synthetic", ["trainer.steps=100", "data.drop_last=true"])
+    assert batches_per_epoch(700, cfg.data, cfg.trainer) == 21
+    cfg = load_config("synthetic", ["trainer.epochs=7"])
+    assert plan_epochs(cfg.trainer, 3) == 7  # no step budget: the epochs
+    for bad in ("trainer.steps=0", "trainer.max_minutes=0", "trainer.early_stopping=0",
+                "data.val_subjects=1.5", "data.mirror=maybe", "data.scale=1.0"):
+        with pytest.raises(ConfigError):
+            load_config("synthetic", [bad])
+
+
+def test_fractional_validation_split_is_seeded_and_by_subject(tiny_overrides):
+    over = [o for o in tiny_overrides if not o.startswith("data.options")]
+    over.append("data.options={num_subjects: 12, test_subjects: 2, gestures_per_class: 1, "
+                "num_classes: 3}")
+    cfg = load_config("synthetic", over + ["data.val_subjects=0.25"])
+    a, note = validation_subjects(cfg.data, seed=0)
+    b, _ = validation_subjects(cfg.data, seed=0)
+    c, _ = validation_subjects(cfg.data, seed=1)
+    assert a.val_subjects == b.val_subjects and len(a.val_subjects) == 2  # round(0.25 x 10)
+    assert set(a.val_subjects) <= set(range(1, 11)) and a.val_subjects != c.val_subjects
+    assert "2 of 10 training subjects" in note and "seed 0" in note
+    dm = SkeletonDataModule(cfg.data, seed=0)
+    dm.setup("fit")
+    assert set(dm.val_set.subjects) == set(a.val_subjects)
+    assert not set(dm.val_set.subjects) & set(dm.train_set.subjects)
+    # a count or ids are kept as they are
+    assert validation_subjects(load_config("synthetic", ["data.val_subjects=2"]).data, 0)[1] \
+        is None
+
+
+def test_time_budget_cuts_the_plan_and_early_stopping(tmp_path, tiny_overrides, capsys):
+    over = tiny_overrides + ["trainer.epochs=40", "data.val_subjects=1",
+                             "trainer.max_minutes=0.0001"]
+    m = train(load_config("synthetic", over), str(tmp_path / "t")).metrics
+    assert m["budget"]["epochs_after_time_check"] == 1 and m["epoch"] == 1
+    assert "plan cut from 40 to 1 epochs" in m["budget"]["note"]
+    assert "time budget" in capsys.readouterr().out
+    over = tiny_overrides + ["trainer.epochs=40", "data.val_subjects=1",
+                             "trainer.early_stopping=1", "optim.lr=0.0"]
+    m = train(load_config("synthetic", over), str(tmp_path / "e")).metrics
+    # with lr 0 only the batch-norm statistics move: progress stops soon
+    assert m["budget"]["stopped"] == "early_stopping" and m["epoch"] < 40
+    assert m["budget"]["best_epoch"] == m["epoch"] - 2 and m["checkpoint"] == "best"
+    saved = json.load(open(os.path.join(tmp_path, "e", "metrics.json")))
+    assert saved["baselines"]["chance"] == pytest.approx(1 / 3)
+    assert 0 <= saved["baselines"]["linear"] <= 1 and saved["num_val"] > 0
+
+
+def test_best_validation_epoch_breaks_ties_by_loss():
+    from topogcn.engine.module import SELECTION_TIE_BREAK
+    # one more correct clip in 10,000 outweighs any cross-entropy difference
+    assert SELECTION_TIE_BREAK * 5 < 1e-4
+    module = SkeletonClassifier.__new__(SkeletonClassifier)
+    module.val_history = [(0, 0.9 - 1e-5), (1, 1.0 - 2e-5), (2, 1.0 - 1e-5), (3, 1.0 - 1e-5)]
+    assert SkeletonClassifier.best_val_epoch(module) == 2
+
+
+def test_linear_baseline_is_honest():
+    class Clips(torch.utils.data.Dataset):
+        def __init__(self, x, y):
+            self.x, self.y = x, y
+
+        def __len__(self):
+            return len(self.y)
+
+        def __getitem__(self, i):
+            return self.x[i], int(self.y[i])
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(200) % 4
+    centres = torch.randn(4, 1, 4, 3, 2, generator=g) * 3
+    x = centres[y] + torch.randn(200, 1, 4, 3, 2, generator=g)
+    easy = linear_baseline(Clips(x[:150], y[:150]), Clips(x[150:], y[150:]), 4)
+    assert easy["linear"] > 0.9 and easy["chance"] == 0.25 and easy["linear_clips"] == 150
+    noise = torch.randn(200, 1, 4, 3, 2, generator=g)  # labels unrelated to the clips
+    hard = linear_baseline(Clips(noise[:150], y[:150]), Clips(noise[150:], y[150:]), 4)
+    assert hard["linear"] < 0.5
+
+
+def test_mirroring_is_automatic_where_it_keeps_labels(tiny_cfg):
+    from topogcn.datasets import SyntheticHandGestures
+    from topogcn.engine.data import build_dataset
+    cfg = load_config("synthetic", ["data.augment=true", "data.mirror=auto", "data.scale=0.1"])
+    ntu = build_dataset(cfg.data, "test")
+    # the default synthetic classes are side-specific: no automatic mirroring
+    assert not uses_mirroring(cfg.data, ntu.transform.spec, ntu)
+    hands = SyntheticHandGestures("test", num_subjects=3, test_subjects=1,
+                                  gestures_per_class=1)
+    hcfg = load_config("synthetic", ["data.name=synthetic-hands", "data.augment=true",
+                                     "data.mirror=auto", "data.scale=0.1"])
+    spec = build_dataset(hcfg.data, "test").transform.spec
+    assert uses_mirroring(hcfg.data, spec, hands)
+    train_set = build_dataset(hcfg.data, "train", train=True)
+    kinds = [type(t).__name__ for t in train_set.transform.transforms]
+    assert "RandomMirror" in kinds and "RandomScale" in kinds
+    assert kinds.index("RandomMirror") < kinds.index("RandomScale")
+
+
+def test_random_scale_leaves_confidence_alone():
+    x = torch.rand(1, 5, 4, 3)
+    out = RandomScale(0.2, dims=2, seed=0)(x)
+    assert torch.equal(out[..., 2], x[..., 2])
+    ratio = out[..., :2] / x[..., :2]
+    assert torch.allclose(ratio, ratio[0, 0, 0], atol=1e-5)  # one factor per axis
+    assert ((ratio >= 0.8) & (ratio <= 1.2)).all() and not torch.allclose(ratio, torch.ones(2))
+    assert isinstance(RandomMirror("hand21"), RandomMirror)
