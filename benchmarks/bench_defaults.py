@@ -54,7 +54,7 @@ SPOTTING = {
 
 
 def classify(name: str, overrides, workdir: str) -> dict:
-    cfg = load_config(None, overrides + ["trainer.progress_bar=false"])
+    cfg = load_config("synthetic", overrides + ["trainer.progress_bar=false"])
     start = time.time()
     m = train(cfg, os.path.join(workdir, name.replace("/", "-"))).metrics
     base = m["baselines"]

@@ -76,6 +76,45 @@ def test_spotter_finds_oracle_segments_and_streaming_equals_offline():
     sp.flush()
 
 
+class SeesWholeGesture(torch.nn.Module):
+    """A classifier like a trained one: it names a gesture once it sees most
+    of it (70% of its frames; channel 1 of joint 0 holds the gesture's
+    length), else background.  Independent of the spotter's code."""
+
+    def forward(self, x):  # [N, M, T, V, C]
+        code, length = x[:, 0, :, 0, 0], x[:, 0, :, 0, 1]
+        logits = torch.full((x.size(0), 3), -10.0)
+        for n in range(x.size(0)):
+            inside = code[n] > 0
+            seen = int(inside.sum())
+            k = 2
+            if seen and seen >= 0.7 * float(length[n][inside].max()):
+                k = int(code[n][inside][0].round()) - 1
+            logits[n, k] = 10.0
+        return logits
+
+
+def test_centre_weighting_localises_short_gestures():
+    """A 16-frame gesture in 32-frame windows: every window holding it says
+    so, so the plain mean spreads it over the windows (temporal IoU down to
+    0.5); the centre-weighted mean keeps it nearer its frames."""
+    x = torch.zeros(1, 300, 2, 3)
+    segs = [(0, 60, 75), (1, 150, 165), (0, 240, 255)]
+    for label, s, e in segs:
+        x[0, s:e + 1, 0, 0] = label + 1
+        x[0, s:e + 1, 0, 1] = e - s + 1
+    ious = {}
+    for weighting in ("uniform", "triangle"):
+        sp = Spotter(SeesWholeGesture(), CLASSES, length=32, stride=4, weighting=weighting)
+        dets = sp.spot(x)
+        assert [d.label for d in dets] == [0, 1, 0], weighting
+        ious[weighting] = [temporal_iou(d.start, d.end, s, e) for d, (_, s, e) in zip(dets, segs)]
+    assert all(t > u for t, u in zip(ious["triangle"], ious["uniform"])), ious
+    assert min(ious["uniform"]) <= 0.5 < min(ious["triangle"]), ious
+    with pytest.raises(ValueError, match="weighting"):
+        Spotter(SeesWholeGesture(), CLASSES, length=32, weighting="gaussian")
+
+
 def test_spotter_short_and_bad_input():
     sp = Spotter(OracleModel(), CLASSES, length=32, stride=4, min_length=2)
     short = stream(10, [(1, 0, 9)])
