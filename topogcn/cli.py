@@ -170,11 +170,21 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             raise ValueError(f"--from {args.source} needs --labels LABELS.csv (columns "
                              f"file,label[,start_frame,end_frame,subject,split])")
         if args.source == "openpose-json":
+            if args.skeleton not in (None, "openpose25", "openpose137"):
+                raise ValueError(f"--from openpose-json: --skeleton must be openpose25 or "
+                                 f"openpose137, got {args.skeleton}")
             out = convert.convert_openpose_json(args.root, args.labels, args.out, args.skeleton,
                                                 args.max_persons, joints, args.missing)
+        elif args.source == "coco-json":
+            out = convert.convert_coco_json(args.root, args.labels, args.out, args.max_persons,
+                                            joints, args.missing)
         else:
+            if args.skeleton not in (None,) + convert.MEDIAPIPE_SKELETONS:
+                raise ValueError(f"--from mediapipe-csv: --skeleton must be one of "
+                                 f"{', '.join(convert.MEDIAPIPE_SKELETONS)}, got "
+                                 f"{args.skeleton}")
             out = convert.convert_mediapipe_csv(args.root, args.labels, args.out, joints,
-                                                args.missing)
+                                                args.missing, args.skeleton)
     with open(os.path.join(out, "labels.csv"), encoding="utf-8") as f:
         n = sum(1 for _ in f) - 1
     files = sum(1 for f in os.listdir(out) if f.endswith(".npy"))
@@ -290,17 +300,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("convert", help="write a dataset in the generic SkeletonFolder format")
     p.add_argument("--from", dest="source", required=True,
-                   choices=["smg", "imigue", "openpose-json", "mediapipe-csv"])
+                   choices=["smg", "imigue", "openpose-json", "mediapipe-csv", "coco-json"])
     p.add_argument("--root", required=True, help="the source dataset folder")
     p.add_argument("--out", required=True, help="output folder (new or empty)")
-    p.add_argument("--labels", help="label table for openpose-json / mediapipe-csv: CSV with "
-                   "file,label[,start_frame,end_frame,subject,split]")
-    p.add_argument("--skeleton", choices=["openpose25", "openpose137"],
+    p.add_argument("--labels", help="label table for openpose-json / mediapipe-csv / "
+                   "coco-json: CSV with file,label[,start_frame,end_frame,subject,split]")
+    p.add_argument("--skeleton", choices=["openpose25", "openpose137", "mediapipe33",
+                                          "mediapipe_hand21", "mediapipe_holistic75"],
                    help="openpose-json: keypoint set (default: openpose137 if the files have "
-                   "face/hand keypoints, else openpose25)")
-    p.add_argument("--max-persons", type=int, default=1, help="openpose-json: persons kept")
+                   "face/hand keypoints, else openpose25); mediapipe-csv: landmark set "
+                   "(default: read from the header)")
+    p.add_argument("--max-persons", type=int, default=1,
+                   help="openpose-json, coco-json: persons kept (best scores first)")
     p.add_argument("--missing", choices=["zeros", "interpolate"], default="zeros",
-                   help="frames without a detection (openpose-json, mediapipe-csv)")
+                   help="frames without a detection (openpose-json, mediapipe-csv, coco-json)")
     p.add_argument("--joints", help="comma-separated joint indices, joint or part names")
     p.set_defaults(func=_cmd_convert)
 

@@ -159,3 +159,90 @@ def test_cli_convert_openpose(tmp_path, capsys):
     assert main(["convert", "--from", "openpose-json", "--root", str(src),
                  "--out", str(tmp_path / "o2")]) == 2
     assert "needs --labels" in capsys.readouterr().err
+
+
+def test_mediapipe_numbered_columns_hands_and_holistic(tmp_path):
+    from topogcn.datasets.convert import mediapipe_columns, read_mediapipe_csv
+
+    def numbered(path, joints, frames=4, visibility=True):
+        cols = [c for j in range(joints) for c in
+                ([f"x{j}", f"y{j}", f"z{j}"] + ([f"v{j}"] if visibility else []))]
+        rows = [",".join(cols)]
+        for t in range(frames):
+            vals = []
+            for j in range(joints):
+                vals += [j, t, -j] + ([0.9] if visibility else [])
+            rows.append(",".join(str(v) for v in vals))
+        path.write_text("\n".join(rows) + "\n")
+
+    for joints, name in ((33, "mediapipe33"), (21, "mediapipe_hand21"),
+                         (75, "mediapipe_holistic75")):
+        p = tmp_path / f"n{joints}.csv"
+        numbered(p, joints, visibility=joints != 21)
+        d = read_mediapipe_csv(str(p))
+        assert d.shape == (1, 4, joints, 3), name
+        np.testing.assert_array_equal(d[0, 2, 7], [7, 2, -7])
+        assert mediapipe_columns(p.read_text().splitlines()[0].split(","), str(p))[0] == name
+    # named Hands columns (MediaPipe's HandLandmark names)
+    hand = get_skeleton("mediapipe_hand21").joint_names
+    header = [f"{n.upper()}_{a}" for n in hand for a in "xyz"]
+    assert mediapipe_columns(header, "h.csv") == ("mediapipe_hand21", list(range(63)))
+    numbered(tmp_path / "n20.csv", 20)
+    with pytest.raises(DatasetFormatError, match="20 joints; MediaPipe Pose has 33"):
+        read_mediapipe_csv(str(tmp_path / "n20.csv"))
+    (tmp_path / "gap.csv").write_text("x0,y0,z0,x1,y1\n1,2,3,4,5\n")
+    with pytest.raises(DatasetFormatError, match="no column z1"):
+        read_mediapipe_csv(str(tmp_path / "gap.csv"))
+    # the converter reads the set from the header and writes its skeleton
+    src = tmp_path / "hands"
+    src.mkdir()
+    numbered(src / "a.csv", 21, frames=6)
+    labels = write_labels(tmp_path / "lh.csv", ["a,pinch,,,s1"])
+    out = convert_mediapipe_csv(str(src), labels, str(tmp_path / "out"))
+    ds = SkeletonFolder(out, frames=None, test_subjects=[], cache_dir=str(tmp_path / "c"))
+    assert ds.skeleton.name == "mediapipe_hand21" and ds[0][0].shape == (1, 6, 21, 3)
+
+
+def write_coco(path, layout, frames=5, skip=(), persons=1):
+    g = np.random.default_rng(0)
+    kps = g.uniform(0, 100, size=(frames, persons, 17, 2))
+    scores = g.uniform(0.3, 1.0, size=(frames, persons, 17))
+    if layout == "mmpose":
+        info = [{"frame_id": t, "instances": [
+            {"keypoints": kps[t, m].tolist(), "keypoint_scores": scores[t, m].tolist(),
+             "bbox_score": float(scores[t, m].mean())} for m in range(persons)]}
+            for t in range(frames) if t not in skip]
+        doc = {"meta_info": {"dataset_name": "coco"}, "instance_info": info}
+    else:
+        doc = [{"image_id": 100 + t, "category_id": 1, "score": float(scores[t, m].mean()),
+                "keypoints": np.concatenate([kps[t, m], scores[t, m, :, None]], 1).ravel()
+                .tolist()} for t in range(frames) for m in range(persons) if t not in skip]
+    path.write_text(json.dumps(doc))
+    return kps, scores
+
+
+def test_coco_and_mmpose_keypoints(tmp_path):
+    from topogcn.datasets.convert import convert_coco_json, read_coco_keypoints
+
+    kps, scores = write_coco(tmp_path / "m.json", "mmpose", skip=(2,), persons=2)
+    d = read_coco_keypoints(str(tmp_path / "m.json"), max_persons=1)
+    assert d.shape == (1, 5, 17, 3) and (d[0, 2] == 0).all()
+    best = int(np.argmax(scores[0].mean(-1)))  # the better-scored person comes first
+    np.testing.assert_allclose(d[0, 0, :, :2], kps[0, best], rtol=1e-6)
+    np.testing.assert_allclose(d[0, 0, :, 2], scores[0, best], rtol=1e-6)
+    kps, scores = write_coco(tmp_path / "r.json", "results")
+    r = read_coco_keypoints(str(tmp_path / "r.json"))
+    np.testing.assert_allclose(r[0, 3, :, :2], kps[3, 0], rtol=1e-6)
+    (tmp_path / "bad.json").write_text(json.dumps({"something": 1}))
+    with pytest.raises(DatasetFormatError, match="bad.json: not COCO or mmpose keypoints"):
+        read_coco_keypoints(str(tmp_path / "bad.json"))
+    (tmp_path / "short.json").write_text(json.dumps([{"image_id": 1, "keypoints": [1, 2, 3]}]))
+    with pytest.raises(DatasetFormatError, match=r"short.json, result 0: 'keypoints' of shape"):
+        read_coco_keypoints(str(tmp_path / "short.json"))
+    src = tmp_path / "coco"
+    src.mkdir()
+    write_coco(src / "clip1.json", "mmpose")
+    labels = write_labels(tmp_path / "lc.csv", ["clip1.json,wave,,,s1"])
+    out = convert_coco_json(str(src), labels, str(tmp_path / "out"))
+    ds = SkeletonFolder(out, frames=None, test_subjects=[], cache_dir=str(tmp_path / "c"))
+    assert ds.skeleton.name == "coco17" and ds.channels == ("x", "y", "confidence")

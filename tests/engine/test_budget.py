@@ -3,7 +3,6 @@ split, and the baselines every run reports."""
 import json
 import os
 
-import numpy as np
 import pytest
 import torch
 

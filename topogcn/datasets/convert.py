@@ -2,8 +2,10 @@
 
 * :func:`export_folder`: any topogcn dataset (SMG, iMiGUE, synthetic, ...);
 * :func:`convert_openpose_json`: OpenPose's per-frame JSON output;
-* :func:`convert_mediapipe_csv`: MediaPipe Pose landmarks, one CSV per
-  recording.
+* :func:`convert_mediapipe_csv`: MediaPipe Pose, Hands or Holistic
+  landmarks, one CSV per recording (named or numbered columns);
+* :func:`convert_coco_json`: COCO-17 keypoints with scores (COCO results,
+  mmpose predictions), one JSON per recording.
 
 Every converter writes into a temporary folder beside ``out`` and renames it
 at the end: ``out`` holds either the complete output or nothing.
@@ -14,7 +16,7 @@ import csv
 import io
 import os
 import re
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -248,37 +250,108 @@ def convert_openpose_json(root: str, labels: str, out: str,
 
 
 # --------------------------------------------------------------- MediaPipe
-def read_mediapipe_csv(path: str, joint_names: Sequence[str],
-                       missing: str = "zeros") -> np.ndarray:
-    """One recording of MediaPipe Pose landmarks as ``[1, T, 33, 3]`` (x, y,
-    z).  The CSV has a header and one row per frame with the columns
-    ``<landmark>_x, <landmark>_y, <landmark>_z`` for the 33 landmark names
-    (``nose``, ``left_eye_inner``, ... as MediaPipe names them; case does
-    not matter); other columns (``frame``, ``*_visibility``, ...) are
-    ignored.  A row whose cells are empty (nobody detected) is a missing
-    frame."""
+#: MediaPipe landmark sets a CSV may hold, by the registered skeleton name
+MEDIAPIPE_SKELETONS = ("mediapipe_holistic75", "mediapipe33", "mediapipe_hand21")
+_NUMBERED = re.compile(r"^([xyz])_?(\d+)$")
+
+
+def _header_columns(header: Sequence[str], path: str) -> Dict[str, int]:
+    """Lower-cased column name -> index; a name given twice is an error."""
+    col: Dict[str, int] = {}
+    for i, h in enumerate(header):
+        key = h.strip().lower()
+        if key in col and key:
+            raise DatasetFormatError(f"{path}, line 1: column '{h.strip()}' appears twice "
+                                     f"(columns {col[key] + 1} and {i + 1})")
+        col[key] = i
+    return col
+
+
+def mediapipe_columns(header: Sequence[str], path: str,
+                      skeleton: Optional[str] = None) -> Tuple[str, List[int]]:
+    """The landmark set of a MediaPipe CSV header and the column of every
+    joint's x, y, z (joint-major).  Two layouts are read:
+
+    * named: ``<landmark>_x, <landmark>_y, <landmark>_z`` with MediaPipe's
+      landmark names (``nose``, ``left_eye_inner``, ... for Pose; ``wrist``,
+      ``thumb_cmc``, ... for Hands; Pose names then ``left_hand_<name>``,
+      ``right_hand_<name>`` for Holistic); case does not matter;
+    * numbered: ``x0, y0, z0, v0, x1, ...`` (or ``x_0``, ...), the joints in
+      MediaPipe's order; 33 joints are Pose, 21 Hands, 75 Holistic.
+
+    Other columns (``frame``, visibility, presence) are ignored.
+    ``skeleton`` (one of :data:`MEDIAPIPE_SKELETONS`) skips the guess."""
+    col = _header_columns(header, path)
+    candidates = [skeleton] if skeleton else list(MEDIAPIPE_SKELETONS)
+    for name in candidates:
+        if name not in MEDIAPIPE_SKELETONS:
+            raise ValueError(f"skeleton must be one of {', '.join(MEDIAPIPE_SKELETONS)}, got "
+                             f"{name!r}")
+        keys = [f"{j.lower()}_{a}" for j in get_skeleton(name).joint_names for a in "xyz"]
+        if all(k in col for k in keys):
+            return name, [col[k] for k in keys]
+    numbered = {}
+    for key, i in col.items():
+        m = _NUMBERED.match(key)
+        if m:
+            numbered[(int(m.group(2)), m.group(1))] = i
+    if numbered:
+        n = 1 + max(j for j, _ in numbered)
+        missing = [f"{a}{j}" for j in range(n) for a in "xyz" if (j, a) not in numbered]
+        if missing:
+            raise DatasetFormatError(f"{path}, line 1: numbered columns for {n} joints but "
+                                     f"no column {', '.join(missing[:3])}"
+                                     + (" ..." if len(missing) > 3 else ""))
+        by_count = {get_skeleton(s).num_nodes: s for s in candidates}
+        if n not in by_count:
+            raise DatasetFormatError(
+                f"{path}, line 1: numbered columns for {n} joints; MediaPipe "
+                + ("Pose has 33, Hands 21, Holistic (without the face mesh) 75" if not skeleton
+                   else f"{skeleton} has {get_skeleton(skeleton).num_nodes}"))
+        return by_count[n], [numbered[(j, a)] for j in range(n) for a in "xyz"]
+    best = max(candidates, key=lambda n: sum(
+        f"{j.lower()}_{a}" in col for j in get_skeleton(n).joint_names for a in "xyz"))
+    keys = [f"{j.lower()}_{a}" for j in get_skeleton(best).joint_names for a in "xyz"]
+    if any(k in col for k in keys):
+        gap = next(k for k in keys if k not in col)
+        raise DatasetFormatError(f"{path}, line 1: missing column '{gap}' (expected x, y, z "
+                                 f"columns of the {len(keys) // 3} landmarks of {best})")
+    want = skeleton or "Pose, Hands or Holistic"
+    raise DatasetFormatError(f"{path}, line 1: not a MediaPipe {want} header: expected "
+                             f"'<landmark>_x,<landmark>_y,<landmark>_z' columns (e.g. nose_x, "
+                             f"wrist_x) or numbered 'x0,y0,z0,...' columns")
+
+
+def read_mediapipe_csv(path: str, joint_names: Optional[Sequence[str]] = None,
+                       missing: str = "zeros", skeleton: Optional[str] = None) -> np.ndarray:
+    """One recording of MediaPipe landmarks as ``[1, T, V, 3]`` (x, y, z):
+    Pose (33), Hands (21) or Holistic without the face mesh (75), in either
+    layout of :func:`mediapipe_columns`.  The landmark set is read from the
+    header unless ``skeleton`` is given (``joint_names``: the named layout's
+    joints, for custom sets).  A row whose cells are empty (nobody detected)
+    is a missing frame."""
     with open_text(path) as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if not header:
             raise DatasetFormatError(f"{path}: empty file (expected a header with "
-                                     f"'<landmark>_x,<landmark>_y,<landmark>_z' columns)")
-        col: Dict[str, int] = {}
-        for i, h in enumerate(header):
-            key = h.strip().lower()
-            if key in col and key:
-                raise DatasetFormatError(f"{path}, line 1: column '{h.strip()}' appears twice "
-                                         f"(columns {col[key] + 1} and {i + 1})")
-            col[key] = i
-        index = []
-        for name in joint_names:
-            for axis in ("x", "y", "z"):
-                key = f"{name.lower()}_{axis}"
-                if key not in col:
-                    raise DatasetFormatError(f"{path}, line 1: missing column '{key}' "
-                                             f"(expected x, y, z columns of the "
-                                             f"{len(joint_names)} MediaPipe landmarks)")
-                index.append(col[key])
+                                     f"'<landmark>_x,<landmark>_y,<landmark>_z' or "
+                                     f"'x0,y0,z0,...' columns)")
+        if joint_names is not None:
+            col = _header_columns(header, path)
+            index = []
+            for name in joint_names:
+                for axis in ("x", "y", "z"):
+                    key = f"{name.lower()}_{axis}"
+                    if key not in col:
+                        raise DatasetFormatError(f"{path}, line 1: missing column '{key}' "
+                                                 f"(expected x, y, z columns of the "
+                                                 f"{len(joint_names)} MediaPipe landmarks)")
+                    index.append(col[key])
+            num_joints = len(joint_names)
+        else:
+            name, index = mediapipe_columns(header, path, skeleton)
+            num_joints = len(index) // 3
         frames, present = [], []
         for lineno, row in enumerate(reader, start=2):
             if not row:
@@ -303,7 +376,7 @@ def read_mediapipe_csv(path: str, joint_names: Sequence[str],
         raise DatasetFormatError(f"{path}: no frame (only a header)")
     if not any(present):
         raise DatasetFormatError(f"{path}: no frame has a detection (every row is empty)")
-    data = np.stack(frames).reshape(len(frames), len(joint_names), 3)
+    data = np.stack(frames).reshape(len(frames), num_joints, 3)
     return fill_missing(data, np.array(present), missing)[None]
 
 
@@ -316,28 +389,160 @@ def _is_float(cell: str) -> bool:
 
 
 def convert_mediapipe_csv(root: str, labels: str, out: str,
-                          joints: Optional[Sequence] = None, missing: str = "zeros") -> str:
-    """Convert MediaPipe Pose landmark CSVs (one per recording, see
-    :func:`read_mediapipe_csv`) in ``root`` to a :class:`SkeletonFolder` on
-    the ``mediapipe33`` skeleton.  ``labels``' ``file`` column names the
-    CSV files (with or without ``.csv``); other arguments as
-    :func:`convert_openpose_json`."""
+                          joints: Optional[Sequence] = None, missing: str = "zeros",
+                          skeleton: Optional[str] = None) -> str:
+    """Convert MediaPipe landmark CSVs (one per recording, see
+    :func:`read_mediapipe_csv`: Pose, Hands or Holistic, named or numbered
+    columns) in ``root`` to a :class:`SkeletonFolder` on the matching
+    skeleton (``mediapipe33``, ``mediapipe_hand21``,
+    ``mediapipe_holistic75``; read from the first file's header unless
+    ``skeleton`` is given; every file must hold the same set).
+    ``labels``' ``file`` column names the CSV files (with or without
+    ``.csv``); other arguments as :func:`convert_openpose_json`."""
     if missing not in ("zeros", "interpolate"):
         raise ValueError(f"missing must be 'zeros' or 'interpolate', got {missing!r}")
     if not os.path.isdir(root):
         raise FileNotFoundError(f"MediaPipe folder '{root}' does not exist (expected one CSV "
                                 f"per recording)")
-    skel = get_skeleton("mediapipe33")
     needed = {os.path.splitext(r["file"])[0] for r in read_label_table(labels)}
     recordings = {}
     for fname in sorted(os.listdir(root)):
         name, ext = os.path.splitext(fname)
         if ext.lower() == ".csv" and name in needed:
-            recordings[name] = read_mediapipe_csv(os.path.join(root, fname), skel.joint_names,
-                                                  missing)
+            path = os.path.join(root, fname)
+            if skeleton is None:
+                with open_text(path) as f:
+                    header = next(csv.reader(f), None) or []
+                skeleton = mediapipe_columns(header, path)[0]
+            recordings[name] = read_mediapipe_csv(path, missing=missing, skeleton=skeleton)
+    skel = get_skeleton(skeleton or "mediapipe33")
     return _convert(recordings, labels, out, skel, joints, "MediaPipe", ("x", "y", "z"))
 
 
-__all__ = ["export_folder", "convert_openpose_json", "convert_mediapipe_csv",
-           "read_label_table", "read_mediapipe_csv", "find_openpose_recordings",
-           "read_openpose_recording"]
+# ------------------------------------------------------------- COCO / mmpose
+def _coco_instance(inst: Any, where: str) -> Tuple[np.ndarray, float]:
+    """``[17, 3]`` (x, y, score) and the person's score, from one instance:
+    mmpose's ``{"keypoints": [[x, y], ...], "keypoint_scores": [...]}`` or
+    COCO's ``{"keypoints": [x1, y1, v1, ...], "score": s}``."""
+    if not isinstance(inst, dict) or "keypoints" not in inst:
+        raise DatasetFormatError(f"{where}: an instance without 'keypoints'")
+    try:
+        kp = np.asarray(inst["keypoints"], dtype=np.float64)
+        if kp.ndim == 2 and kp.shape == (17, 2):  # mmpose: scores apart
+            scores = np.asarray(inst.get("keypoint_scores", np.ones(17)), dtype=np.float64)
+            kp = np.concatenate([kp, scores.reshape(17, 1)], axis=1)
+        elif kp.ndim == 2 and kp.shape == (17, 3):
+            pass
+        elif kp.ndim == 1 and kp.size == 51:  # COCO: x, y, v triples
+            kp = kp.reshape(17, 3).copy()
+            if "keypoint_scores" in inst:
+                kp[:, 2] = np.asarray(inst["keypoint_scores"], dtype=np.float64).reshape(17)
+            elif kp[:, 2].max() > 1:  # COCO visibility flags 0/1/2: visible or not
+                kp[:, 2] = (kp[:, 2] > 0).astype(np.float64)
+        else:
+            raise DatasetFormatError(f"{where}: 'keypoints' of shape {list(kp.shape)}; "
+                                     f"expected the 17 COCO keypoints ([17, 2] with "
+                                     f"'keypoint_scores', [17, 3] or 51 values)")
+    except (TypeError, ValueError) as e:
+        if isinstance(e, DatasetFormatError):
+            raise
+        raise DatasetFormatError(f"{where}: keypoints are not numbers: {e}") from None
+    if not np.isfinite(kp).all():
+        raise DatasetFormatError(f"{where}: NaN or infinite keypoints")
+    score = inst.get("score", inst.get("bbox_score", kp[:, 2].mean()))
+    if isinstance(score, list):
+        score = score[0] if score else 0.0
+    return kp.astype(np.float32), float(score)
+
+
+def read_coco_keypoints(path: str, max_persons: int = 1, missing: str = "zeros") -> np.ndarray:
+    """One recording of COCO-17 keypoints with scores as ``[M, T, 17, 3]``
+    (x, y, score), from a JSON file in one of these layouts:
+
+    * mmpose's saved predictions: ``{"instance_info": [{"frame_id": t,
+      "instances": [{"keypoints": [[x, y] x 17], "keypoint_scores": [...]}]}]}``
+      (or the list of those frames);
+    * COCO keypoint results: ``[{"image_id": i, "keypoints": [x, y, s, ...],
+      "score": s}, ...]``;
+    * a COCO annotation file: ``{"images": [...], "annotations":
+      [{"image_id": i, "keypoints": [x, y, v, ...]}]}`` (visibility flags
+      become 1 for labelled, 0 for not).
+
+    Frames are ``frame_id`` (mmpose) or the rank of ``image_id`` among the
+    file's image ids; frames without a person are zeros (or interpolated).
+    Persons are sorted by score, the best ``max_persons`` kept."""
+    import json
+
+    with open_text(path) as f:
+        try:
+            doc = json.load(f)
+        except json.JSONDecodeError as e:
+            raise DatasetFormatError(f"{path}: not valid JSON: {e}") from None
+    by_frame: Dict[int, List[Tuple[np.ndarray, float]]] = {}
+    if isinstance(doc, dict) and "instance_info" in doc:
+        doc = doc["instance_info"]
+    if isinstance(doc, dict) and "annotations" in doc:
+        items = [(a.get("image_id"), a) for a in doc["annotations"]]
+        ids = sorted({img["id"] for img in doc.get("images", [])} | {i for i, _ in items})
+        rank = {i: k for k, i in enumerate(ids)}
+        for n, (i, a) in enumerate(items):
+            by_frame.setdefault(rank[i], []).append(_coco_instance(a, f"{path}, annotation {n}"))
+    elif isinstance(doc, list) and doc and isinstance(doc[0], dict) and "instances" in doc[0]:
+        for n, fr in enumerate(doc):
+            t = fr.get("frame_id", n)
+            if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+                raise DatasetFormatError(f"{path}, frame entry {n}: frame_id {t!r} is not a "
+                                         f"frame number")
+            by_frame.setdefault(t, []).extend(
+                _coco_instance(inst, f"{path}, frame {t}") for inst in fr["instances"] or [])
+    elif isinstance(doc, list) and doc and isinstance(doc[0], dict) and "image_id" in doc[0]:
+        ids = sorted({d.get("image_id") for d in doc})
+        rank = {i: k for k, i in enumerate(ids)}
+        for n, d in enumerate(doc):
+            by_frame.setdefault(rank[d.get("image_id")], []).append(
+                _coco_instance(d, f"{path}, result {n}"))
+    else:
+        raise DatasetFormatError(f"{path}: not COCO or mmpose keypoints (expected mmpose's "
+                                 f"'instance_info', a list of COCO results with 'image_id' "
+                                 f"and 'keypoints', or a COCO file with 'annotations')")
+    if not by_frame or not any(by_frame.values()):
+        raise DatasetFormatError(f"{path}: no person in any frame")
+    frames = {t: path for t in by_frame}
+    T = check_frame_indices(frames, path)
+    data = np.zeros((max_persons, T, 17, 3), np.float32)
+    present = np.zeros((max_persons, T), bool)
+    for t, people in by_frame.items():
+        people = sorted(people, key=lambda p: -p[1])[:max_persons]
+        for m, (kp, _) in enumerate(people):
+            data[m, t], present[m, t] = kp, True
+    for m in range(max_persons):
+        data[m] = fill_missing(data[m], present[m], missing)
+    return data
+
+
+def convert_coco_json(root: str, labels: str, out: str, max_persons: int = 1,
+                      joints: Optional[Sequence] = None, missing: str = "zeros") -> str:
+    """Convert COCO-17 keypoint JSON files (one per recording, see
+    :func:`read_coco_keypoints`) in ``root`` to a :class:`SkeletonFolder`
+    on the ``coco17`` skeleton with channels ``x, y, confidence``.
+    ``labels``' ``file`` column names the JSON files (with or without
+    ``.json``); other arguments as :func:`convert_openpose_json`."""
+    if missing not in ("zeros", "interpolate"):
+        raise ValueError(f"missing must be 'zeros' or 'interpolate', got {missing!r}")
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"COCO keypoints folder '{root}' does not exist (expected one "
+                                f"JSON file per recording)")
+    needed = {os.path.splitext(r["file"])[0] for r in read_label_table(labels)}
+    recordings = {}
+    for fname in sorted(os.listdir(root)):
+        name, ext = os.path.splitext(fname)
+        if ext.lower() == ".json" and name in needed:
+            recordings[name] = read_coco_keypoints(os.path.join(root, fname), max_persons,
+                                                   missing)
+    return _convert(recordings, labels, out, get_skeleton("coco17"), joints, "COCO keypoints",
+                    ("x", "y", "confidence"))
+
+
+__all__ = ["export_folder", "convert_coco_json", "read_coco_keypoints", "convert_openpose_json",
+           "convert_mediapipe_csv", "read_label_table", "read_mediapipe_csv", "mediapipe_columns",
+           "MEDIAPIPE_SKELETONS", "find_openpose_recordings", "read_openpose_recording"]

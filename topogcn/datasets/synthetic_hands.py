@@ -129,16 +129,17 @@ class SyntheticHandGestures(SkeletonDataset):
     The skeleton is MediaPipe Hands' 21 landmarks (``mediapipe_hand21``);
     the channels are image coordinates and a detection confidence
     (``x, y, confidence``; x to the right, y down, in image widths).  A
-    class is *which fingers move together, and how*: ``tap-index`` (two
-    taps), ``tap-index-middle``, ``pinch`` (thumb and index), ``curl-ring-pinky``,
+    class is *which fingers move together, and how*: ``tap-index`` (taps),
+    ``tap-index-middle``, ``pinch`` (thumb and index), ``curl-ring-pinky``,
     ``fist``, ``spread``, ``finger-wave`` (index to little finger in turn,
     or back), ``thumb-rub``, ``wrist-wag``, ``scissors`` (the first
     ``num_classes`` of them); taps come two or three at a time, oscillations
     with a random phase, and the labelled segment is loose (the movement
     starts and ends up to a fifth of its length off the labels), so that a
-    linear model on the coordinates does not solve it.  Every subject has their own hand (finger lengths +-10%, a
-    relaxed curl), tempo (0.75-1.35) and handedness (about a third are left
-    hands: mirror images); a recording places the hand at its own position,
+    linear model on the coordinates does not solve it.  Every subject has
+    their own hand (finger lengths +-10%, a relaxed curl), tempo
+    (0.75-1.35) and handedness (about a third are left hands: mirror
+    images); a recording places the hand at its own position,
     size (0.12-0.25 image widths) and in-plane rotation (+-0.8 rad), with
     idle finger and wrist drift, small distractor movements (one finger
     twitching, the hand shifting), keypoint noise, and a detector that

@@ -28,6 +28,10 @@ Sources of the joint orders and bone lists:
   ring and pinky fingers) and the 21 links of its ``HAND_CONNECTIONS`` (the
   palm: wrist-thumb CMC, wrist-index MCP, wrist-pinky MCP and the MCP row).
   The order is OpenPose's hand order too.  Centre: 0 (wrist).
+* ``mediapipe_holistic75``: MediaPipe Holistic without its 468-point face
+  mesh: the 33 pose landmarks (0-32), the left hand (33-53) and the right
+  hand (54-74) in MediaPipe Hands order; each hand's wrist is linked to the
+  pose wrist of its side (a topogcn choice: one connected graph).  Centre: 0.
 * ``mediapipe33``: the 33 landmarks of MediaPipe Pose (BlazePose) in
   MediaPipe's order and the 35 links of its ``POSE_CONNECTIONS``.  Those leave
   the face, the mouth and the body as three pieces; to make one connected
@@ -229,6 +233,24 @@ def mediapipe33() -> Skeleton:
         }, mirror=mirror_pairs_by_name(MEDIAPIPE33_JOINTS, [("left", "right")]))
 
 
+def mediapipe_holistic75() -> Skeleton:
+    pose, left, right = 0, 33, 54
+
+    def shift(bones, off):
+        return [(u + off, v + off) for u, v in bones]
+
+    bones = (list(MEDIAPIPE33_BONES) + shift(MEDIAPIPE_HAND_BONES, left)
+             + shift(MEDIAPIPE_HAND_BONES, right) + [(left, 15), (right, 16)])
+    names = (MEDIAPIPE33_JOINTS + tuple(f"left_hand_{n}" for n in MEDIAPIPE_HAND_JOINTS)
+             + tuple(f"right_hand_{n}" for n in MEDIAPIPE_HAND_JOINTS))
+    return Skeleton(
+        "mediapipe_holistic75", 75, bones, center=pose, joint_names=names,
+        parts={"pose": list(range(33)), "left_hand": list(range(left, right)),
+               "right_hand": list(range(right, 75)), "upper_body": list(range(25)) +
+               list(range(left, 75))},
+        mirror=mirror_pairs_by_name(names, [("left", "right")]))
+
+
 BUILTINS = {
     "ntu25": (ntu25, ("kinect_v2",)),
     "openpose25": (openpose25, ("body25",)),
@@ -236,4 +258,5 @@ BUILTINS = {
     "coco17": (coco17, ("coco",)),
     "mediapipe33": (mediapipe33, ("mediapipe", "blazepose")),
     "mediapipe_hand21": (mediapipe_hand21, ("hand21", "mediapipe_hand")),
+    "mediapipe_holistic75": (mediapipe_holistic75, ("holistic", "mediapipe_holistic")),
 }
