@@ -103,3 +103,22 @@ def test_cli_analyze(tiny_checkpoint, tmp_path, capsys):
     from topogcn.cli import main
     assert main(["analyze", "--checkpoint", tiny_checkpoint, "--out", str(tmp_path / "c")]) == 0
     assert "index.html" in capsys.readouterr().out
+
+
+def test_joint_names_never_overlap():
+    """ntu25's hands hang at hip height: their names and the hips' used to
+    collide; the two-column layout keeps every name a line apart."""
+    from topogcn.analysis.plots import label_positions
+    from topogcn.skeleton import get_skeleton
+    from topogcn.skeleton.layout import rest_pose
+
+    for name in ("ntu25", "coco17", "mediapipe_hand21"):
+        pos = rest_pose(get_skeleton(name))[:, :2]
+        labels = label_positions(pos)
+        span = float(np.ptp(pos, axis=0).max())
+        for right in (False, True):
+            ys = sorted(y for _, y, r in labels if r == right)
+            assert all(b - a >= 0.045 * span - 1e-9 for a, b in zip(ys, ys[1:])), name
+        xs = {r: {x for x, _, rr in labels if rr == r} for r in (False, True)}
+        assert len(xs[False]) <= 1 and len(xs[True]) == 1  # one column per side
+        assert max(xs[False] or {-1e9}) < pos[:, 0].min() < pos[:, 0].max() < min(xs[True])

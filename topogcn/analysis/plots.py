@@ -136,25 +136,37 @@ def plot_per_class(acc: Sequence[float], classes: Sequence[str], path: str) -> s
     return _save(fig, path)
 
 
-def _label_joints(ax, names: Sequence[str], pos: np.ndarray) -> None:
-    """Joint names beside their joints, left-side joints labelled to the
-    left and right-side ones to the right; a label that would overlap one
-    already placed on its side moves down, with a thin leader line."""
+def label_positions(pos: np.ndarray) -> List[Tuple[float, float, bool]]:
+    """Where the joint names go: ``(x, y, right)`` per joint.  Joints right
+    of the median x (or on it) are named in a column to the right of the
+    skeleton, the others in a column to the left; in each column the names
+    keep the joints' vertical order and are pushed down to stay a line
+    apart, so that no two names overlap (leader lines join them to their
+    joints)."""
     span = float(np.ptp(pos, axis=0).max()) or 1.0
-    gap, cx = 0.04 * span, float(pos[:, 0].mean())
-    placed = {True: [], False: []}
-    for i in sorted(range(len(names)), key=lambda k: -pos[k, 1]):
-        x, y = float(pos[i, 0]), float(pos[i, 1])
-        right = x >= cx
-        ty = y
-        while any(abs(ty - py) < gap and abs(x - px) < 5 * gap for px, py in placed[right]):
-            ty -= gap
-        placed[right].append((x, ty))
-        tx = x + (0.6 if right else -0.6) * gap
-        moved = ty != y
-        ax.annotate(names[i], (x, y), xytext=(tx, ty), textcoords="data", fontsize=6,
-                    ha="left" if right else "right", va="center",
-                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.5"} if moved else None)
+    gap = 0.045 * span
+    cx = float(np.median(pos[:, 0]))
+    column = {False: float(pos[:, 0].min()) - 0.2 * span,
+              True: float(pos[:, 0].max()) + 0.2 * span}
+    out: List[Tuple[float, float, bool]] = [(0.0, 0.0, False)] * len(pos)
+    for right in (False, True):
+        members = [i for i in range(len(pos)) if (pos[i, 0] >= cx) == right]
+        previous = float("inf")
+        for i in sorted(members, key=lambda k: (-pos[k, 1], k)):
+            ty = min(float(pos[i, 1]), previous - gap)
+            previous = ty
+            out[i] = (column[right], ty, right)
+    return out
+
+
+def _label_joints(ax, names: Sequence[str], pos: np.ndarray) -> None:
+    """Joint names in two columns beside the skeleton (see
+    :func:`label_positions`), each joined to its joint by a thin line."""
+    for name, (x, y), (tx, ty, right) in zip(names, pos, label_positions(pos)):
+        ax.annotate(name, (float(x), float(y)), xytext=(tx, ty), textcoords="data",
+                    fontsize=6, ha="left" if right else "right", va="center",
+                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.6",
+                                "shrinkA": 1, "shrinkB": 2})
 
 
 def plot_skeleton(skeleton: Skeleton, pos: np.ndarray, path: str,
