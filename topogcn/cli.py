@@ -159,7 +159,13 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
     joints = [j.strip() for j in args.joints.split(",")] if args.joints else None
     joints = [int(j) if j.isdigit() else j for j in joints] if joints else None
-    if args.source in ("smg", "imigue"):
+    if args.source == "pyskl":
+        from topogcn.datasets import PysklPickle
+        kw = dict(train_split=args.train_split, test_split=args.test_split,
+                  skeleton=args.skeleton)
+        splits = [PysklPickle(args.root, split=s, frames=None, **kw) for s in ("train", "test")]
+        out = convert.export_folder(splits, args.out, joints, split_prefix=False)
+    elif args.source in ("smg", "imigue"):
         reader = {"smg": SMG, "imigue": IMiGUE}[args.source]
         first = reader(args.root, split="train", frames=None)
         splits = [first] + [reader(args.root, split=s, frames=None)
@@ -300,16 +306,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("convert", help="write a dataset in the generic SkeletonFolder format")
     p.add_argument("--from", dest="source", required=True,
-                   choices=["smg", "imigue", "openpose-json", "mediapipe-csv", "coco-json"])
-    p.add_argument("--root", required=True, help="the source dataset folder")
+                   choices=["smg", "imigue", "openpose-json", "mediapipe-csv", "coco-json",
+                            "pyskl"])
+    p.add_argument("--root", required=True, help="the source dataset folder (pyskl: the "
+                   "annotation pickle)")
+    p.add_argument("--train-split", help="pyskl: the split of the training clips (default: "
+                   "xsub_train, else train)")
+    p.add_argument("--test-split", help="pyskl: the split of the test clips (default: "
+                   "xsub_val, else val or test)")
     p.add_argument("--out", required=True, help="output folder (new or empty)")
     p.add_argument("--labels", help="label table for openpose-json / mediapipe-csv / "
                    "coco-json: CSV with file,label[,start_frame,end_frame,subject,split]")
-    p.add_argument("--skeleton", choices=["openpose25", "openpose137", "mediapipe33",
-                                          "mediapipe_hand21", "mediapipe_holistic75"],
-                   help="openpose-json: keypoint set (default: openpose137 if the files have "
-                   "face/hand keypoints, else openpose25); mediapipe-csv: landmark set "
-                   "(default: read from the header)")
+    p.add_argument("--skeleton",
+                   help="openpose-json: openpose25 or openpose137 (default: openpose137 if the "
+                   "files have face/hand keypoints); mediapipe-csv: mediapipe33, "
+                   "mediapipe_hand21 or mediapipe_holistic75 (default: read from the header); "
+                   "pyskl: any skeleton (default: from the keypoint count, 25 -> ntu25, "
+                   "17 -> coco17)")
     p.add_argument("--max-persons", type=int, default=1,
                    help="openpose-json, coco-json: persons kept (best scores first)")
     p.add_argument("--missing", choices=["zeros", "interpolate"], default="zeros",

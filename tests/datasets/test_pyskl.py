@@ -90,3 +90,23 @@ def test_ntu_configs_resolve():
         cfg = load_config(f"ntu{n}-xsub")
         assert cfg.data.name == "pyskl" and cfg.data.options["test_split"] == "xsub_val"
         assert cfg.data.stream == "kmode" and cfg.data.center_joint == "SpineMid"
+
+
+def test_convert_from_pyskl(tmp_path, capsys):
+    from topogcn.cli import main
+    from topogcn.datasets import SkeletonFolder
+
+    anns = ntu_pickle(tmp_path / "ntu.pkl", two_d=True, V=17, C=2)
+    out = tmp_path / "folder"
+    assert main(["convert", "--from", "pyskl", "--root", str(tmp_path / "ntu.pkl"),
+                 "--out", str(out)]) == 0
+    assert "8 recordings, 8 labelled clips of pyskl" in capsys.readouterr().out
+    clip = np.load(out / f"{anns[1]['frame_dir']}.npy")
+    assert clip.shape == (2, anns[1]["total_frames"], 17, 3)  # raw [M, T, V, C]
+    np.testing.assert_allclose(clip[..., :2], anns[1]["keypoint"])
+    np.testing.assert_allclose(clip[..., 2], anns[1]["keypoint_score"])
+    ds = SkeletonFolder(str(out), frames=None, cache_dir=str(tmp_path / "c"))
+    assert ds.skeleton.name == "coco17" and ds.channels == ("x", "y", "confidence")
+    assert main(["convert", "--from", "pyskl", "--root", str(tmp_path / "ntu.pkl"),
+                 "--out", str(tmp_path / "f2"), "--train-split", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err

@@ -65,10 +65,12 @@ def _write_folder(out: str, skeleton: Skeleton, recordings: Iterable[Tuple[str, 
 
 
 def export_folder(splits: Iterable[SkeletonDataset], out: str,
-                  joints: Optional[Sequence] = None) -> str:
+                  joints: Optional[Sequence] = None, split_prefix: bool = True) -> str:
     """Write the whole recordings of ``splits`` (datasets of one source, e.g.
     its train and test splits) to ``out``: one ``.npy`` ``[M, T, V, C]`` per
-    recording, ``labels.csv`` (``file, label, start_frame, end_frame,
+    recording, named ``<split>_<recording>.npy`` (``<recording>.npy``
+    without ``split_prefix``, for sources whose names are unique across
+    splits), ``labels.csv`` (``file, label, start_frame, end_frame,
     subject, split``), ``classes.txt`` and ``skeleton.json``.  ``joints``
     (indices, joint or part names) keeps a subset of the skeleton."""
     splits = list(splits)
@@ -81,7 +83,7 @@ def export_folder(splits: Iterable[SkeletonDataset], out: str,
         for ds in splits:
             for rec in ds.recordings():
                 data = rec.data.numpy()
-                fname = f"{ds.split}_{rec.name}.npy"
+                fname = f"{ds.split}_{rec.name}.npy" if split_prefix else f"{rec.name}.npy"
                 for seg in rec.segments:
                     rows.append([fname, ds.classes[seg.label], seg.start, seg.end,
                                  rec.subject, ds.split])
