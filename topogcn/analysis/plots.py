@@ -98,8 +98,9 @@ def plot_matrix(matrix: np.ndarray, path: str, title: str, row_names: Sequence[s
 
 def plot_curves(rows: Sequence[dict], path: str) -> Optional[str]:
     """Training curves from the rows of a run's ``logs/metrics.csv``: the
-    epoch's training loss (left) and training / validation top-1 (right).
-    :obj:`None` when the log holds no epoch row."""
+    epoch's training and validation loss (left) and training / validation
+    top-1 (right), with the best validation epoch (the one ``best.ckpt``
+    holds) marked.  :obj:`None` when the log holds no epoch row."""
     def series(key):
         pts = [(float(r["epoch"]) + 1, float(r[key])) for r in rows
                if r.get(key) not in (None, "") and r.get("epoch") not in (None, "")]
@@ -108,9 +109,20 @@ def plot_curves(rows: Sequence[dict], path: str) -> Optional[str]:
     if not loss:
         return None
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
-    a.plot(*zip(*loss), marker="o", ms=3)
+    a.plot(*zip(*loss), marker="o", ms=3, label="training")
+    val_loss = series("val/loss")
+    if val_loss:
+        a.plot(*zip(*val_loss), marker="o", ms=3, label="validation")
+        a.legend(loc="upper right")
     a.set_xlabel("epoch")
-    a.set_ylabel("training loss")
+    a.set_ylabel("loss")
+    selection = series("val/selection")
+    if selection:
+        best = max(selection, key=lambda p: (p[1], -p[0]))[0]
+        for ax in (a, b):
+            ax.axvline(best, color="0.5", ls="--", lw=0.8)
+        b.annotate("best.ckpt", (best, 2), xytext=(3, 0), textcoords="offset points",
+                   fontsize=7, color="0.4")
     for key, label in (("train/top1", "training"), ("val/top1", "validation")):
         pts = series(key)
         if pts:
