@@ -84,11 +84,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="*", help="dataset names to run (default: all)")
     p.add_argument("--spotting", action="store_true", help="also the spotting recipe")
+    p.add_argument("--workdir", help="keep the run folders here (default: a temporary folder)")
     args = p.parse_args()
     meta = {"machine": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(), "torch": torch.__version__,
             "recipe": "default (topogcn train with no --config)"}
-    with tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.workdir or tmp
         rows = [classify(n, o, work) for n, o in DATASETS.items()
                 if not args.only or n in args.only]
         header = ["data", "GE-CN top-1", "linear", "chance", "margin", "epochs (best)",

@@ -115,6 +115,21 @@ def test_centre_weighting_localises_short_gestures():
         Spotter(SeesWholeGesture(), CLASSES, length=32, weighting="gaussian")
 
 
+def test_last_window_of_a_stream_only_adds_to_frames_not_final():
+    """The window that flush adds to cover the last frames starts before
+    frames already finalised: it must leave those alone (it crashed with
+    weights, and with the plain mean added its probabilities to wrong
+    rows)."""
+    x = stream(45, [(0, 10, 30), (1, 36, 44)])
+    for weighting in ("uniform", "triangle"):
+        sp = Spotter(OracleModel(), CLASSES, length=16, stride=4, weighting=weighting)
+        dets = sp.spot(x)
+        assert [d.label for d in dets] == [0, 1], weighting
+        assert dets[-1].end == 44
+        sp.reset()
+        assert sum((sp.push(x[:, t:t + 1]) for t in range(45)), []) + sp.flush() == dets
+
+
 def test_spotter_short_and_bad_input():
     sp = Spotter(OracleModel(), CLASSES, length=32, stride=4, min_length=2)
     short = stream(10, [(1, 0, 9)])

@@ -298,6 +298,8 @@ class Spotter:
             self._sum = torch.cat([self._sum, torch.zeros(grow, p.numel())])
             self._count = torch.cat([self._count, torch.zeros(grow)])
         w = torch.ones(b - a) if w is None else w
+        if a < self._final:  # frames already final (the last window of flush): left alone
+            w, a = w[self._final - a:], self._final
         self._sum[a - self._final:b - self._final] += w[:, None] * p
         self._count[a - self._final:b - self._final] += w
 
