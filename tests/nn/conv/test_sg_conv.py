@@ -355,3 +355,15 @@ def test_message_hooks_see_every_message_on_both_backends(backend):
     assert len(seen) == 1 and seen[0][:2] == (ei.size(1), 2)
     conv(x, ei)
     assert len(seen) == 1  # removed: the layer is back on its own path
+
+
+def test_qk_init_normal_as_the_reference_or_scaled_uniform():
+    torch.manual_seed(0)
+    ref = SGConv(32, 16, num_nodes=5, heads=2)
+    assert ref.qk_init == "normal" and abs(float(ref.lin_qk.weight.std()) - 1.0) < 0.1
+    scaled = SGConv(32, 16, num_nodes=5, heads=2, qk_init="uniform")
+    bound = 1 / 32 ** 0.5
+    assert float(scaled.lin_qk.weight.abs().max()) <= bound
+    assert float(scaled.lin_qk.weight.std()) > 0.5 * bound / 3 ** 0.5
+    with pytest.raises(ValueError, match="qk_init"):
+        SGConv(8, 8, num_nodes=5, qk_init="xavier")

@@ -90,6 +90,12 @@ class SGConv(CSRMessagePassing):
             :obj:`"ones"`, :obj:`"zeros"`, or a tensor of shape
             :math:`[V, V]` or :math:`[M, V, V]` (e.g. a normalised
             adjacency). (default: :obj:`"identity"`)
+        qk_init (str, optional): Initial query/key weights:
+            :obj:`"normal"`, :math:`\mathcal{N}(0, 1)` as the reference, which
+            makes the attention of narrow heads nearly one-hot at the start;
+            or :obj:`"uniform"`, :math:`\mathcal{U}(\pm 1/\sqrt{C_{in}})`
+            (PyTorch's :class:`~torch.nn.Linear` default), scaled to the
+            width. (default: :obj:`"normal"`)
         dropout (float, optional): Dropout probability of the attention
             coefficients during training. (default: :obj:`0.`)
         bias (bool, optional): Learn an additive bias :math:`\mathbf{b}`.
@@ -125,6 +131,7 @@ class SGConv(CSRMessagePassing):
         head_channels: Optional[int] = None,
         attention: bool = True,
         topology_init: Union[str, Tensor] = "identity",
+        qk_init: str = "normal",
         dropout: float = 0.0,
         bias: bool = True,
         backend: str = "auto",
@@ -145,6 +152,9 @@ class SGConv(CSRMessagePassing):
         if isinstance(topology_init, str) and topology_init not in TOPOLOGY_INITS:
             raise ValueError(f"SGConv: topology_init must be one of {TOPOLOGY_INITS} or a "
                              f"tensor, got {topology_init!r}")
+        if qk_init not in ("normal", "uniform"):
+            raise ValueError(f"SGConv: qk_init must be 'normal' or 'uniform', got {qk_init!r}")
+        self.qk_init = qk_init
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.num_nodes = num_nodes
@@ -176,7 +186,8 @@ class SGConv(CSRMessagePassing):
         if self.attention:
             self.norm.reset_parameters()
             self.lin_qk.reset_parameters()
-            torch.nn.init.normal_(self.lin_qk.weight, 0.0, 1.0)  # as the reference
+            if self.qk_init == "normal":
+                torch.nn.init.normal_(self.lin_qk.weight, 0.0, 1.0)  # as the reference
         # the reference's branch initialisation of the per-head 1x1 convolutions
         torch.nn.init.normal_(self.weight, std=math.sqrt(
             2.0 / (self.out_channels * self.in_channels * self.heads)))
