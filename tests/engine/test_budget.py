@@ -126,3 +126,50 @@ def test_random_scale_leaves_confidence_alone():
     assert torch.allclose(ratio, ratio[0, 0, 0], atol=1e-5)  # one factor per axis
     assert ((ratio >= 0.8) & (ratio <= 1.2)).all() and not torch.allclose(ratio, torch.ones(2))
     assert isinstance(RandomMirror("hand21"), RandomMirror)
+
+
+def _fake(epoch, history, epochs):
+    from types import SimpleNamespace
+
+    from topogcn.engine.module import WarmupSchedule
+    trainer = SimpleNamespace(current_epoch=epoch, fit_loop=SimpleNamespace(max_epochs=epochs),
+                              should_stop=False)
+    module = SimpleNamespace(val_history=history,
+                             schedule=WarmupSchedule(1, "cosine", [], 0.1, epochs, 10))
+    return trainer, module
+
+
+def test_budget_extends_while_validation_still_rises(capsys):
+    from topogcn.engine.budget import TimeBudget
+
+    rising = [(e, 0.3 + 0.03 * e) for e in range(12)]  # +9 points over the last quarter
+    budget = TimeBudget(None, 12, extensions=2, extension_gain=0.02)
+    trainer, module = _fake(11, rising, 12)
+    budget.on_train_start(trainer, module)
+    budget.on_train_epoch_end(trainer, module)
+    assert budget.extended == 1 and budget.epochs == 18 and trainer.fit_loop.max_epochs == 18
+    assert "6 more epochs" in capsys.readouterr().out
+    sched = module.schedule
+    assert sched.epochs == 18 and sched(12 * 10) == pytest.approx(0.5)  # restarted at half
+    assert sched(18 * 10) == pytest.approx(0.0, abs=1e-9) and sched(11 * 10) < 0.05
+    # flat at the end of the extension: no second one
+    flat = rising + [(e, 0.7) for e in range(12, 18)]
+    trainer.current_epoch, module.val_history = 17, flat
+    budget.on_train_epoch_end(trainer, module)
+    assert budget.extended == 1 and budget.epochs == 18
+    # a plateau from the start: never extended
+    budget = TimeBudget(None, 12, extensions=2)
+    trainer, module = _fake(11, [(e, 0.9) for e in range(12)], 12)
+    budget.on_train_start(trainer, module)
+    budget.on_train_epoch_end(trainer, module)
+    assert budget.extended == 0 and trainer.fit_loop.max_epochs == 12
+    # no time left for two more epochs: not extended
+    budget = TimeBudget(0.01, 12, extensions=2)
+    trainer, module = _fake(11, rising, 12)
+    budget.on_train_start(trainer, module)
+    import time
+    budget.elapsed, budget.start = 0.2, time.monotonic() - 0.3  # epochs of 0.3 s, 0.5 s used
+    budget.on_train_epoch_end(trainer, module)
+    assert budget.extended == 0
+    state = TimeBudget(None, 12).state_dict()
+    assert {"epochs", "extended", "cycle_start"} <= set(state)

@@ -36,26 +36,50 @@ def plan_epochs(trainer: TrainerConfig, steps_per_epoch: int) -> int:
 
 
 class TimeBudget(Callback):
-    """Keep training within ``max_minutes``: after the first epoch, the plan
-    is cut to the epochs that fit at the measured pace (the learning-rate
-    schedule is stretched over the new plan, so it still ends annealed);
-    later, an epoch that would end past the budget is not started.  The
-    plan is part of the checkpoint, so a resumed run keeps it."""
+    """The training budget while it runs.
 
-    def __init__(self, max_minutes: Optional[float], planned_epochs: int) -> None:
+    * **Wall time** (``max_minutes``): after the first epoch, the plan is cut
+      to the epochs that fit at the measured pace (the learning-rate
+      schedule is stretched over the new plan, so it still ends annealed);
+      later, an epoch that would end past the budget is not started.
+    * **Extensions** (``extensions``, ``extension_gain``): at the end of the
+      plan, if the best validation top-1 of its last quarter is above the
+      best before it by ``extension_gain`` or more (the model was still
+      learning), the plan grows by half the first plan's epochs (as many as
+      fit in the time left; at least two) and the cosine schedule restarts
+      at half its peak; at most ``extensions`` times.
+
+    The plan is part of the checkpoint, so a resumed run keeps it."""
+
+    def __init__(self, max_minutes: Optional[float], planned_epochs: int,
+                 extensions: int = 0, extension_gain: float = 0.02) -> None:
         self.max_seconds = None if max_minutes is None else 60.0 * max_minutes
         self.planned = self.epochs = planned_epochs
+        self.max_extensions, self.extension_gain = extensions, extension_gain
+        self.extended = 0
+        self.cycle_start = 0
         self.elapsed, self.start = 0.0, 0.0
         self.note: Optional[str] = None
+        self.notes: list = []
         self.stopped = False
 
     def state_dict(self) -> Dict[str, Any]:
-        return {"epochs": self.epochs, "elapsed": self.elapsed, "note": self.note}
+        return {"epochs": self.epochs, "elapsed": self.elapsed, "note": self.note,
+                "extended": self.extended, "cycle_start": self.cycle_start,
+                "notes": list(self.notes)}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.epochs = int(state.get("epochs", self.epochs))
         self.elapsed = float(state.get("elapsed", 0.0))
         self.note = state.get("note")
+        self.extended = int(state.get("extended", 0))
+        self.cycle_start = int(state.get("cycle_start", 0))
+        self.notes = list(state.get("notes", []))
+
+    def _say(self, text: str) -> None:
+        self.note = text
+        self.notes.append(text)
+        print(text, flush=True)
 
     def _apply(self, trainer, pl_module) -> None:
         trainer.fit_loop.max_epochs = self.epochs
@@ -71,21 +95,49 @@ class TimeBudget(Callback):
         now = time.monotonic()
         took, self.start = now - self.start, now
         self.elapsed += took
-        if self.max_seconds is None:
-            return
         done = trainer.current_epoch + 1
-        if done == 1 and self.epochs > 1:
-            fit = max(1, int(self.max_seconds // max(took, 1e-6)))
-            if fit < self.epochs:
-                self.note = (f"time budget: {fit} epochs of {took:.1f} s fit in "
-                             f"{self.max_seconds / 60:g} min; plan cut from {self.epochs} "
-                             f"to {fit} epochs")
-                print(self.note, flush=True)
-                self.epochs = fit
-                self._apply(trainer, pl_module)
-        elif done < self.epochs and self.elapsed + took > self.max_seconds:
-            self.note = (f"time budget: stopped after {done} of {self.epochs} epochs "
-                         f"({self.elapsed:.0f} s of {self.max_seconds:.0f} s)")
-            print(self.note, flush=True)
-            self.stopped = True
-            trainer.should_stop = True
+        if self.max_seconds is not None:
+            if done == 1 and self.epochs > 1:
+                fit = max(1, int(self.max_seconds // max(took, 1e-6)))
+                if fit < self.epochs:
+                    self._say(f"time budget: {fit} epochs of {took:.1f} s fit in "
+                              f"{self.max_seconds / 60:g} min; plan cut from {self.epochs} "
+                              f"to {fit} epochs")
+                    self.epochs = fit
+                    self._apply(trainer, pl_module)
+            elif done < self.epochs and self.elapsed + took > self.max_seconds:
+                self._say(f"time budget: stopped after {done} of {self.epochs} epochs "
+                          f"({self.elapsed:.0f} s of {self.max_seconds:.0f} s)")
+                self.stopped = True
+                trainer.should_stop = True
+                return
+        if done == self.epochs and self.extended < self.max_extensions:
+            self._maybe_extend(trainer, pl_module, done, took)
+
+    def _maybe_extend(self, trainer, pl_module, done: int, took: float) -> None:
+        history = [(e, s) for e, s in getattr(pl_module, "val_history", [])
+                   if e >= self.cycle_start]
+        if len(history) < 4:
+            return
+        quarter = max(1, round(0.25 * (done - self.cycle_start)))
+        recent = [s for e, s in history if e >= done - quarter]
+        before = [s for e, s in history if e < done - quarter]
+        if not recent or not before:
+            return
+        gain = max(recent) - max(before)
+        if gain < self.extension_gain:
+            return
+        more = -(-self.planned // 2)
+        if self.max_seconds is not None:
+            more = min(more, int((self.max_seconds - self.elapsed) // max(took, 1e-6)))
+        if more < 2:
+            return
+        self.extended += 1
+        self.cycle_start = done
+        self.epochs = done + more
+        if getattr(pl_module, "schedule", None) is not None:
+            pl_module.schedule.restart(done, 0.5)
+        self._apply(trainer, pl_module)
+        self._say(f"budget: validation top-1 still rose {100 * gain:.1f} points over the last "
+                  f"{quarter} epochs; {more} more epochs (extension {self.extended} of "
+                  f"{self.max_extensions}, learning rate restarted at half its peak)")

@@ -180,6 +180,12 @@ class TrainerConfig:
     #: stop when the validation top-1 has not improved for this many epochs
     #: (needs a validation split; none: never)
     early_stopping: Optional[int] = None
+    #: extend the budget at most this many times, by half the planned epochs
+    #: each (a warm restart of the cosine schedule at half its peak), when the
+    #: validation top-1 still rose by ``extension_gain`` over the last quarter
+    #: of the epochs (needs a validation split; within ``max_minutes``)
+    extensions: int = 0
+    extension_gain: float = 0.02
     #: fit a linear baseline (logistic regression on the same preprocessed
     #: clips) and report it beside the model in metrics.json
     baselines: bool = True
@@ -357,7 +363,8 @@ _MINIMA = (("seed", 0), ("data.frames", 1), ("data.batch_size", 1), ("data.eval_
            ("optim.base_batch_size", 1), ("optim.weight_decay", 0.0),
            ("optim.warmup_epochs", 0.0), ("trainer.epochs", 1), ("trainer.num_nodes", 1),
            ("trainer.threads", 1), ("trainer.log_every_n_steps", 1), ("trainer.steps", 1),
-           ("trainer.early_stopping", 1), ("data.scale", 0.0))
+           ("trainer.early_stopping", 1), ("data.scale", 0.0), ("trainer.extensions", 0),
+           ("trainer.extension_gain", 0.0))
 
 
 def check_config(cfg: "Config") -> None:

@@ -37,6 +37,14 @@ class WarmupSchedule:
         self.milestones, self.gamma = list(milestones), gamma
         self.epochs, self.steps_per_epoch = epochs, max(1, steps_per_epoch)
         self.warmup_per = warmup_per
+        #: cosine restarts ``(start_epoch, peak)``: from ``start_epoch`` the
+        #: factor anneals from ``peak`` to 0 at ``epochs``
+        self.restarts: List[Tuple[float, float]] = []
+
+    def restart(self, start_epoch: float, peak: float) -> None:
+        """Anneal again from ``peak`` at ``start_epoch`` to 0 at ``epochs``
+        (a warm restart, when the budget is extended)."""
+        self.restarts.append((float(start_epoch), float(peak)))
 
     def __call__(self, step: int) -> float:
         epoch = step / self.steps_per_epoch
@@ -45,8 +53,14 @@ class WarmupSchedule:
                 return (step // self.steps_per_epoch + 1) / self.warmup_epochs
             return (step + 1) / (self.warmup_epochs * self.steps_per_epoch)
         if self.schedule == "cosine":
-            span = max(1e-9, self.epochs - self.warmup_epochs)
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, (epoch - self.warmup_epochs) / span)))
+            start, peak, end = self.warmup_epochs, 1.0, float(self.epochs)
+            for s, p in self.restarts:  # the cycle this epoch is in
+                if epoch >= s:
+                    start, peak = s, p
+            later = [s for s, _ in self.restarts if s > start]
+            end = min(later) if later else end
+            span = max(1e-9, end - start)
+            return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, (epoch - start) / span)))
         return self.gamma ** sum(epoch >= m for m in self.milestones)
 
 

@@ -212,7 +212,8 @@ def _train(cfg: Config, out: str, resume: bool) -> RunResult:
                            save_top_k=1, enable_version_counter=False)
     last = ModelCheckpoint(dirpath=folder, filename="last", save_top_k=1,
                            enable_version_counter=False)
-    budget = TimeBudget(cfg.trainer.max_minutes, epochs)
+    budget = TimeBudget(cfg.trainer.max_minutes, epochs,
+                        cfg.trainer.extensions if has_val else 0, cfg.trainer.extension_gain)
     callbacks = [ckpt, last, budget, EpochSeed(cfg.seed), RunInfo(run_payload(cfg, spec))]
     stopper = None
     if cfg.trainer.early_stopping and has_val:
@@ -236,7 +237,8 @@ def _train(cfg: Config, out: str, resume: bool) -> RunResult:
     budget_report = {"steps": cfg.trainer.steps, "steps_per_epoch": steps,
                      "epochs_planned": epochs, "epochs_after_time_check": budget.epochs,
                      "epochs_run": trainer.current_epoch, "stopped": stopped,
-                     "best_epoch": module.best_val_epoch(), "note": budget.note}
+                     "best_epoch": module.best_val_epoch(), "extensions": budget.extended,
+                     "notes": list(budget.notes), "note": budget.note}
     trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
     metrics = _collect_metrics(trainer, module, spec.classes)
     metrics.update({"epoch": trainer.current_epoch, "train_time_s": round(train_time, 2),
