@@ -382,6 +382,25 @@ def read_mediapipe_csv(path: str, joint_names: Optional[Sequence[str]] = None,
     return fill_missing(data, np.array(present), missing)[None]
 
 
+def _labelled_files(root: str, labels: str, ext: str, what: str,
+                    missing: str) -> List[Tuple[str, str]]:
+    """``(name, path)`` of the files ``*<ext>`` in ``root`` that the label
+    table names (with or without the extension), after checking the
+    arguments every one-file-per-recording converter takes."""
+    if missing not in ("zeros", "interpolate"):
+        raise ValueError(f"missing must be 'zeros' or 'interpolate', got {missing!r}")
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"{what} '{root}' does not exist (expected one {ext} file "
+                                f"per recording)")
+    needed = {os.path.splitext(r["file"])[0] for r in read_label_table(labels)}
+    out = []
+    for fname in sorted(os.listdir(root)):
+        name, e = os.path.splitext(fname)
+        if e.lower() == ext and name in needed:
+            out.append((name, os.path.join(root, fname)))
+    return out
+
+
 def _is_float(cell: str) -> bool:
     try:
         float(cell)
@@ -401,22 +420,13 @@ def convert_mediapipe_csv(root: str, labels: str, out: str,
     ``skeleton`` is given; every file must hold the same set).
     ``labels``' ``file`` column names the CSV files (with or without
     ``.csv``); other arguments as :func:`convert_openpose_json`."""
-    if missing not in ("zeros", "interpolate"):
-        raise ValueError(f"missing must be 'zeros' or 'interpolate', got {missing!r}")
-    if not os.path.isdir(root):
-        raise FileNotFoundError(f"MediaPipe folder '{root}' does not exist (expected one CSV "
-                                f"per recording)")
-    needed = {os.path.splitext(r["file"])[0] for r in read_label_table(labels)}
     recordings = {}
-    for fname in sorted(os.listdir(root)):
-        name, ext = os.path.splitext(fname)
-        if ext.lower() == ".csv" and name in needed:
-            path = os.path.join(root, fname)
-            if skeleton is None:
-                with open_text(path) as f:
-                    header = next(csv.reader(f), None) or []
-                skeleton = mediapipe_columns(header, path)[0]
-            recordings[name] = read_mediapipe_csv(path, missing=missing, skeleton=skeleton)
+    for name, path in _labelled_files(root, labels, ".csv", "MediaPipe folder", missing):
+        if skeleton is None:
+            with open_text(path) as f:
+                header = next(csv.reader(f), None) or []
+            skeleton = mediapipe_columns(header, path)[0]
+        recordings[name] = read_mediapipe_csv(path, missing=missing, skeleton=skeleton)
     skel = get_skeleton(skeleton or "mediapipe33")
     return _convert(recordings, labels, out, skel, joints, "MediaPipe", ("x", "y", "z"))
 
@@ -529,18 +539,8 @@ def convert_coco_json(root: str, labels: str, out: str, max_persons: int = 1,
     on the ``coco17`` skeleton with channels ``x, y, confidence``.
     ``labels``' ``file`` column names the JSON files (with or without
     ``.json``); other arguments as :func:`convert_openpose_json`."""
-    if missing not in ("zeros", "interpolate"):
-        raise ValueError(f"missing must be 'zeros' or 'interpolate', got {missing!r}")
-    if not os.path.isdir(root):
-        raise FileNotFoundError(f"COCO keypoints folder '{root}' does not exist (expected one "
-                                f"JSON file per recording)")
-    needed = {os.path.splitext(r["file"])[0] for r in read_label_table(labels)}
-    recordings = {}
-    for fname in sorted(os.listdir(root)):
-        name, ext = os.path.splitext(fname)
-        if ext.lower() == ".json" and name in needed:
-            recordings[name] = read_coco_keypoints(os.path.join(root, fname), max_persons,
-                                                   missing)
+    recordings = {name: read_coco_keypoints(path, max_persons, missing) for name, path in
+                  _labelled_files(root, labels, ".json", "COCO keypoints folder", missing)}
     return _convert(recordings, labels, out, get_skeleton("coco17"), joints, "COCO keypoints",
                     ("x", "y", "confidence"))
 
