@@ -159,7 +159,11 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
     joints = [j.strip() for j in args.joints.split(",")] if args.joints else None
     joints = [int(j) if j.isdigit() else j for j in joints] if joints else None
-    if args.source == "pyskl":
+    if args.source == "ntu":
+        from topogcn.datasets.ntu import convert_ntu
+        out = convert_ntu(args.root, args.out, args.benchmark, args.missing_list,
+                          args.max_persons or 2)
+    elif args.source == "pyskl":
         from topogcn.datasets import PysklPickle
         kw = dict(train_split=args.train_split, test_split=args.test_split,
                   skeleton=args.skeleton)
@@ -180,10 +184,10 @@ def _cmd_convert(args: argparse.Namespace) -> int:
                 raise ValueError(f"--from openpose-json: --skeleton must be openpose25 or "
                                  f"openpose137, got {args.skeleton}")
             out = convert.convert_openpose_json(args.root, args.labels, args.out, args.skeleton,
-                                                args.max_persons, joints, args.missing)
+                                                args.max_persons or 1, joints, args.missing)
         elif args.source == "coco-json":
-            out = convert.convert_coco_json(args.root, args.labels, args.out, args.max_persons,
-                                            joints, args.missing)
+            out = convert.convert_coco_json(args.root, args.labels, args.out,
+                                            args.max_persons or 1, joints, args.missing)
         else:
             if args.skeleton not in (None,) + convert.MEDIAPIPE_SKELETONS:
                 raise ValueError(f"--from mediapipe-csv: --skeleton must be one of "
@@ -307,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="write a dataset in the generic SkeletonFolder format")
     p.add_argument("--from", dest="source", required=True,
                    choices=["smg", "imigue", "openpose-json", "mediapipe-csv", "coco-json",
-                            "pyskl"])
+                            "pyskl", "ntu"])
     p.add_argument("--root", required=True, help="the source dataset folder (pyskl: the "
                    "annotation pickle)")
     p.add_argument("--train-split", help="pyskl: the split of the training clips (default: "
@@ -323,8 +327,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "mediapipe_hand21 or mediapipe_holistic75 (default: read from the header); "
                    "pyskl: any skeleton (default: from the keypoint count, 25 -> ntu25, "
                    "17 -> coco17)")
-    p.add_argument("--max-persons", type=int, default=1,
-                   help="openpose-json, coco-json: persons kept (best scores first)")
+    p.add_argument("--max-persons", type=int,
+                   help="openpose-json, coco-json: persons kept, best scores first (default: "
+                   "1); ntu: bodies kept, most present first (default: 2)")
+    p.add_argument("--benchmark", default="xsub", choices=["xsub", "xview", "xsub120", "xset120"],
+                   help="ntu: the official split (xsub, xview: NTU-60, actions 1-60; xsub120, "
+                   "xset120: NTU-120)")
+    p.add_argument("--missing-list", help="ntu: the release's list of samples with missing "
+                   "skeletons (left out)")
     p.add_argument("--missing", choices=["zeros", "interpolate"], default="zeros",
                    help="frames without a detection (openpose-json, mediapipe-csv, coco-json)")
     p.add_argument("--joints", help="comma-separated joint indices, joint or part names")

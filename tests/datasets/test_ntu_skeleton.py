@@ -43,3 +43,37 @@ def test_predict_and_folders_read_skeleton_files(tmp_path, tiny_checkpoint, caps
     (root / "labels.csv").write_text("file,label\na.skeleton,x\n")
     ds = SkeletonFolder(root, "ntu25", "train", frames=None, test_fraction=0)
     assert ds[0][0].shape == (2, 12, 25, 3) and ds.channels == ("x", "y", "z")
+
+
+def test_convert_ntu_folder_with_official_splits(tmp_path, capsys):
+    from topogcn.cli import main
+    from topogcn.datasets.ntu import NTU_ACTIONS, ntu_split, parse_ntu_name
+
+    src = tmp_path / "nturgb+d_skeletons"
+    src.mkdir()
+    names = ["S001C001P001R001A001", "S001C002P003R001A002", "S002C003P002R002A059",
+             "S001C001P001R001A061", "S001C001P004R001A003"]
+    for n in names:
+        write_ntu_skeleton(str(src / f"{n}.skeleton"), 5, {"72": range(5)})
+    (tmp_path / "missing.txt").write_text("S001C001P004R001A003\n")
+    out = tmp_path / "ntu60"
+    assert main(["convert", "--from", "ntu", "--root", str(src), "--out", str(out),
+                 "--missing-list", str(tmp_path / "missing.txt")]) == 0
+    assert "3 recordings, 3 labelled clips of ntu" in capsys.readouterr().out
+    ds_train = SkeletonFolder(str(out), "ntu25", frames=None, cache_dir=str(tmp_path / "c"))
+    ds_test = SkeletonFolder(str(out), "ntu25", split="test", frames=None,
+                             cache_dir=str(tmp_path / "c"))
+    assert len(ds_train.classes) == 60 and ds_train.classes[0] == "drink water"
+    # xsub: performers 1 and 2 train, 3 tests; A061 is not NTU-60; the missing one is left out
+    assert sorted(c.recording for c in ds_train.clips) == ["S001C001P001R001A001.npy",
+                                                           "S002C003P002R002A059.npy"]
+    assert [c.recording for c in ds_test.clips] == ["S001C002P003R001A002.npy"]
+    assert ds_train[0][0].shape[1:] == (5, 25, 3)
+    info = parse_ntu_name("S002C003P045R002A061")
+    assert ntu_split(info, "xview") == "train" and ntu_split(info, "xset120") == "train"
+    assert ntu_split(info, "xsub") == "test" and ntu_split(info, "xsub120") == "train"
+    assert len(NTU_ACTIONS) == 120 and parse_ntu_name("clip01") is None
+    (src / "clip01.skeleton").write_text("1\n0\n")
+    assert main(["convert", "--from", "ntu", "--root", str(src), "--out",
+                 str(tmp_path / "bad")]) == 2
+    assert "not an NTU name" in capsys.readouterr().err
