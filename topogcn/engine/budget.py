@@ -52,7 +52,7 @@ class TimeBudget(Callback):
     The plan is part of the checkpoint, so a resumed run keeps it."""
 
     def __init__(self, max_minutes: Optional[float], planned_epochs: int,
-                 extensions: int = 0, extension_gain: float = 0.02) -> None:
+                 extensions: int = 0, extension_gain: float = 0.05) -> None:
         self.max_seconds = None if max_minutes is None else 60.0 * max_minutes
         self.planned = self.epochs = planned_epochs
         self.max_extensions, self.extension_gain = extensions, extension_gain

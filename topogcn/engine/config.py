@@ -185,7 +185,7 @@ class TrainerConfig:
     #: validation top-1 still rose by ``extension_gain`` over the last quarter
     #: of the epochs (needs a validation split; within ``max_minutes``)
     extensions: int = 0
-    extension_gain: float = 0.02
+    extension_gain: float = 0.05
     #: fit a linear baseline (logistic regression on the same preprocessed
     #: clips) and report it beside the model in metrics.json
     baselines: bool = True
