@@ -264,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     def config_args(p: argparse.ArgumentParser, default: str = "default: synthetic") -> None:
         p.add_argument("--config", help="YAML file or packaged config name (synthetic, "
                        "synthetic-paper, synthetic-spotting, paper-smg, paper-imigue, "
-                       f"ntu60-xsub, ntu120-xsub); {default}")
+                       f"ntu60-xsub, ntu60-xview, ntu120-xsub, ntu120-xset); {default}")
         p.add_argument("--set", action="extend", nargs="+", metavar="KEY=VALUE",
                        help="override keys, e.g. --set optim.lr=0.05 trainer.epochs=5 "
                             "(repeatable)")
