@@ -24,8 +24,9 @@ def open_dataset(cfg: DataConfig, split: str, seed: int = 0) -> SkeletonDataset:
     preprocessing; as spotting windows when ``cfg.window`` is set.  A
     fractional ``cfg.val_subjects`` is drawn with ``seed`` (see
     :func:`validation_subjects`)."""
-    if isinstance(cfg.val_subjects, float):
-        cfg = validation_subjects(cfg, seed)[0]
+    if isinstance(cfg.val_subjects, float):  # the test split does not need it drawn
+        cfg = validation_subjects(cfg, seed)[0] if split != "test" else \
+            dataclasses.replace(cfg, val_subjects=None)
     if "coordinate_dims" in cfg.options:
         raise ConfigError("data.options.coordinate_dims was removed: what each channel means "
                           "comes from the dataset (for folders, ROOT/channels.txt, written by "
