@@ -22,6 +22,7 @@ writes ``benchmarks/results/bench_defaults.{json,md,csv}`` (and
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -71,7 +72,12 @@ def spotting(name: str, overrides, workdir: str) -> dict:
     cfg = load_config("synthetic-spotting", overrides + ["trainer.progress_bar=false"])
     out = os.path.join(workdir, "spot-" + name)
     start = time.time()
-    m = train(cfg, out).metrics
+    done = os.path.join(out, "metrics.json")
+    if os.path.isfile(done):  # a finished run of --workdir: spot again only
+        with open(done) as f:
+            m = json.load(f)
+    else:
+        m = train(cfg, out).metrics
     res = spot_split(os.path.join(out, "checkpoints", "best.ckpt"), "test")
     s = res["scores"]
     return {"dataset": name, "window_top1": m["top1"], "f1_05": s["f1@0.5"],
@@ -86,7 +92,8 @@ def main() -> None:
     p.add_argument("--spotting", action="store_true", help="also the spotting recipe")
     p.add_argument("--skip-classification", action="store_true",
                    help="only the spotting recipe (with --spotting)")
-    p.add_argument("--workdir", help="keep the run folders here (default: a temporary folder)")
+    p.add_argument("--workdir", help="keep the run folders here (default: a temporary folder); "
+                   "spotting runs already finished there are spotted again, not retrained")
     args = p.parse_args()
     meta = {"machine": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(), "torch": torch.__version__,

@@ -363,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: test)")
     p.add_argument("--out", help="write the detections (.json or .csv)")
     p.add_argument("--threshold", type=float, help="class probability of a detected frame "
-                   "(default 0.5)")
+                   "(default: none, the most probable class, background included)")
     p.add_argument("--stride", type=int, help="frames between windows (default: the run's)")
     p.add_argument("--min-length", type=int, help="shortest detection in frames (default 4)")
     p.set_defaults(func=_cmd_spot)

@@ -244,3 +244,22 @@ def test_spot_cli_on_files_short_zero_and_bad(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "bad.npy" in err and "frame 21" in err
     assert not out2.exists()
+
+
+class SplitBetweenTwo(torch.nn.Module):
+    """Gesture frames (joint 0, channel 0 > 0) get 45% 'a', 40% 'b', 15%
+    background: no class reaches 0.5."""
+
+    def forward(self, x):
+        inside = (x[:, 0, :, 0, 0] > 0).float().mean(1, keepdim=True)  # [N, 1]
+        probs = inside * torch.tensor([0.45, 0.40, 0.15]) + (1 - inside) * torch.tensor(
+            [0.01, 0.01, 0.98])
+        return probs.log()
+
+
+def test_most_probable_class_decides_by_default():
+    x = stream(120, [(0, 40, 80)])
+    found = Spotter(SplitBetweenTwo(), CLASSES, length=16, stride=4).spot(x)
+    assert [d.label for d in found] == [0]
+    assert temporal_iou(found[0].start, found[0].end, 40, 80) > 0.6
+    assert Spotter(SplitBetweenTwo(), CLASSES, length=16, stride=4, threshold=0.5).spot(x) == []

@@ -38,14 +38,15 @@ def temporal_nms(candidates: Sequence[Detection], iou: float) -> List[Detection]
 
 class _Segmenter:
     """Per-frame class probabilities in, detections out: runs of frames where
-    a class's probability is at least ``threshold`` become candidates
+    a class is the most probable (``threshold`` None) or has a probability
+    of at least ``threshold`` become candidates
     (``min_length`` frames or more); groups of overlapping candidates go
     through :func:`temporal_nms` as soon as no later run can overlap them.
     Streaming and offline give the same result because greedy NMS decides
     each group of overlapping candidates on its own."""
 
-    def __init__(self, num_classes: int, threshold: float, min_length: int, nms_iou: float,
-                 names: Sequence[str]) -> None:
+    def __init__(self, num_classes: int, threshold: Optional[float], min_length: int,
+                 nms_iou: float, names: Sequence[str]) -> None:
         self.K, self.threshold, self.min_length, self.nms_iou = (
             num_classes, threshold, min_length, nms_iou)
         self.names = list(names)
@@ -53,9 +54,10 @@ class _Segmenter:
         self.pending: List[Detection] = []
 
     def step(self, t: int, probs: Tensor) -> List[Detection]:
+        best = int(probs.argmax())  # the background is the last class
         for c in range(self.K):
             p = float(probs[c])
-            if p >= self.threshold:
+            if (c == best) if self.threshold is None else (p >= self.threshold):
                 start, total = self.open.get(c, (t, 0.0))
                 self.open[c] = (start, total + p)
             elif c in self.open:
@@ -106,9 +108,11 @@ class Spotter:
     (the default) weighs a window by how close the frame is to its centre,
     so that a window that holds a short gesture near one end does not
     spread its label over the frames at the other end (which lowered
-    temporal IoU and so recall); ``"uniform"`` is the plain mean.  Runs of frames where a class
-    has probability :math:`\geq` ``threshold`` (for ``min_length`` frames or
-    more) become detections, then temporal non-maximum suppression.  A
+    temporal IoU and so recall); ``"uniform"`` is the plain mean.  Runs of
+    frames (``min_length`` or more) where a gesture class is the most
+    probable class, the background included (the default), or has a
+    probability :math:`\geq` ``threshold`` when one is given, become
+    detections, then temporal non-maximum suppression.  A
     recording shorter than one window is one window.
 
     :meth:`push` accepts frames as they arrive and returns the detections
@@ -130,8 +134,10 @@ class Spotter:
             window: the run's :class:`~topogcn.transforms.Preprocess`
             (persons, centring, scale, resampling, stream); windows it
             leaves at another length are resampled to ``frames``.
-        threshold (float, optional): Class probability of a detected frame.
-            (default: :obj:`0.5`)
+        threshold (float, optional): Class probability of a detected frame;
+            :obj:`None`: the most probable class (a fixed 0.5 left frames
+            undecided where two gestures share the probability, which cost
+            recall). (default: :obj:`None`)
         min_length (int, optional): Shortest detection in frames.
             (default: :obj:`4`)
         nms_iou (float, optional): Temporal IoU above which the weaker of two
@@ -144,7 +150,7 @@ class Spotter:
     def __init__(self, model: torch.nn.Module, classes: Sequence[str], length: int,
                  stride: int = 4, frames: Optional[int] = None,
                  transform: Optional[Callable[[Tensor], Tensor]] = None,
-                 threshold: float = 0.5, min_length: int = 4, nms_iou: float = 0.3,
+                 threshold: Optional[float] = None, min_length: int = 4, nms_iou: float = 0.3,
                  batch_size: int = 32, weighting: str = "triangle") -> None:
         if len(classes) < 2 or classes[-1] != BACKGROUND:
             raise ValueError(f"the model must have been trained with a last '{BACKGROUND}' "
@@ -152,7 +158,7 @@ class Spotter:
                              f"{list(classes)[-1:]}")
         if length < 1 or stride < 1:
             raise ValueError(f"length and stride must be positive, got {length}, {stride}")
-        if not 0 < threshold <= 1:
+        if threshold is not None and not 0 < threshold <= 1:
             raise ValueError(f"threshold must be in (0, 1], got {threshold}")
         if weighting not in ("triangle", "uniform"):
             raise ValueError(f"weighting must be triangle or uniform, got {weighting!r}")
