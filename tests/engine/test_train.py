@@ -87,7 +87,8 @@ def test_corrupt_checkpoint_is_named(tmp_path, finished_run):
 
 
 def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(tmp_path, tiny_overrides):
-    cfg = load_config("synthetic", tiny_overrides + ["trainer.epochs=3"])
+    # no validation split: every loss call is a training batch
+    cfg = load_config("synthetic", tiny_overrides + ["trainer.epochs=3", "data.val_subjects=null"])
     out = str(tmp_path / "nan")
     import topogcn.models.losses as losses
     real = losses.LatentMMDLoss.forward

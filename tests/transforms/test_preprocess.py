@@ -122,7 +122,7 @@ def test_training_and_test_preprocessing_agree_without_augmentation(stream):
 def test_motion_is_taken_after_resampling_at_training_too():
     cfg = load_config("synthetic", [
         "data.stream=motion", "data.augment=true", "data.crop_scale=[1.0, 1.0]",
-        "data.rotation=0", "data.frames=16",
+        "data.rotation=0", "data.scale=0", "data.frames=16",
         "data.options={num_subjects: 3, test_subjects: 1, gestures_per_class: 1, "
         "num_classes: 2}"]).data
     train = build_dataset(cfg, "train", train=True)
