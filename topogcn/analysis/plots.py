@@ -121,8 +121,8 @@ def plot_curves(rows: Sequence[dict], path: str) -> Optional[str]:
         best = max(selection, key=lambda p: (p[1], -p[0]))[0]
         for ax in (a, b):
             ax.axvline(best, color="0.5", ls="--", lw=0.8)
-        b.annotate("best.ckpt", (best, 2), xytext=(3, 0), textcoords="offset points",
-                   fontsize=7, color="0.4")
+        b.annotate("best.ckpt", (best, 2), xytext=(-3, 0), textcoords="offset points",
+                   fontsize=7, color="0.4", ha="right")
     for key, label in (("train/top1", "training"), ("val/top1", "validation")):
         pts = series(key)
         if pts:
