@@ -77,3 +77,12 @@ def test_convert_ntu_folder_with_official_splits(tmp_path, capsys):
     assert main(["convert", "--from", "ntu", "--root", str(src), "--out",
                  str(tmp_path / "bad")]) == 2
     assert "not an NTU name" in capsys.readouterr().err
+
+
+def test_two_bodies_keep_file_order(tmp_path):
+    path = str(tmp_path / "S001C001P001R001A050.skeleton")
+    index = write_ntu_skeleton(path, 4, {"9": [0, 1], "8": [1, 2, 3]})
+    x = read_ntu_skeleton(path)
+    # body 9 comes first in the file (frame 0) though body 8 is in more frames
+    np.testing.assert_allclose(x[0, 0, 2], [0, 2, index["9"]])
+    np.testing.assert_allclose(x[1, 3, 2], [3, 2, index["8"]])

@@ -197,10 +197,11 @@ NTU_BODY_VALUES, NTU_JOINT_VALUES, NTU_JOINTS = 10, 12, 25
 
 def read_ntu_skeleton(path: str, max_persons: int = 2) -> np.ndarray:
     """An NTU RGB+D ``.skeleton`` text file as ``[M, T, 25, 3]`` (camera
-    x, y, z in metres).  Bodies are told apart by their tracking id; the
-    ``max_persons`` bodies seen in the most frames (then with the most
-    motion) are kept, in that order; frames where a kept body is missing
-    are zeros.  Errors name the file and line."""
+    x, y, z in metres).  Bodies are told apart by their tracking id; with
+    at most ``max_persons`` bodies all are kept in file order (first
+    appearance), otherwise the ``max_persons`` seen in the most frames (then
+    with the most motion), in that order; frames where a kept body is
+    missing are zeros.  Errors name the file and line."""
     lines = read_text(path).split()
     pos = 0
 
@@ -246,7 +247,10 @@ def read_ntu_skeleton(path: str, max_persons: int = 2) -> np.ndarray:
     def motion(frames: dict) -> float:
         arr = np.stack([frames[t] for t in sorted(frames)])
         return float(np.abs(np.diff(arr, axis=0)).sum()) if len(arr) > 1 else 0.0
-    order = sorted(bodies, key=lambda b: (-len(bodies[b]), -motion(bodies[b])))
+    if len(bodies) <= max_persons:  # all kept: in file order (first appearance)
+        order = list(bodies)
+    else:  # the most present, then the most moving
+        order = sorted(bodies, key=lambda b: (-len(bodies[b]), -motion(bodies[b])))
     out = np.zeros((min(max_persons, len(order)), T, NTU_JOINTS, 3), np.float32)
     for m, b in enumerate(order[:max_persons]):
         for t, xyz in bodies[b].items():
