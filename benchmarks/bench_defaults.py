@@ -86,6 +86,18 @@ def spotting(name: str, overrides, workdir: str) -> dict:
             "train_time_s": m["train_time_s"], "total_time_s": round(time.time() - start, 1)}
 
 
+def _pc(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _save(name: str, meta: dict, rows, columns) -> str:
+    """Write ``rows`` as ``RESULTS/name`` and its table; ``columns``:
+    ``(header, cell of a row)``."""
+    body = [[cell(r) for _, cell in columns] for r in rows]
+    return results_io.save(os.path.join(RESULTS, name), meta, rows, [h for h, _ in columns],
+                           body)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="*", help="dataset names to run (default: all)")
@@ -104,25 +116,24 @@ def main() -> None:
         if not args.skip_classification:
             rows = [classify(n, o, work) for n, o in DATASETS.items()
                     if not args.only or n in args.only]
-            header = ["data", "GE-CN top-1", "linear", "chance", "margin", "epochs (best)",
-                      "train clips", "train time"]
-            body = [[r["dataset"], f"{100 * r['top1']:.1f}%", f"{100 * r['linear']:.1f}%",
-                     f"{100 * r['chance']:.1f}%", f"{100 * r['margin']:+.1f}",
-                     f"{r['epochs']} ({(r['best_epoch'] or 0) + 1})", r["num_train"],
-                     f"{r['train_time_s']:.0f} s"] for r in rows]
-            print(results_io.save(os.path.join(RESULTS, f"bench_defaults{suffix}.json"), meta,
-                                  rows, header, body))
+            print(_save(f"bench_defaults{suffix}.json", meta, rows, [
+                ("data", lambda r: r["dataset"]), ("GE-CN top-1", lambda r: _pc(r["top1"])),
+                ("linear", lambda r: _pc(r["linear"])), ("chance", lambda r: _pc(r["chance"])),
+                ("margin", lambda r: f"{100 * r['margin']:+.1f}"),
+                ("epochs (best)", lambda r: f"{r['epochs']} ({(r['best_epoch'] or 0) + 1})"),
+                ("train clips", lambda r: r["num_train"]),
+                ("train time", lambda r: f"{r['train_time_s']:.0f} s")]))
         if args.spotting:
             rows = [spotting(n, o, work) for n, o in SPOTTING.items()
                     if not args.only or n in args.only]
-            header = ["recordings", "window top-1", "F1 @0.5", "P @0.5", "R @0.5", "F1 @0.3",
-                      "epochs", "train time"]
-            body = [[r["dataset"], f"{100 * r['window_top1']:.1f}%", f"{100 * r['f1_05']:.1f}%",
-                     f"{100 * r['precision_05']:.1f}%", f"{100 * r['recall_05']:.1f}%",
-                     f"{100 * r['f1_03']:.1f}%", r["epochs"], f"{r['train_time_s']:.0f} s"]
-                    for r in rows]
-            print(results_io.save(os.path.join(RESULTS, f"bench_defaults_spotting{suffix}.json"),
-                                  meta, rows, header, body))
+            print(_save(f"bench_defaults_spotting{suffix}.json", meta, rows, [
+                ("recordings", lambda r: r["dataset"]),
+                ("window top-1", lambda r: _pc(r["window_top1"])),
+                ("F1 @0.5", lambda r: _pc(r["f1_05"])),
+                ("P @0.5", lambda r: _pc(r["precision_05"])),
+                ("R @0.5", lambda r: _pc(r["recall_05"])), ("F1 @0.3", lambda r: _pc(r["f1_03"])),
+                ("epochs", lambda r: r["epochs"]),
+                ("train time", lambda r: f"{r['train_time_s']:.0f} s")]))
 
 
 if __name__ == "__main__":
