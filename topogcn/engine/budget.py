@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from lightning.pytorch.callbacks import Callback
 
@@ -59,25 +59,27 @@ class TimeBudget(Callback):
         self.extended = 0
         self.cycle_start = 0
         self.elapsed, self.start = 0.0, 0.0
-        self.note: Optional[str] = None
-        self.notes: list = []
+        #: what the budget did, for people (printed as it happens)
+        self.notes: List[str] = []
         self.stopped = False
 
+    @property
+    def note(self) -> Optional[str]:
+        """The last of :attr:`notes` (None if the budget changed nothing)."""
+        return self.notes[-1] if self.notes else None
+
     def state_dict(self) -> Dict[str, Any]:
-        return {"epochs": self.epochs, "elapsed": self.elapsed, "note": self.note,
-                "extended": self.extended, "cycle_start": self.cycle_start,
-                "notes": list(self.notes)}
+        return {"epochs": self.epochs, "elapsed": self.elapsed, "extended": self.extended,
+                "cycle_start": self.cycle_start, "notes": list(self.notes)}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.epochs = int(state.get("epochs", self.epochs))
         self.elapsed = float(state.get("elapsed", 0.0))
-        self.note = state.get("note")
         self.extended = int(state.get("extended", 0))
         self.cycle_start = int(state.get("cycle_start", 0))
         self.notes = list(state.get("notes", []))
 
     def _say(self, text: str) -> None:
-        self.note = text
         self.notes.append(text)
         print(text, flush=True)
 

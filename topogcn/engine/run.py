@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import os
@@ -21,10 +22,11 @@ from topogcn.engine.budget import TimeBudget, batches_per_epoch, plan_epochs
 from topogcn.engine.checkpoint import AtomicCheckpointIO, load_checkpoint_file
 from topogcn.engine.config import Config, ConfigError, check_config, load_config
 from topogcn.engine.csv_log import ResumableCSVLogger, trim_log
-from topogcn.engine.data import SkeletonDataModule, build_dataset, epoch_seed
+from topogcn.engine.data import SkeletonDataModule, epoch_seed
 from topogcn.engine.module import SkeletonClassifier
 from topogcn.engine.sequence_io import read_sequence
 from topogcn.engine.trained_run import CKPT_KEY, Run, build_model, run_payload
+from topogcn.transforms import Preprocess
 from topogcn.utils.io import atomic_path, atomic_write_text
 from topogcn.utils.lock import FolderInUseError, folder_lock
 
@@ -251,7 +253,8 @@ def _train(cfg: Config, out: str, resume: bool) -> RunResult:
         metrics["val_subjects"] = list(dm.cfg.val_subjects) \
             if isinstance(dm.cfg.val_subjects, (list, tuple)) else dm.cfg.val_subjects
     if cfg.trainer.baselines and trainer.is_global_zero:
-        plain = build_dataset(dm.cfg, "train", spec=spec)  # no augmentation
+        plain = copy.copy(dm.train_set)  # the same clips, without the augmentation
+        plain.transform = Preprocess(spec)
         metrics["baselines"] = linear_baseline(plain, dm.test_set, spec.num_classes, cfg.seed)
     _write_results(trainer, module, out, metrics)
     return RunResult(out, metrics)
