@@ -35,7 +35,6 @@ sys.path.insert(0, os.path.dirname(__file__))
 import results_io  # noqa: E402
 
 from topogcn.models import GECN  # noqa: E402
-from topogcn.nn.ms_tc import MultiScaleTemporalConv  # noqa: E402
 from topogcn.skeleton import get_skeleton  # noqa: E402
 
 CHANNELS = (64, 64, 64, 128, 128, 128, 256, 256, 256)
@@ -73,14 +72,29 @@ class PlainSAGC(nn.Module):
 
 
 class PlainMSTC(nn.Module):
-    """The same MS-TC as topogcn's, on channels-first tensors."""
+    """MS-G3D's multi-scale temporal convolution as InfoGCN writes it: four
+    branches of C/4 channels on channels-first tensors (two dilated 5x1
+    convolutions, a 3x1 max-pool, a strided 1x1 convolution), concatenated."""
 
-    def __init__(self, c: int, stride: int) -> None:
+    def __init__(self, c: int, stride: int, kernel: int = 5, dilations=(1, 2)) -> None:
         super().__init__()
-        self.inner = MultiScaleTemporalConv(c, c, stride=stride)
+        b = c // 4
+        self.branches = nn.ModuleList()
+        for d in dilations:
+            pad = (kernel + (kernel - 1) * (d - 1) - 1) // 2
+            self.branches.append(nn.Sequential(
+                nn.Conv2d(c, b, 1), nn.BatchNorm2d(b), nn.ReLU(inplace=True),
+                nn.Conv2d(b, b, (kernel, 1), stride=(stride, 1), padding=(pad, 0),
+                          dilation=(d, 1)),
+                nn.BatchNorm2d(b)))
+        self.branches.append(nn.Sequential(
+            nn.Conv2d(c, b, 1), nn.BatchNorm2d(b), nn.ReLU(inplace=True),
+            nn.MaxPool2d((3, 1), stride=(stride, 1), padding=(1, 0)), nn.BatchNorm2d(b)))
+        self.branches.append(nn.Sequential(
+            nn.Conv2d(c, b, 1, stride=(stride, 1)), nn.BatchNorm2d(b)))
 
     def forward(self, x):  # [N, C, T, V]
-        return self.inner(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return F.relu(torch.cat([branch(x) for branch in self.branches], dim=1))
 
 
 class PlainBlock(nn.Module):
@@ -152,7 +166,7 @@ def measure(impl: str, name: str, mode: str, batch: int, frames: int, steps: int
             opt.step()
         else:
             model.eval()
-            with torch.no_grad():
+            with torch.inference_mode():
                 model(x)
 
     step()  # warm-up (and compilation)

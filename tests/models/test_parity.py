@@ -21,20 +21,27 @@ def conv(x, m):
                     dilation=m.dilation)
 
 
-def sequential(x, seq):
-    for m in seq:
-        name = type(m).__name__
-        if isinstance(m, torch.nn.Conv2d):
-            x = conv(x, m)
-        elif isinstance(m, torch.nn.BatchNorm2d):
-            x = bn(x, m)
-        elif name == "ReLU":
-            x = F.relu(x)
-        elif isinstance(m, torch.nn.MaxPool2d):
-            x = F.max_pool2d(x, m.kernel_size, m.stride, m.padding)
+def bn_slice(x, m, i, c):
+    sl = slice(i * c, (i + 1) * c)
+    return F.batch_norm(x, None, None, m.weight[sl], m.bias[sl], training=True, eps=m.eps)
+
+
+def ms_tc(x, m):
+    """The official MS-TC: one branch at a time (1x1 conv, BN, ReLU, dilated
+    5x1 conv or max-pool, BN; the strided 1x1 conv, BN), each from its slice
+    of the fused parameters, concatenated, ReLU."""
+    c, outs = m.branch_channels, []
+    for i in range(len(m.dilations) + int(m.max_pool)):
+        sl = slice(i * c, (i + 1) * c)
+        h = F.relu(bn_slice(F.conv2d(x, m.expand.weight[sl], m.expand.bias[sl]),
+                            m.expand_bn, i, c))
+        if i < len(m.temporal):
+            h = conv(h, m.temporal[i])
         else:
-            raise AssertionError(f"unexpected module {name}")
-    return x
+            h = F.max_pool2d(h, (3, 1), (m.stride, 1), (1, 0))
+        outs.append(bn_slice(h, m.out_bn, i, c))
+    outs.append(bn_slice(conv(x, m.pointwise_conv), m.out_bn, len(outs), c))
+    return F.relu(torch.cat(outs, dim=1))
 
 
 def unit(x, path):
@@ -76,7 +83,7 @@ def reference(model, x):
     h = h.reshape(N, M, V, D, T).permute(0, 1, 3, 4, 2).reshape(N * M, D, T, V)  # (n m) c t v
     for blk in model.blocks:
         g = sa_gc(h, blk.gcn, blk.gcn_norm, blk.down)
-        t = F.relu(torch.cat([sequential(g, br) for br in blk.tcn.branches], dim=1))
+        t = ms_tc(g, blk.tcn)
         h = F.relu(t + unit(h, blk.residual))
     c = h.size(1)
     pooled = h.reshape(N, M, c, -1).mean(3).mean(1)

@@ -19,12 +19,102 @@ def test_joint_embedding_adds_per_joint_position():
 @pytest.mark.parametrize("stride,T_out", [(1, 16), (2, 8)])
 def test_ms_tc_shapes_and_branches(stride, T_out):
     m = MultiScaleTemporalConv(32, 64, stride=stride)
-    assert len(m.branches) == 4
+    assert m.num_branches == 4 and len(m.temporal) == 2
     assert m(torch.randn(2, 16, 7, 32)).shape == (2, T_out, 7, 64)
     m3 = MultiScaleTemporalConv(32, 48, dilations=(1, 2, 3), pointwise=False)
-    assert len(m3.branches) == 4 and m3(torch.randn(1, 9, 5, 32)).shape == (1, 9, 5, 48)
+    assert m3.num_branches == 4 and m3.pointwise_conv is None and m3(torch.randn(1, 9, 5, 32)).shape == (1, 9, 5, 48)
     with pytest.raises(ValueError, match="not divisible"):
         MultiScaleTemporalConv(32, 30)
+
+
+def _branchwise_ms_tc(m, x, training):
+    """MS-TC one branch at a time, each from its slice of the fused
+    parameters, batch norms with batch statistics (training) or the running
+    ones (evaluation): [N, C, T, V] -> [N, C, T', V]."""
+    c = m.branch_channels
+
+    def bn(h, norm, i):
+        sl = slice(i * c, (i + 1) * c)
+        return torch.nn.functional.batch_norm(
+            h, norm.running_mean[sl].clone(), norm.running_var[sl].clone(), norm.weight[sl],
+            norm.bias[sl], training=training, eps=norm.eps)
+
+    outs = []
+    for i in range(len(m.dilations) + int(m.max_pool)):
+        sl = slice(i * c, (i + 1) * c)
+        h = torch.nn.functional.conv2d(x, m.expand.weight[sl], m.expand.bias[sl])
+        h = bn(h, m.expand_bn, i).relu()
+        if i < len(m.temporal):
+            t = m.temporal[i]
+            h = torch.nn.functional.conv2d(h, t.weight, t.bias, t.stride, t.padding, t.dilation)
+        else:
+            h = torch.nn.functional.max_pool2d(h, (3, 1), (m.stride, 1), (1, 0))
+        outs.append(bn(h, m.out_bn, i))
+    if m.pointwise_conv is not None:
+        pw = m.pointwise_conv
+        h = torch.nn.functional.conv2d(x, pw.weight, pw.bias, stride=(m.stride, 1))
+        outs.append(bn(h, m.out_bn, len(outs)))
+    return torch.cat(outs, dim=1).relu()
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"stride": 2}, {"dilations": (1, 2, 3), "pointwise": False},
+                                    {"max_pool": False, "stride": 3}])
+def test_ms_tc_fused_equals_branchwise(kwargs):
+    torch.manual_seed(0)
+    branches = len(kwargs.get("dilations", (1, 2))) + kwargs.get("max_pool", True) + \
+        kwargs.get("pointwise", True)
+    m = MultiScaleTemporalConv(12, 4 * branches, **kwargs).double()
+    with torch.no_grad():  # trained-looking parameters and running statistics
+        for p in m.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+        for bn in (m.expand_bn, m.out_bn):
+            bn.running_mean.normal_()
+            bn.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(3, 11, 5, 12, dtype=torch.float64)
+    for training in (True, False):
+        m.train(training)
+        xx = x.clone().requires_grad_()
+        out = m(xx)
+        ref = _branchwise_ms_tc(m, xx.permute(0, 3, 1, 2), training).permute(0, 2, 3, 1)
+        torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+        # evaluation folds the batch norms into the convolutions: same gradients
+        g, = torch.autograd.grad(out.square().sum(), xx)
+        g_ref, = torch.autograd.grad(ref.square().sum(), xx)
+        torch.testing.assert_close(g, g_ref, rtol=0, atol=1e-10)
+
+
+def test_ms_tc_loads_unfused_checkpoints():
+    """A state dict of the earlier per-branch layout (``branches.{i}.{j}.*``)
+    loads into the fused modules, channel for channel."""
+    torch.manual_seed(0)
+    m = MultiScaleTemporalConv(8, 16, stride=2)
+    c = 4
+    old = {}
+    for i in range(3):  # 1x1 conv, BN, ReLU, temporal conv / pool, BN
+        old[f"branches.{i}.0.weight"] = torch.randn(c, 8, 1, 1)
+        old[f"branches.{i}.0.bias"] = torch.randn(c)
+        for j in (1, 4):
+            old[f"branches.{i}.{j}.weight"] = torch.randn(c)
+            old[f"branches.{i}.{j}.bias"] = torch.randn(c)
+            old[f"branches.{i}.{j}.running_mean"] = torch.randn(c)
+            old[f"branches.{i}.{j}.running_var"] = torch.rand(c) + 0.5
+            old[f"branches.{i}.{j}.num_batches_tracked"] = torch.tensor(7)
+        if i < 2:
+            old[f"branches.{i}.3.weight"] = torch.randn(c, c, 5, 1)
+            old[f"branches.{i}.3.bias"] = torch.randn(c)
+    old["branches.3.0.weight"] = torch.randn(c, 8, 1, 1)
+    old["branches.3.0.bias"] = torch.randn(c)
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        old[f"branches.3.1.{name}"] = torch.randn(c)
+    old["branches.3.1.num_batches_tracked"] = torch.tensor(7)
+    m.load_state_dict(old)  # strict: every key mapped, none missing
+    assert torch.equal(m.expand.weight[4:8], old["branches.1.0.weight"])
+    assert torch.equal(m.expand_bn.running_var[8:], old["branches.2.1.running_var"])
+    assert torch.equal(m.temporal[1].weight, old["branches.1.3.weight"])
+    assert torch.equal(m.pointwise_conv.bias, old["branches.3.0.bias"])
+    assert torch.equal(m.out_bn.weight[8:12], old["branches.2.4.weight"])
+    assert torch.equal(m.out_bn.running_mean[12:], old["branches.3.1.running_mean"])
+    assert int(m.out_bn.num_batches_tracked) == 7
 
 
 def test_ms_tc_is_temporal_only():

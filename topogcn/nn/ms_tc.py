@@ -1,12 +1,12 @@
 """Multi-scale temporal convolution (MS-TC)."""
-from typing import Sequence
+from typing import Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import BatchNorm2d, Conv2d, MaxPool2d, Module, ModuleList, ReLU, Sequential
+from torch.nn import BatchNorm2d, Conv2d, MaxPool2d, Module, ModuleList
 
 from topogcn.nn.init import conv_init
-
 
 
 class TemporalPointwiseConv(Conv2d):
@@ -96,9 +96,24 @@ class MultiScaleTemporalConv(Module):
     kernel sizes"; its stated reference, InfoGCN, has these four, which we
     follow.  Other branch sets are one argument away.
 
+    The branches are computed fused, with the reference's numbers: the
+    :math:`1 \times 1` convolutions that open the ReLU branches are one
+    convolution (``expand``, :math:`C_{in} \rightarrow` their channels
+    together) with one batch norm (``expand_bn``), and the batch norms that
+    close every branch are one batch norm over the concatenated output
+    (``out_bn``); batch norm is per channel, so this is the same function
+    with the same parameters, in two wide operations instead of seven narrow
+    ones.  In evaluation mode every batch norm that follows a convolution is
+    folded into it (the convolution runs with
+    :math:`\gamma W / \sigma` and :math:`\gamma (b - \mu) / \sigma + \beta`),
+    computed at every call from the current parameters and statistics, so
+    nothing is stored twice and training can resume at any time.
+
     The tensor stays channels-last: :math:`(N, T, V, C)` is viewed as
     :math:`(N, C, T, V)` in ``channels_last`` memory format, which the
-    convolutions take without a copy.
+    convolutions take without a copy.  Checkpoints written with the
+    unfused layout (``branches.*`` keys, written before this layout) load
+    unchanged.
 
     Args:
         in_channels (int): Input channels.
@@ -139,23 +154,24 @@ class MultiScaleTemporalConv(Module):
                 f"the number of branches ({num_branches})")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.dilations = kernel_size, stride, tuple(dilations)
-        c = out_channels // num_branches
-        branches = []
-        for d in self.dilations:
-            pad = (kernel_size + (kernel_size - 1) * (d - 1) - 1) // 2
-            branches.append(Sequential(
-                Conv2d(in_channels, c, 1), BatchNorm2d(c), ReLU(inplace=True),
-                Conv2d(c, c, (kernel_size, 1), stride=(stride, 1), padding=(pad, 0),
-                       dilation=(d, 1)),
-                BatchNorm2d(c)))
-        if max_pool:
-            branches.append(Sequential(
-                Conv2d(in_channels, c, 1), BatchNorm2d(c), ReLU(inplace=True),
-                MaxPool2d((3, 1), stride=(stride, 1), padding=(1, 0)), BatchNorm2d(c)))
-        if pointwise:
-            branches.append(Sequential(
-                TemporalPointwiseConv(in_channels, c, stride), BatchNorm2d(c)))
-        self.branches = ModuleList(branches)
+        self.max_pool, self.pointwise = max_pool, pointwise
+        self.num_branches = num_branches
+        self.branch_channels = c = out_channels // num_branches
+        num_expanded = len(self.dilations) + int(max_pool)  # branches opened by 1x1-BN-ReLU
+        if num_expanded:
+            self.expand = Conv2d(in_channels, num_expanded * c, 1)
+            self.expand_bn = BatchNorm2d(num_expanded * c)
+        else:
+            self.register_module("expand", None)
+            self.register_module("expand_bn", None)
+        self.temporal = ModuleList(
+            Conv2d(c, c, (kernel_size, 1), stride=(stride, 1),
+                   padding=((kernel_size + (kernel_size - 1) * (d - 1) - 1) // 2, 0),
+                   dilation=(d, 1))
+            for d in self.dilations)
+        self.pool = MaxPool2d((3, 1), stride=(stride, 1), padding=(1, 0)) if max_pool else None
+        self.pointwise_conv = TemporalPointwiseConv(in_channels, c, stride) if pointwise else None
+        self.out_bn = BatchNorm2d(out_channels)  # the BN that closes every branch
         if not residual:
             self.residual = None
         elif in_channels == out_channels and stride == 1:
@@ -163,25 +179,133 @@ class MultiScaleTemporalConv(Module):
         else:
             self.residual = PointwiseBN(in_channels, out_channels, stride, kaiming=False)
         self.activation = activation
+        self._register_load_state_dict_pre_hook(self._from_unfused_layout)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """PyTorch's default initialisation of every convolution and batch
-        norm, as the reference MS-TC (which sets none of its own)."""
+        norm, as the reference MS-TC (which sets none of its own).  The fused
+        ``expand`` convolution has the fan-in of each branch's own
+        :math:`1 \times 1` convolution, so its initial distribution is theirs."""
         for m in self.modules():
             if isinstance(m, (Conv2d, BatchNorm2d)):
                 m.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
         x = x.permute(0, 3, 1, 2)  # (N, C, T, V), channels_last in memory
-        out = torch.cat([branch(x) for branch in self.branches], dim=1)
+        fold = not self.training and self.out_bn.track_running_stats
+        outs = []
+        c = self.branch_channels
+        if self.expand is not None:
+            if fold:
+                y = F.conv2d(x, *fold_batch_norm(self.expand.weight, self.expand.bias,
+                                                 self.expand_bn))
+            else:
+                y = self.expand_bn(self.expand(x))
+            y = y.relu_()
+            for i, conv in enumerate(self.temporal):
+                part = y[:, i * c:(i + 1) * c]
+                if fold:
+                    w, b = fold_batch_norm(conv.weight, conv.bias, self.out_bn, i * c, c)
+                    part = F.conv2d(part, w, b, conv.stride, conv.padding, conv.dilation)
+                else:
+                    part = conv(part)
+                outs.append(part)
+            if self.pool is not None:
+                i = len(self.temporal)
+                part = self.pool(y[:, i * c:(i + 1) * c])
+                if fold:
+                    scale, shift = batch_norm_affine(self.out_bn, i * c, c)
+                    part = torch.addcmul(shift.view(-1, 1, 1), part, scale.view(-1, 1, 1))
+                outs.append(part)
+        if self.pointwise_conv is not None:
+            conv = self.pointwise_conv
+            if fold:
+                step = conv.temporal_stride
+                w, b = fold_batch_norm(conv.weight, conv.bias, self.out_bn,
+                                       self.out_channels - c, c)
+                outs.append(F.conv2d(x[:, :, ::step] if step > 1 else x, w, b))
+            else:
+                outs.append(conv(x))
+        out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
+        if not fold:
+            out = self.out_bn(out)
         if self.residual is not None:
             out = out + self.residual(x)
         if self.activation:
             out = out.relu_()  # `out` is a fresh cat/sum
         return out.permute(0, 2, 3, 1)
 
+    def _from_unfused_layout(self, state_dict, prefix, *args) -> None:
+        """Maps the per-branch keys of the unfused layout (``branches.{i}.*``)
+        onto the fused modules, concatenating along the output channels."""
+        if not any(k.startswith(prefix + "branches.") for k in state_dict):
+            return
+        old = {k[len(prefix + "branches."):]: state_dict.pop(k)
+               for k in [k for k in state_dict if k.startswith(prefix + "branches.")]}
+
+        def take(branch: int, module: int, name: str):
+            return old.get(f"{branch}.{module}.{name}")
+
+        num_expanded = len(self.dilations) + int(self.max_pool)
+        bn_keys = ("weight", "bias", "running_mean", "running_var")
+        for name in ("weight", "bias"):
+            parts = [take(i, 0, name) for i in range(num_expanded)]
+            if num_expanded and all(p is not None for p in parts):
+                state_dict[prefix + "expand." + name] = torch.cat(parts)
+        for name in bn_keys:
+            parts = [take(i, 1, name) for i in range(num_expanded)]
+            if num_expanded and all(p is not None for p in parts):
+                state_dict[prefix + "expand_bn." + name] = torch.cat(parts)
+        closing = [(i, 4) for i in range(num_expanded)]
+        if self.pointwise:
+            closing.append((num_expanded, 1))
+            for name in ("weight", "bias"):
+                if take(num_expanded, 0, name) is not None:
+                    state_dict[prefix + "pointwise_conv." + name] = take(num_expanded, 0, name)
+        for name in bn_keys:
+            parts = [take(i, m, name) for i, m in closing]
+            if all(p is not None for p in parts):
+                state_dict[prefix + "out_bn." + name] = torch.cat(parts)
+        tracked = take(0, 1, "num_batches_tracked")
+        if tracked is None:
+            tracked = take(num_expanded, 1, "num_batches_tracked")
+        if tracked is not None:
+            for bn in ("expand_bn.", "out_bn."):
+                if bn != "expand_bn." or num_expanded:
+                    state_dict[prefix + bn + "num_batches_tracked"] = tracked.clone()
+        for i in range(len(self.dilations)):
+            for name in ("weight", "bias"):
+                if take(i, 3, name) is not None:
+                    state_dict[prefix + f"temporal.{i}." + name] = take(i, 3, name)
+
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
                 f"kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"dilations={list(self.dilations)}, branches={len(self.branches)})")
+                f"dilations={list(self.dilations)}, branches={self.num_branches})")
+
+
+def batch_norm_affine(bn: BatchNorm2d, start: int = 0,
+                      length: Optional[int] = None) -> Tuple[Tensor, Tensor]:
+    r"""The evaluation-mode batch norm as a per-channel affine map
+    :math:`y = s x + t` (channels ``start`` to ``start + length``):
+    :math:`s = \gamma / \sqrt{\sigma^2 + \epsilon}`,
+    :math:`t = \beta - s \mu`."""
+    end = bn.num_features if length is None else start + length
+    inv = torch.rsqrt(bn.running_var[start:end] + bn.eps)
+    scale = inv if bn.weight is None else bn.weight[start:end] * inv
+    shift = -bn.running_mean[start:end] * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias[start:end]
+    return scale, shift
+
+
+def fold_batch_norm(weight: Tensor, bias: Optional[Tensor], bn: BatchNorm2d, start: int = 0,
+                    length: Optional[int] = None) -> Tuple[Tensor, Tensor]:
+    """The weight and bias of a convolution followed by an evaluation-mode
+    batch norm (channels ``start`` to ``start + length`` of ``bn``), as one
+    convolution."""
+    scale, shift = batch_norm_affine(bn, start, length)
+    w = weight * scale.view(-1, *([1] * (weight.dim() - 1)))
+    b = shift if bias is None else torch.addcmul(shift, bias, scale)
+    return w, b
