@@ -143,7 +143,8 @@ CONFIGS = {"ntu25": ("ntu25", 2, 60), "openpose137": ("openpose137", 1, 32)}
 def build(impl: str, name: str):
     skel, M, K = CONFIGS[name]
     V = get_skeleton(skel).num_nodes
-    model = PlainInfoGCN(K, V, M) if impl == "plain" else GECN(K, skel, num_person=M)
+    model = (PlainInfoGCN(K, V, M) if impl == "plain" else
+             GECN(K, skel, num_person=M, checkpoint=impl.endswith("+checkpoint")))
     if impl == "topogcn+compile":
         model = torch.compile(model)
     return model, M, V, K

@@ -153,3 +153,14 @@ def test_bad_input_shapes():
 def test_registry_lists():
     assert list_models() == ["gecn", "gecn_baseline", "stgcn"]
     assert isinstance(create_model("stgcn", num_classes=2, skeleton="coco17"), STGCN)
+
+
+def test_checkpoint_auto_for_large_skeletons():
+    small = GECN(3, "ntu25", num_person=1, channels=[8], strides=[1])
+    large = GECN(3, "openpose137", num_person=1, channels=[8], strides=[1])
+    assert not small.checkpoint and not small.blocks[0].checkpoint
+    assert large.checkpoint and large.blocks[0].gcn.checkpoint
+    forced = GECN(3, "ntu25", num_person=1, channels=[8], strides=[1], checkpoint=True)
+    assert forced.blocks[0].checkpoint
+    with pytest.raises(ValueError, match="checkpoint must be"):
+        GECN(3, "ntu25", checkpoint="yes")

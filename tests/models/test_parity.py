@@ -1,7 +1,9 @@
-"""The whole GE-CN, in training mode, against a dense InfoGCN-style reference
-written here from the official model's structure (channels-first tensors, a
-Python loop over heads, einsum attention, functional batch norm with batch
-statistics): same weights -> same logits and same gradients."""
+"""The whole GE-CN against a dense InfoGCN-style reference written here from
+the official model's structure (channels-first tensors, a Python loop over
+heads, einsum attention, every batch norm a functional batch norm after its
+own convolution): in training mode (batch statistics) same weights -> same
+logits and same gradients; in evaluation mode (running statistics, which
+topogcn folds into its convolutions) the same logits."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,8 +11,18 @@ import torch.nn.functional as F
 from topogcn.models import GECN
 
 
+MODE = {"training": True}  # which statistics the reference's batch norms use
+
+
+def batch_norm(x, m, sl=slice(None)):
+    if MODE["training"]:
+        return F.batch_norm(x, None, None, m.weight[sl], m.bias[sl], training=True, eps=m.eps)
+    return F.batch_norm(x, m.running_mean[sl], m.running_var[sl], m.weight[sl], m.bias[sl],
+                        training=False, eps=m.eps)
+
+
 def bn(x, m):
-    return F.batch_norm(x, None, None, m.weight, m.bias, training=True, eps=m.eps)
+    return batch_norm(x, m)
 
 
 def conv(x, m):
@@ -22,8 +34,7 @@ def conv(x, m):
 
 
 def bn_slice(x, m, i, c):
-    sl = slice(i * c, (i + 1) * c)
-    return F.batch_norm(x, None, None, m.weight[sl], m.bias[sl], training=True, eps=m.eps)
+    return batch_norm(x, m, slice(i * c, (i + 1) * c))
 
 
 def ms_tc(x, m):
@@ -78,8 +89,7 @@ def reference(model, x):
     h = F.linear(x.reshape(N * M * T, V, C), e.lin.weight, e.lin.bias) + e.pos_embedding
     D = h.size(-1)
     h = h.reshape(N, M, T, V, D).permute(0, 1, 3, 4, 2).reshape(N, M * V * D, T)  # n (m v c) t
-    h = F.batch_norm(h, None, None, model.data_bn.weight, model.data_bn.bias, training=True,
-                     eps=model.data_bn.eps)
+    h = batch_norm(h, model.data_bn)
     h = h.reshape(N, M, V, D, T).permute(0, 1, 3, 4, 2).reshape(N * M, D, T, V)  # (n m) c t v
     for blk in model.blocks:
         g = sa_gc(h, blk.gcn, blk.gcn_norm, blk.down)
@@ -90,8 +100,11 @@ def reference(model, x):
     f = F.relu(F.linear(pooled, model.fc[0].weight, model.fc[0].bias))
     mu = F.linear(f, model.fc_mu.weight, model.fc_mu.bias)
     logvar = F.linear(f, model.fc_logvar.weight, model.fc_logvar.bias)
-    std = logvar.mul(model.noise_ratio).exp().clamp(max=100)
-    z = torch.empty_like(std).normal_().mul(std) + mu
+    if MODE["training"]:
+        std = logvar.mul(model.noise_ratio).exp().clamp(max=100)
+        z = torch.empty_like(std).normal_().mul(std) + mu
+    else:
+        z = mu
     return F.linear(z, model.classifier.weight, model.classifier.bias)
 
 
@@ -116,3 +129,29 @@ def test_whole_model_training_mode_parity(num_person, strides):
     torch.testing.assert_close(ours, ref, rtol=0, atol=1e-10)
     for (name, _), a, b in zip(model.named_parameters(), grads, ref_grads):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-9, msg=name)
+
+
+def test_whole_model_evaluation_mode_parity():
+    """Evaluation: the running statistics, folded into the convolutions by
+    topogcn, applied after each convolution by the reference; z = mu."""
+    torch.manual_seed(0)
+    model = GECN(num_classes=5, skeleton="ntu25", num_person=2, channels=[16, 32, 32],
+                 strides=[1, 2, 1]).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.normal_(0, 0.3)
+                m.running_var.uniform_(0.5, 2.0)
+    model.eval()
+    x = torch.randn(3, 2, 12, 25, 3, dtype=torch.float64)
+    with torch.inference_mode():
+        ours = model(x)
+    MODE["training"] = False
+    try:
+        with torch.no_grad():
+            ref = reference(model, x)
+    finally:
+        MODE["training"] = True
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-10)

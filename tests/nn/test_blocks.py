@@ -155,6 +155,32 @@ def test_encoder_block(cin, cout, stride):
     assert all(p.grad is not None for p in block.parameters() if p.requires_grad)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+def test_encoder_block_checkpoint_same_results_statistics_once(stride):
+    """Activation checkpointing: the same outputs and gradients, and the
+    batch norms' running statistics updated once per step (not again when
+    backward recomputes the branches)."""
+    torch.manual_seed(0)
+    plain = EncoderBlock(8, 16, 25, stride=stride).double()
+    ckpt = EncoderBlock(8, 16, 25, stride=stride, checkpoint=True).double()
+    ckpt.load_state_dict(plain.state_dict())
+    assert ckpt.gcn.checkpoint and not plain.gcn.checkpoint
+    x = torch.randn(2, 8, 25, 8, dtype=torch.float64)
+    results = []
+    for block in (plain, ckpt):
+        xx = x.clone().requires_grad_()
+        y = block(xx)
+        grads = torch.autograd.grad(y.square().sum(), [xx] + list(block.parameters()))
+        results.append((y, grads, block.state_dict()))
+    (y0, g0, s0), (y1, g1, s1) = results
+    torch.testing.assert_close(y1, y0, rtol=0, atol=1e-12)
+    for a, b in zip(g0, g1):
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-10)
+    for key in s0:  # running statistics and num_batches_tracked
+        torch.testing.assert_close(s1[key], s0[key], rtol=0, atol=1e-14, msg=key)
+    assert int(s1["tcn.out_bn.num_batches_tracked"]) == 1
+
+
 @pytest.mark.parametrize("stride", [1, 2, 3])
 def test_temporal_pointwise_conv_equals_strided_conv(stride):
     torch.manual_seed(0)

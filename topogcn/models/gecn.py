@@ -13,6 +13,8 @@ from topogcn.skeleton import Skeleton, get_skeleton
 
 PAPER_CHANNELS = (64, 64, 64, 128, 128, 128, 256, 256, 256)
 PAPER_STRIDES = (1, 1, 1, 2, 1, 1, 2, 1, 1)
+#: ``checkpoint="auto"`` recomputes activations for skeletons larger than this
+CHECKPOINT_MIN_JOINTS = 64
 
 
 def resolve_edges(skeleton: Skeleton, edges: Union[str, int]) -> Optional[Tensor]:
@@ -76,6 +78,15 @@ class GECN(Module):
             (default: :obj:`0.`)
         data_bn (bool, optional): Batch norm of the embedded input over
             (person, joint, channel), as the reference. (default: :obj:`True`)
+        checkpoint (bool or str, optional): Activation checkpointing in
+            every block while training (:class:`~topogcn.nn.EncoderBlock`):
+            the S-GC attention maps and the MS-TC branches are recomputed in
+            backward instead of stored.  Same results, less memory, some
+            recomputation.  :obj:`"auto"` turns it on for skeletons of more
+            than 64 joints, where the :math:`V^2` attention maps dominate the
+            memory and their recomputation is cheap (measured in
+            ``benchmarks/bench_model.py``, see the benchmarks page).
+            (default: :obj:`"auto"`)
         **conv_kwargs (optional): Further arguments of
             :class:`~topogcn.nn.SGConv` (``backend``, ``topology_init``, ...).
 
@@ -98,6 +109,7 @@ class GECN(Module):
         noise_ratio: float = 0.1,
         dropout: float = 0.0,
         data_bn: bool = True,
+        checkpoint: Union[bool, str] = "auto",
         **conv_kwargs,
     ) -> None:
         super().__init__()
@@ -115,6 +127,11 @@ class GECN(Module):
         self.attention = attention
         self.noise_ratio = noise_ratio
         self.edges = edges
+        if checkpoint == "auto":
+            checkpoint = V > CHECKPOINT_MIN_JOINTS
+        elif not isinstance(checkpoint, bool):
+            raise ValueError(f"GECN: checkpoint must be true, false or 'auto', got {checkpoint!r}")
+        self.checkpoint = checkpoint
         edge_index = resolve_edges(skeleton, edges)
         if edge_index is None:
             self.edge_index: Optional[Tensor] = None
@@ -126,7 +143,7 @@ class GECN(Module):
         blocks, c_in = [], channels[0]
         for i, (c, s) in enumerate(zip(channels, strides)):
             blocks.append(EncoderBlock(c_in, c, V, stride=s, heads=heads, attention=attention,
-                                       **conv_kwargs))
+                                       checkpoint=checkpoint, **conv_kwargs))
             c_in = c
         self.blocks = ModuleList(blocks)
         self.latent_dim = d = channels[-1]

@@ -2,8 +2,10 @@
 from typing import Optional, Sequence
 
 import torch
+import torch.utils.checkpoint
 from torch import Tensor
 from torch.nn import Module, ReLU
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from topogcn.nn.conv import SGConv
 from topogcn.nn.ms_tc import MultiScaleTemporalConv, PointwiseBN
@@ -47,6 +49,11 @@ class EncoderBlock(Module):
         kernel_size (int, optional): MS-TC kernel. (default: :obj:`5`)
         dilations (sequence of int, optional): MS-TC dilations.
             (default: :obj:`(1, 2)`)
+        checkpoint (bool, optional): Activation checkpointing while
+            training: S-GC recomputes its attention maps and MS-TC its
+            branches in backward instead of storing them (batch-norm
+            statistics are updated once).  Same results, less memory, about
+            one more forward of those parts per step. (default: :obj:`False`)
         **conv_kwargs (optional): Further arguments of :class:`SGConv`
             (``topology_init``, ``backend``, ``head_channels``, ...).
 
@@ -59,11 +66,13 @@ class EncoderBlock(Module):
     def __init__(self, in_channels: int, out_channels: int, num_nodes: int,
                  stride: int = 1, residual: bool = True, heads: int = 3,
                  attention: bool = True, kernel_size: int = 5,
-                 dilations: Sequence[int] = (1, 2), **conv_kwargs) -> None:
+                 dilations: Sequence[int] = (1, 2), checkpoint: bool = False,
+                 **conv_kwargs) -> None:
         super().__init__()
         self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
+        self.checkpoint = checkpoint
         self.gcn = SGConv(in_channels, out_channels, num_nodes, heads=heads,
-                          attention=attention, **conv_kwargs)
+                          attention=attention, checkpoint=checkpoint, **conv_kwargs)
         self.gcn_norm = ChannelsLastBatchNorm(out_channels, weight_init=1e-6)
         self.down = residual_path(in_channels, out_channels)
         self.tcn = MultiScaleTemporalConv(out_channels, out_channels, kernel_size=kernel_size,
@@ -88,7 +97,10 @@ class EncoderBlock(Module):
         if return_attention_weights:
             out, att = out
         h = (self.gcn_norm(out) + self.down(x)).relu_()  # in place on a fresh sum
-        y = self.tcn(h)
+        if self.checkpoint and self.training and torch.is_grad_enabled():
+            y = _recomputed(self.tcn, h)
+        else:
+            y = self.tcn(h)
         if self.residual is not None:
             y = y + self.residual(x)
             y = y.relu_()
@@ -99,3 +111,39 @@ class EncoderBlock(Module):
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
                 f"stride={self.stride}, gcn={self.gcn!r})")
+
+
+def _recomputed(module: Module, x: Tensor) -> Tensor:
+    """``module(x)`` under activation checkpointing; the recomputation in
+    backward leaves the batch norms' running statistics as the first
+    forward set them."""
+    calls = []
+
+    def run(inp: Tensor) -> Tensor:
+        calls.append(None)
+        if len(calls) == 1:
+            return module(inp)
+        with _frozen_statistics(module):
+            return module(inp)
+
+    return torch.utils.checkpoint.checkpoint(run, x, use_reentrant=False)
+
+
+class _frozen_statistics:
+    """Batch norms of a module run with momentum 0 (running statistics
+    unchanged) and keep their ``num_batches_tracked``."""
+
+    def __init__(self, module: Module) -> None:
+        self.norms = [m for m in module.modules()
+                      if isinstance(m, _BatchNorm) and m.track_running_stats]
+
+    def __enter__(self):
+        self.saved = [(m.momentum, m.num_batches_tracked.clone()) for m in self.norms]
+        for m in self.norms:
+            m.momentum = 0.0
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for m, (momentum, tracked) in zip(self.norms, self.saved):
+            m.momentum = momentum
+            m.num_batches_tracked.copy_(tracked)

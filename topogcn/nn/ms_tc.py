@@ -53,6 +53,8 @@ class PointwiseBN(Module):
         channels_last (bool, optional): Input and output
             :math:`(N, T, V, C)` instead of :math:`(N, C, T, V)`.
             (default: :obj:`False`)
+
+    In evaluation mode the batch norm is folded into the convolution.
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1,
@@ -72,8 +74,14 @@ class PointwiseBN(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.channels_last:
-            return self.bn(self.conv(x.permute(0, 3, 1, 2))).permute(0, 2, 3, 1)
-        return self.bn(self.conv(x))
+            x = x.permute(0, 3, 1, 2)
+        if not self.training and self.bn.track_running_stats:  # BN folded into the conv
+            step = self.conv.temporal_stride
+            out = F.conv2d(x[:, :, ::step] if step > 1 else x,
+                           *fold_batch_norm(self.conv.weight, self.conv.bias, self.bn))
+        else:
+            out = self.bn(self.conv(x))
+        return out.permute(0, 2, 3, 1) if self.channels_last else out
 
 
 class MultiScaleTemporalConv(Module):

@@ -67,6 +67,39 @@ def test_matches_einsum_reference(cin, cout, backend, edges):
         assert torch.allclose(a, b, atol=1e-4), (a - b).abs().max()
 
 
+@pytest.mark.parametrize("cin,cout", [(8, 16), (16, 8)])
+@pytest.mark.parametrize("attention", [True, False])
+@pytest.mark.parametrize("edges", ["none", "khop2_duplicated"])
+def test_inference_and_checkpointed_paths_match_the_reference(cin, cout, attention, edges):
+    """Without autograd the dense path runs its own layout; with
+    ``checkpoint=True`` it recomputes the attention in backward: both give
+    the reference's outputs, the checkpointed one its gradients too."""
+    ei = None
+    if edges != "none":
+        ei = get_skeleton("ntu25").k_hop_edge_index(2)
+        ei = torch.cat([ei, ei[:, :7]], dim=1)  # duplicated edges count twice
+    conv = make_conv(cin, cout, 25, attention=attention, backend="dense").double()
+    x = torch.randn(2, 4, 25, cin, dtype=torch.float64)
+    plain = conv(x, ei)
+    with torch.inference_mode():
+        fast = conv(x, ei)
+    torch.testing.assert_close(fast, plain, rtol=0, atol=1e-12)
+    if ei is None:
+        ref, _ = reference_sgc(conv, x)
+        torch.testing.assert_close(fast, ref, rtol=0, atol=1e-12)
+
+    params = [p for p in conv.parameters()]
+    xx = x.clone().requires_grad_()
+    grads = torch.autograd.grad(conv(xx, ei).square().sum(), [xx] + params)
+    conv.checkpoint = True
+    xx = x.clone().requires_grad_()
+    out = conv(xx, ei)
+    torch.testing.assert_close(out, plain, rtol=0, atol=1e-12)
+    grads_ckpt = torch.autograd.grad(out.square().sum(), [xx] + params)
+    for a, b in zip(grads, grads_ckpt):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+
+
 def test_locality_bone_edges():
     s = Skeleton("chain", 6, [(i, i + 1) for i in range(5)])
     ei = s.edge_index  # bones only, no self loops

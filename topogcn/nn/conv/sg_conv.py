@@ -3,6 +3,7 @@ from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import Tensor
 from torch.nn import LayerNorm, Linear, Parameter
 from torch_geometric.index import index2ptr
@@ -53,7 +54,11 @@ class SGConv(CSRMessagePassing):
     matrix products (best for small skeletons and the complete graph);
     ``"sparse"`` gathers and scatters over the edges with :math:`O(E)` memory
     (best for large, sparse graphs), through ``torch_scatter`` when it is
-    installed.  ``"auto"`` picks by edge density.
+    installed.  ``"auto"`` picks by edge density.  Without autograd
+    (``torch.no_grad`` / ``torch.inference_mode``) the dense path stores the
+    coefficients as :math:`[\ldots, V_i, V_j, M]`, where one matrix product
+    against :math:`x \mathbf{W}` of all heads sums over sources and heads
+    without a layout copy.
 
     Edge indices are checked on both paths (:math:`0 \leq` index
     :math:`<` ``num_nodes``; a :class:`ValueError` names the first bad edge).
@@ -108,6 +113,12 @@ class SGConv(CSRMessagePassing):
             (``benchmarks/bench_sgconv.py``) the sparse path costs about
             25--42 dense pairs per edge (64 channels, 3 heads), so it wins
             below a density of about :math:`1/30`. (default: :obj:`0.03`)
+        checkpoint (bool, optional): On the dense path with attention, do
+            not keep the :math:`(*, V, M, V)` attention maps for backward:
+            recompute them from the queries and keys (activation
+            checkpointing).  The same gradients for less memory (the maps
+            dominate it on large skeletons) and one more attention forward
+            per backward. (default: :obj:`False`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -136,6 +147,7 @@ class SGConv(CSRMessagePassing):
         bias: bool = True,
         backend: str = "auto",
         dense_threshold: float = 0.03,
+        checkpoint: bool = False,
         **kwargs,
     ) -> None:
         aggr = kwargs.setdefault("aggr", "add")
@@ -165,6 +177,7 @@ class SGConv(CSRMessagePassing):
         self.dropout = dropout
         self.backend = backend
         self.dense_threshold = dense_threshold
+        self.checkpoint = checkpoint
 
         if attention:
             self.norm = LayerNorm(in_channels)
@@ -281,12 +294,9 @@ class SGConv(CSRMessagePassing):
 
     def _forward_dense(self, x: Tensor, edge_index: Optional[Tensor],
                        need_alpha: bool) -> Tuple[Tensor, Optional[Tensor]]:
-        # Layout: coefficients [B, V_i, H, V_j], so that one batched matmul
-        # with an inner size of H * V_j sums over heads and sources at once.
         B, V, _ = x.shape
         H = self.heads
-        topo = self.topology.transpose(0, 1)  # [V_i, H, V_j]
-        bias = None
+        count = bias = has_edge = None
         if edge_index is not None:
             # multiplicity of every (target, source) pair; duplicated edges
             # count twice in the softmax and the sum, as in the sparse path
@@ -294,36 +304,45 @@ class SGConv(CSRMessagePassing):
             count.index_add_(0, edge_index[1] * V + edge_index[0],
                              torch.ones(edge_index.size(1), dtype=x.dtype, device=x.device))
             count = count.view(V, V)
-            has_edge = (count.sum(dim=1) > 0).to(x.dtype).view(V, 1, 1)
-        if self.attention:
-            q, k = self._queries_keys(x)  # [B, V, H, D']
-            scores = torch.einsum("bihd,bjhd->bihj", q * self.head_channels ** -0.5, k)
-            if edge_index is not None:
+            has_edge = (count.sum(dim=1) > 0).to(x.dtype).view(V, 1)
+            if self.attention:
                 # log-multiplicity; a huge negative number (finite, so that a
                 # target without edges gives no NaN) for the non-edges
                 bias = torch.where(count > 0, count.log(),
                                    torch.full_like(count, torch.finfo(x.dtype).min))
-                scores = scores + bias.unsqueeze(1)
-                topo = topo * has_edge  # targets without any incoming edge get nothing
-            p = torch.softmax(scores, dim=-1)
-            if self.dropout > 0 and self.training:
-                p = F.dropout(p, self.dropout, True)
-            coef = p * topo
-        else:
-            p = None
-            coef = (topo if edge_index is None else topo * count.unsqueeze(1)).expand(B, V, H, V)
+        if not need_alpha and not torch.is_grad_enabled() and (
+                not self.training or self.dropout == 0):
+            return self._dense_inference(x, count, bias, has_edge), None
 
-        if self.in_channels <= self.out_channels:  # aggregate, then transform
-            # (no layout copy: [B, V*H, C_in] is [B*V, H*C_in] in memory)
-            z = torch.bmm(coef.reshape(B, V * H, V), x).view(B * V, H * self.in_channels)
+        # Layout: coefficients [B, V_i, H, V_j], so that one batched matmul
+        # with an inner size of H * V_j sums over heads and sources at once.
+        topo = self.topology.transpose(0, 1)  # [V_i, H, V_j]
+        if has_edge is not None:
+            topo = topo * has_edge.unsqueeze(-1)  # targets without incoming edges get nothing
+        p = None
+        aggregate_first = self.in_channels <= self.out_channels
+        if self.attention:
+            q, k = self._queries_keys(x)  # [B, V, H, D']
+            q = q * self.head_channels ** -0.5
+            if self.checkpoint and not need_alpha and torch.is_grad_enabled():
+                value = x if aggregate_first else self._transform(x)
+                z = torch.utils.checkpoint.checkpoint(self._attend, q, k, value, topo, bias, aggregate_first,
+                                                      use_reentrant=False)[0]
+            else:
+                value = x if aggregate_first else self._transform(x)
+                z, p = self._attend(q, k, value, topo, bias, aggregate_first)
+        else:
+            coef = (topo if count is None else topo * count.unsqueeze(1)).expand(B, V, H, V)
+            value = x if aggregate_first else self._transform(x)
+            z = self._aggregate(coef, value, aggregate_first)
+
+        if aggregate_first:  # z [B, V*H, C_in] is [B*V, H*C_in] in memory: no copy
+            z = z.view(B * V, H * self.in_channels)
             w = self.weight.reshape(H * self.in_channels, self.out_channels)
             out = z @ w if self.bias is None else torch.addmm(self.bias, z, w)
             out = out.view(B, V, self.out_channels)
-        else:  # transform, then aggregate (cheaper when C_out < C_in)
-            xw = torch.einsum("bjc,hcd->bhjd", x, self.weight).reshape(B, H * V, -1)
-            coef = coef.reshape(B, V, H * V)
-            out = (torch.bmm(coef, xw) if self.bias is None
-                   else torch.baddbmm(self.bias.view(1, 1, -1), coef, xw))
+        else:
+            out = z if self.bias is None else z + self.bias
 
         alpha = None
         if need_alpha:
@@ -338,6 +357,66 @@ class SGConv(CSRMessagePassing):
                     alpha = alpha / count[tgt, src].view(-1, 1, 1)
                 alpha = alpha.transpose(0, 1)
         return out, alpha
+
+    def _transform(self, x: Tensor) -> Tensor:
+        """Every head's :math:`x W^m`, ``[B, V, C_in] -> [B, H * V, C_out]``
+        (head-major rows)."""
+        return torch.einsum("bjc,hcd->bhjd", x, self.weight).reshape(x.size(0), -1,
+                                                                     self.out_channels)
+
+    def _aggregate(self, coef: Tensor, value: Tensor, aggregate_first: bool) -> Tensor:
+        """``coef`` ``[B, V_i, H, V_j]`` times the values: aggregate-first
+        ``[B, V * H, C_in]``, transform-first (summed over heads)
+        ``[B, V, C_out]``."""
+        B, V, H, _ = coef.shape
+        if aggregate_first:
+            return torch.bmm(coef.reshape(B, V * H, V), value)
+        return torch.bmm(coef.reshape(B, V, H * V), value)
+
+    def _attend(self, q: Tensor, k: Tensor, value: Tensor, topo: Tensor,
+                bias: Optional[Tensor], aggregate_first: bool) -> Tuple[Tensor, Tensor]:
+        """Attention coefficients (softmax times the topology) and their
+        product with the values; ``checkpoint=True`` recomputes this in
+        backward instead of storing the :math:`[B, V, H, V]` maps."""
+        scores = torch.einsum("bihd,bjhd->bihj", q, k)
+        if bias is not None:
+            scores = scores + bias.unsqueeze(1)
+        p = torch.softmax(scores, dim=-1)
+        if self.dropout > 0 and self.training:
+            p = F.dropout(p, self.dropout, True)
+        return self._aggregate(p * topo, value, aggregate_first), p
+
+    @torch.no_grad()
+    def _dense_inference(self, x: Tensor, count: Optional[Tensor], bias: Optional[Tensor],
+                         has_edge: Optional[Tensor]) -> Tensor:
+        """The dense path without autograd: coefficients in the layout
+        ``[B, V_i, V_j, H]`` (written there by the product with the topology),
+        so that one batched matmul against :math:`x W` ``[B, V_j * H, C_out]``
+        (the natural layout of one matrix product over all heads) sums over
+        sources and heads with no copy."""
+        B, V, C = x.shape
+        H = self.heads
+        topo = self.topology if has_edge is None else self.topology * has_edge
+        if self.attention:
+            q, k = self._queries_keys(x)  # [B, V, H, D']
+            D = self.head_channels
+            q = (q * D ** -0.5).transpose(1, 2).reshape(B * H, V, D)
+            k = k.permute(0, 2, 3, 1).reshape(B * H, D, V)
+            scores = torch.bmm(q, k).view(B, H, V, V)
+            if bias is not None:
+                scores += bias
+            p = torch.softmax(scores, dim=-1)
+        else:
+            p = (topo.new_ones(1, 1, 1, 1) if count is None else count.view(1, 1, V, V))
+            p = p.expand(B, 1, V, V)
+        coef = torch.empty(B, V, V, H, dtype=x.dtype, device=x.device)
+        torch.mul(p, topo, out=coef.permute(0, 3, 1, 2))
+        w = self.weight.transpose(0, 1).reshape(C, H * self.out_channels)  # [C_in, (h, d)]
+        xw = torch.mm(x.reshape(B * V, C), w).view(B, V * H, self.out_channels)
+        coef = coef.view(B, V, V * H)
+        if self.bias is None:
+            return torch.bmm(coef, xw)
+        return torch.baddbmm(self.bias, coef, xw)
 
     def _forward_sparse(self, x: Tensor, edge_index: Tensor,
                         need_alpha: bool) -> Tuple[Tensor, Optional[Tensor]]:
