@@ -185,7 +185,7 @@ class SkeletonClassifier(L.LightningModule):
         _, logits, y = self._step(batch, self.test_metrics, "test")
         self.test_per_class.update(logits, y)
         self.test_confusion.update(logits, y)
-        self.test_scores.append(torch.softmax(logits.detach(), dim=1).cpu())
+        self.test_scores.append(torch.softmax(logits.detach().float(), dim=1).cpu())
         self.test_labels.append(y.detach().cpu())
 
     def test_results(self) -> Dict[str, Any]:

@@ -1,10 +1,11 @@
 """Multi-scale temporal convolution (MS-TC)."""
+import math
 from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import BatchNorm2d, Conv2d, MaxPool2d, Module, ModuleList
+from torch.nn import BatchNorm2d, Conv2d, MaxPool2d, Module, ModuleList, init
 
 from topogcn.nn.init import conv_init
 
@@ -192,12 +193,28 @@ class MultiScaleTemporalConv(Module):
 
     def reset_parameters(self) -> None:
         """PyTorch's default initialisation of every convolution and batch
-        norm, as the reference MS-TC (which sets none of its own).  The fused
-        ``expand`` convolution has the fan-in of each branch's own
-        :math:`1 \times 1` convolution, so its initial distribution is theirs."""
-        for m in self.modules():
-            if isinstance(m, (Conv2d, BatchNorm2d)):
+        norm, as the reference MS-TC (which sets none of its own).  Each
+        branch's slice of the fused ``expand`` convolution is drawn as that
+        branch's own :math:`1 \times 1` convolution (the same fan-in), in
+        the reference's order, branch by branch: a seed gives the weights
+        the unfused layout gave."""
+        c = self.branch_channels
+        for i in range(len(self.dilations) + int(self.max_pool)):
+            rows = slice(i * c, (i + 1) * c)
+            init.kaiming_uniform_(self.expand.weight[rows], a=math.sqrt(5))  # Conv2d's rule
+            bound = 1 / math.sqrt(self.in_channels)
+            init.uniform_(self.expand.bias[rows], -bound, bound)
+            if i < len(self.temporal):
+                self.temporal[i].reset_parameters()
+        if self.pointwise_conv is not None:
+            self.pointwise_conv.reset_parameters()
+        for m in (self.expand_bn, self.out_bn):
+            if m is not None:
                 m.reset_parameters()
+        if self.residual is not None:
+            for m in self.residual.modules():
+                if isinstance(m, (Conv2d, BatchNorm2d)):
+                    m.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
         x = x.permute(0, 3, 1, 2)  # (N, C, T, V), channels_last in memory
