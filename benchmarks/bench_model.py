@@ -8,9 +8,14 @@ parameter count as ``topogcn.models.GECN`` up to the summed per-head biases.
 
 For ntu25 (2 persons) and openpose137 (1 person), batch 32, 64 frames,
 60 / 32 classes: samples/s of a training step (forward, backward, SGD step)
-and of inference, peak resident memory (each measurement in its own process),
-and GMAC per sample (``torch.utils.flop_counter``).  Variants of topogcn:
-``topogcn`` (eager) and ``topogcn+compile`` (``torch.compile``).
+and of inference (under ``torch.inference_mode``), peak resident memory (each
+measurement in its own process), and GMAC per sample
+(``torch.utils.flop_counter``).  Variants of topogcn: ``topogcn`` (eager,
+float32, defaults: activation checkpointing on for openpose137),
+``topogcn+bf16`` (``torch.autocast`` with bfloat16), ``topogcn+compile``
+(``torch.compile``) and, for openpose137 training, ``topogcn, checkpoint
+off``.  Before timing, both networks get the same weights and their logits
+are compared (``max_relative_logit_difference`` in the JSON).
 
 Usage: ``python benchmarks/bench_model.py [--quick] [--steps N]``
 """
@@ -137,14 +142,101 @@ class PlainInfoGCN(nn.Module):
         return self.cls(z)
 
 
+def _copy(dst, src) -> None:
+    """Parameters and buffers of ``src`` into ``dst`` (same shapes)."""
+    with torch.no_grad():
+        for name, t in list(dst.named_parameters()) + list(dst.named_buffers()):
+            t.copy_(dict(src.named_parameters(), **dict(src.named_buffers()))[name].reshape(
+                t.shape))
+
+
+def copy_weights(plain: PlainInfoGCN, model) -> PlainInfoGCN:
+    """Load a topogcn GECN's weights into the plain network, module by module
+    (the only place this file reads topogcn's parameter layout: the MS-TC
+    branches are slices of topogcn's fused convolutions; the per-head biases
+    are topogcn's summed bias on head 0), so that both compute one function
+    and their outputs can be compared."""
+    with torch.no_grad():
+        plain.emb.load_state_dict(model.embedding.lin.state_dict())
+        plain.pos.copy_(model.embedding.pos_embedding.unsqueeze(0))
+        plain.data_bn.load_state_dict(model.data_bn.state_dict())
+        for pb, tb in zip(plain.blocks, model.blocks):
+            g, tg = pb.gcn, tb.gcn
+            g.topology.copy_(tg.topology)
+            g.ln.load_state_dict(tg.norm.state_dict())
+            g.to_qk.load_state_dict(tg.lin_qk.state_dict())
+            for h, conv in enumerate(g.conv_d):
+                conv.weight.copy_(tg.weight[h].t()[:, :, None, None])
+                conv.bias.copy_(tg.bias if h == 0 else torch.zeros_like(tg.bias))
+            g.bn.load_state_dict(tb.gcn_norm.state_dict())
+            if isinstance(g.down, nn.Sequential):
+                _copy(g.down[0], tb.down.conv)
+                g.down[1].load_state_dict(tb.down.bn.state_dict())
+            tc, c = tb.tcn, tb.tcn.branch_channels
+            for i, branch in enumerate(pb.tcn.branches):
+                rows = slice(i * c, (i + 1) * c)
+                if i < 3:  # 1x1 conv, BN, ReLU, temporal conv or max-pool, BN
+                    branch[0].weight.copy_(tc.expand.weight[rows])
+                    branch[0].bias.copy_(tc.expand.bias[rows])
+                    bns = ((branch[1], tc.expand_bn), (branch[4], tc.out_bn))
+                    if i < 2:
+                        _copy(branch[3], tc.temporal[i])
+                else:  # the strided 1x1 branch
+                    _copy(branch[0], tc.pointwise_conv)
+                    bns = ((branch[1], tc.out_bn),)
+                for bn, src in bns:
+                    for name in ("weight", "bias", "running_mean", "running_var"):
+                        getattr(bn, name).copy_(getattr(src, name)[rows])
+            if isinstance(pb.res, nn.Sequential):
+                _copy(pb.res[0], tb.residual.conv)
+                pb.res[1].load_state_dict(tb.residual.bn.state_dict())
+        for dst, src in ((plain.fc, model.fc[0]), (plain.mu, model.fc_mu),
+                         (plain.logvar, model.fc_logvar), (plain.cls, model.classifier)):
+            dst.load_state_dict(src.state_dict())
+    return plain
+
+
+def max_logit_difference(name: str, frames: int = 16) -> dict:
+    """Same weights (trained-looking: perturbed parameters and batch-norm
+    statistics), one batch: the largest difference between topogcn's logits
+    and the plain network's, in evaluation (float32, inference mode) and in
+    training mode (batch statistics; the same latent noise drawn in both)."""
+    torch.manual_seed(0)
+    skel, M, K = CONFIGS[name]
+    model = GECN(K, skel, num_person=M)  # noise ratio 0.1, the plain network's
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.normal_(0, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+    plain = copy_weights(PlainInfoGCN(K, get_skeleton(skel).num_nodes, M), model)
+    x = torch.randn(4, M, frames, model.num_nodes, 3)
+    out = {}
+    with torch.inference_mode():
+        model.eval(), plain.eval()
+        a, b = model(x), plain(x)
+        out["eval"] = float((a - b).abs().max() / b.abs().max())
+        model.train(), plain.train()
+        torch.manual_seed(1)
+        a = model(x)
+        torch.manual_seed(1)
+        b = plain(x)
+        out["train"] = float((a - b).abs().max() / b.abs().max())
+    return out
+
+
 CONFIGS = {"ntu25": ("ntu25", 2, 60), "openpose137": ("openpose137", 1, 32)}
+NO_CHECKPOINT = "topogcn, checkpoint off"
+IMPLS = ("plain", "topogcn", "topogcn+bf16", "topogcn+compile")
 
 
 def build(impl: str, name: str):
     skel, M, K = CONFIGS[name]
     V = get_skeleton(skel).num_nodes
     model = (PlainInfoGCN(K, V, M) if impl == "plain" else
-             GECN(K, skel, num_person=M, checkpoint=impl.endswith("+checkpoint")))
+             GECN(K, skel, num_person=M, checkpoint=False if impl == NO_CHECKPOINT else "auto"))
     if impl == "topogcn+compile":
         model = torch.compile(model)
     return model, M, V, K
@@ -158,7 +250,13 @@ def measure(impl: str, name: str, mode: str, batch: int, frames: int, steps: int
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=impl.endswith("+bf16"))
+
     def step():
+        with autocast:
+            run()
+
+    def run():
         if mode == "train":
             model.train()
             loss = F.cross_entropy(model(x), y)
@@ -215,7 +313,8 @@ def main() -> None:
     rows = []
     for name in configs:
         for mode in ("train", "eval"):
-            for impl in ("plain", "topogcn", "topogcn+compile"):
+            impls = IMPLS + ((NO_CHECKPOINT,) if name == "openpose137" and mode == "train" else ())
+            for impl in impls:
                 cmd = [sys.executable, __file__, "--one", impl, name, mode, str(batch),
                        str(frames), str(steps)]
                 res = subprocess.run(cmd, capture_output=True, text=True)
@@ -227,34 +326,31 @@ def main() -> None:
                 print(f"{name:12s} {mode:5s} {impl:16s} {row['samples_per_s']:8.2f} samples/s "
                       f"{row['peak_mb']:9.0f} MB  params {row['params']:,}", flush=True)
     macs = {name: gmacs(name, frames) for name in configs}
+    diffs = {name: max_logit_difference(name) for name in configs}
+    for name, d in diffs.items():
+        print(f"{name}: largest logit difference to the plain network (relative to its largest "
+              f"logit), same weights: eval {d['eval']:.1e}, train {d['train']:.1e}")
     meta = {"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "gmac_per_sample": macs}
+            "gmac_per_sample": macs, "max_relative_logit_difference": diffs}
     print(results_io.save(args.out, meta, rows, *table(rows, macs)))
 
 
 def table(rows, macs):
-    header = ["config", "mode", "plain samples/s", "topogcn samples/s", "ratio",
-              "+compile samples/s", "ratio (compile)", "plain MB", "topogcn MB", "GMAC/sample"]
+    header = ["config", "mode", "implementation", "samples/s", "x plain", "peak MB",
+              "x plain (memory)", "GMAC/sample"]
     body = []
     for name in dict.fromkeys(r["config"] for r in rows):
         for mode in ("train", "eval"):
             by = {r["impl"]: r for r in rows if r["config"] == name and r["mode"] == mode}
             if "plain" not in by:
                 continue
-            p = by["plain"]["samples_per_s"]
-            t = by.get("topogcn", {}).get("samples_per_s")
-            c = by.get("topogcn+compile", {}).get("samples_per_s")
-
-            def fmt(v):
-                return f"{v:.2f}" if v else "-"
-
-            def ratio(v):
-                return f"{v / p:.2f}" if v else "-"
-            body.append([name, mode, fmt(p), fmt(t), ratio(t), fmt(c), ratio(c),
-                         f"{by['plain']['peak_mb']:.0f}",
-                         f"{by.get('topogcn', {}).get('peak_mb', 0):.0f}",
-                         f"{macs[name]:.2f}"])
+            p = by["plain"]
+            for impl, r in by.items():
+                body.append([name, mode, impl, f"{r['samples_per_s']:.2f}",
+                             f"{r['samples_per_s'] / p['samples_per_s']:.2f}",
+                             f"{r['peak_mb']:.0f}", f"{r['peak_mb'] / p['peak_mb']:.2f}",
+                             f"{macs[name]:.2f}"])
     return header, body
 
 

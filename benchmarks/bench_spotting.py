@@ -10,7 +10,9 @@ warm-up run:
 * ``compact``: the default synthetic model (3 blocks, 32/32/64 channels) on
   32-frame windows every 8 frames (``topogcn/configs/synthetic-spotting.yaml``);
 * ``paper``: the paper-size model (9 blocks, 64..256 channels) on 64-frame
-  windows every 16 frames (``benchmarks/configs/gecn_spotting-*.yaml``).
+  windows every 16 frames (``benchmarks/configs/gecn_spotting-*.yaml``);
+
+each in float32 and with ``Spotter(precision="bf16")`` (bfloat16 autocast).
 
 Weights are random: the cost does not depend on them.  Usage:
 ``python benchmarks/bench_spotting.py [--frames 1200] [--repeats 2]``
@@ -42,14 +44,14 @@ SIZES = {
 SKELETONS = {"ntu25": 2, "openpose137": 1}
 
 
-def measure(skeleton: str, size: str, frames: int, repeats: int) -> dict:
+def measure(skeleton: str, size: str, frames: int, repeats: int, precision: str = "32") -> dict:
     kwargs, length, stride = SIZES[size]
     M = SKELETONS[skeleton]
     torch.manual_seed(0)
     num_classes = 17
     model = GECN(num_classes + 1, skeleton, in_channels=3, num_person=M, **kwargs).eval()
     classes = [f"class{i}" for i in range(num_classes)] + [BACKGROUND]
-    spotter = Spotter(model, classes, length=length, stride=stride)
+    spotter = Spotter(model, classes, length=length, stride=stride, precision=precision)
     recording = torch.randn(M, frames, model.skeleton.num_nodes, 3)
     spotter.spot(recording[:, : 4 * length])  # warm-up
     times = []
@@ -58,7 +60,8 @@ def measure(skeleton: str, size: str, frames: int, repeats: int) -> dict:
         spotter.spot(recording)
         times.append(time.perf_counter() - t0)
     best = min(times)
-    return {"skeleton": skeleton, "size": size, "window": length, "stride": stride,
+    return {"skeleton": skeleton, "size": size, "precision": precision,
+            "window": length, "stride": stride,
             "frames": frames, "seconds": best, "frames_per_s": frames / best,
             "real_time_factor": frames / best / KINECT_FPS}
 
@@ -74,15 +77,19 @@ def main() -> None:
     rows = []
     for skeleton in SKELETONS:
         for size in SIZES:
-            row = measure(skeleton, size, args.frames, args.repeats)
-            rows.append(row)
-            print(f"{skeleton:12s} {size:8s} window {row['window']:3d}/{row['stride']:2d}: "
-                  f"{row['frames_per_s']:8.1f} frames/s ({row['real_time_factor']:.1f}x "
-                  f"real time at {KINECT_FPS:.0f} fps)", flush=True)
+            for precision in ("32", "bf16"):
+                row = measure(skeleton, size, args.frames, args.repeats, precision)
+                rows.append(row)
+                print(f"{skeleton:12s} {size:8s} {precision:4s} window {row['window']:3d}/"
+                      f"{row['stride']:2d}: "
+                      f"{row['frames_per_s']:8.1f} frames/s ({row['real_time_factor']:.1f}x "
+                      f"real time at {KINECT_FPS:.0f} fps)", flush=True)
     meta = {"torch": torch.__version__, "threads": torch.get_num_threads(),
             "cores": os.cpu_count()}
-    header = ["skeleton", "model", "window / stride", "input frames/s", "x real time (30 fps)"]
-    body = [[r["skeleton"], r["size"], f"{r['window']} / {r['stride']}",
+    header = ["skeleton", "model", "precision", "window / stride", "input frames/s",
+              "x real time (30 fps)"]
+    body = [[r["skeleton"], r["size"], "float32" if r["precision"] == "32" else "bf16 autocast",
+             f"{r['window']} / {r['stride']}",
              f"{r['frames_per_s']:.0f}", f"{r['real_time_factor']:.1f}"] for r in rows]
     print(results_io.save(args.out, meta, rows, header, body))
 

@@ -228,7 +228,8 @@ def _cmd_spot(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {args.out}: give a file name ending in .json or .csv (the "
                          f"detections are written there)")
     kw = {k: v for k, v in (("threshold", args.threshold), ("stride", args.stride),
-                            ("min_length", args.min_length)) if v is not None}
+                            ("min_length", args.min_length), ("precision", args.precision))
+          if v is not None}
     if args.inputs:
         detections = spot_files(args.checkpoint, args.inputs, **kw)
         for rec, dets in detections.items():
@@ -366,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: none, the most probable class, background included)")
     p.add_argument("--stride", type=int, help="frames between windows (default: the run's)")
     p.add_argument("--min-length", type=int, help="shortest detection in frames (default 4)")
+    p.add_argument("--precision", choices=["32", "bf16"],
+                   help="run the model in float32 (default) or bfloat16 autocast (faster on "
+                   "CPUs with bfloat16 instructions)")
     p.set_defaults(func=_cmd_spot)
 
     p = sub.add_parser("ensemble", help="fuse the test scores of runs (joint/bone/motion)")

@@ -164,3 +164,19 @@ def test_checkpoint_auto_for_large_skeletons():
     assert forced.blocks[0].checkpoint
     with pytest.raises(ValueError, match="checkpoint must be"):
         GECN(3, "ntu25", checkpoint="yes")
+
+
+def test_bf16_autocast_is_close_to_float32():
+    """Mixed precision (what trainer.precision=bf16-mixed and the spotter's
+    precision='bf16' run): float32 weights, bfloat16 products; the logits
+    stay within bfloat16's resolution of the float32 ones."""
+    torch.manual_seed(0)
+    model = GECN(5, "ntu25", num_person=1, channels=[16, 32], strides=[1, 2]).eval()
+    x = torch.randn(4, 1, 16, 25, 3)
+    with torch.inference_mode():
+        ref = model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model(x)
+    assert low.dtype == torch.bfloat16
+    assert (low.float() - ref).abs().max() < 0.05 * ref.abs().max()
+    assert (low.float().argmax(1) == ref.argmax(1)).float().mean() >= 0.75

@@ -22,7 +22,8 @@ def test_ms_tc_shapes_and_branches(stride, T_out):
     assert m.num_branches == 4 and len(m.temporal) == 2
     assert m(torch.randn(2, 16, 7, 32)).shape == (2, T_out, 7, 64)
     m3 = MultiScaleTemporalConv(32, 48, dilations=(1, 2, 3), pointwise=False)
-    assert m3.num_branches == 4 and m3.pointwise_conv is None and m3(torch.randn(1, 9, 5, 32)).shape == (1, 9, 5, 48)
+    assert m3.num_branches == 4 and m3.pointwise_conv is None
+    assert m3(torch.randn(1, 9, 5, 32)).shape == (1, 9, 5, 48)
     with pytest.raises(ValueError, match="not divisible"):
         MultiScaleTemporalConv(32, 30)
 

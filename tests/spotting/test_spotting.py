@@ -263,3 +263,28 @@ def test_most_probable_class_decides_by_default():
     assert [d.label for d in found] == [0]
     assert temporal_iou(found[0].start, found[0].end, 40, 80) > 0.6
     assert Spotter(SplitBetweenTwo(), CLASSES, length=16, stride=4, threshold=0.5).spot(x) == []
+
+
+class AutocastProbe(OracleModel):
+    """The oracle, recording the modes it is called in."""
+
+    def __init__(self):
+        super().__init__()
+        self.modes = set()
+
+    def forward(self, x):
+        enabled = torch.is_autocast_enabled("cpu")
+        self.modes.add((torch.is_inference_mode_enabled(),
+                        torch.get_autocast_dtype("cpu") if enabled else None))
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("precision, dtype", [("32", None), ("bf16", torch.bfloat16)])
+def test_spotter_runs_the_model_under_inference_mode_and_its_precision(precision, dtype):
+    x = stream(120, [(0, 20, 45), (1, 70, 100)])
+    probe = AutocastProbe()
+    found = Spotter(probe, CLASSES, length=16, stride=4, precision=precision).spot(x)
+    assert found == Spotter(OracleModel(), CLASSES, length=16, stride=4).spot(x)
+    assert probe.modes == {(True, dtype)}
+    with pytest.raises(ValueError, match="precision"):
+        Spotter(OracleModel(), CLASSES, length=16, precision="16")

@@ -324,12 +324,12 @@ class SGConv(CSRMessagePassing):
         if self.attention:
             q, k = self._queries_keys(x)  # [B, V, H, D']
             q = q * self.head_channels ** -0.5
+            value = x if aggregate_first else self._transform(x)
             if self.checkpoint and not need_alpha and torch.is_grad_enabled():
-                value = x if aggregate_first else self._transform(x)
-                z = torch.utils.checkpoint.checkpoint(self._attend, q, k, value, topo, bias, aggregate_first,
-                                                      use_reentrant=False)[0]
+                z = torch.utils.checkpoint.checkpoint(
+                    self._attend, q, k, value, topo, bias, aggregate_first,
+                    use_reentrant=False)[0]
             else:
-                value = x if aggregate_first else self._transform(x)
                 z, p = self._attend(q, k, value, topo, bias, aggregate_first)
         else:
             coef = (topo if count is None else topo * count.unsqueeze(1)).expand(B, V, H, V)
