@@ -225,3 +225,25 @@ def test_cli_prints_an_epoch_line_and_no_library_chatter(tmp_path, tiny_override
     assert len(lines) == 2 and "train loss" in lines[0] and "val top-1" in lines[1]
     for chatter in ("Tip:", "GPU available", "deprecated", "logging interval", "litlogger"):
         assert chatter not in p.stdout + p.stderr, chatter
+
+
+@pytest.mark.parametrize("overrides", [["trainer.precision=bf16-mixed"],
+                                       ["trainer.compile=true"]])
+def test_bf16_mixed_and_compiled_runs_train_save_and_reload(tmp_path, tiny_overrides, overrides):
+    """bfloat16 mixed precision and a compiled model run end to end: test
+    scores saved in float32, the checkpoint loads into an uncompiled model
+    and predicts what the run tested."""
+    from topogcn.engine import Run
+
+    cfg = load_config("synthetic", tiny_overrides + ["trainer.epochs=1",
+                                                     "trainer.baselines=false"] + overrides)
+    out = str(tmp_path / "run")
+    metrics = train(cfg, out).metrics
+    scores = np.load(os.path.join(out, "scores.npz"))
+    assert scores["scores"].dtype == np.float32 and 0 <= metrics["top1"] <= 1
+    run = Run.load(os.path.join(out, "checkpoints", "best.ckpt"))
+    clip = run.dataset("test")[0][0]  # preprocessed, as tested
+    with torch.inference_mode():
+        probs = torch.softmax(run.model.eval()(clip.unsqueeze(0)), dim=-1)[0]
+    tol = 0.05 if "bf16" in overrides[0] else 1e-4  # bf16 test scores vs float32 here
+    assert np.abs(probs.numpy() - scores["scores"][0]).max() < tol

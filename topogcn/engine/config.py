@@ -161,7 +161,14 @@ class TrainerConfig:
     devices: Union[int, str] = 1
     strategy: str = "auto"
     num_nodes: int = 1
+    #: ``32-true`` or ``bf16-mixed`` (bfloat16 autocast, float32 weights; on
+    #: CPUs with bfloat16 instructions 2.5x the paper-size training speed,
+    #: docs/benchmarks.rst)
     precision: str = "32-true"
+    #: compile the model with ``torch.compile`` (inductor) before training:
+    #: faster steps on large skeletons after a compilation of a minute or
+    #: more per shape and mode (docs/benchmarks.rst)
+    compile: bool = False
     gradient_clip_val: Optional[float] = None
     #: ``csv`` or ``tensorboard`` (needs the tensorboard package)
     logger: str = "csv"

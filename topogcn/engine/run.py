@@ -204,6 +204,8 @@ def _train(cfg: Config, out: str, resume: bool) -> RunResult:
         # a step budget of few epochs (a large dataset) is not all warm-up
         optim = dataclasses.replace(optim, warmup_epochs=epochs / 10)
     model = build_model(cfg, spec)
+    if cfg.trainer.compile:
+        model.compile()  # in place: the state dict keeps its keys
     module = SkeletonClassifier(model, cfg.loss, optim, epochs,
                                 cfg.data.batch_size, spec.classes)
     atomic_write_text(os.path.join(out, "config.yaml"), cfg.dump())

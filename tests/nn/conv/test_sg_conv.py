@@ -3,6 +3,7 @@ import torch
 import torch_geometric.typing
 
 from topogcn.nn import SGConv
+from topogcn.nn.conv import sg_conv
 from topogcn.skeleton import Skeleton, get_skeleton
 
 
@@ -70,10 +71,16 @@ def test_matches_einsum_reference(cin, cout, backend, edges):
 @pytest.mark.parametrize("cin,cout", [(8, 16), (16, 8)])
 @pytest.mark.parametrize("attention", [True, False])
 @pytest.mark.parametrize("edges", ["none", "khop2_duplicated"])
-def test_inference_and_checkpointed_paths_match_the_reference(cin, cout, attention, edges):
+@pytest.mark.parametrize("frames_per_block", [3, None])
+def test_inference_and_checkpointed_paths_match_the_reference(cin, cout, attention, edges,
+                                                              frames_per_block, monkeypatch):
     """Without autograd the dense path runs its own layout; with
     ``checkpoint=True`` it recomputes the attention in backward: both give
-    the reference's outputs, the checkpointed one its gradients too."""
+    the reference's outputs, the checkpointed one its gradients too, whether
+    the frames go in one block or several (3 frames per block: 3 + 3 + 2)."""
+    if frames_per_block:
+        monkeypatch.setattr(sg_conv, "INFERENCE_BLOCK_PAIRS", 25 * 25 * frames_per_block)
+        monkeypatch.setattr(sg_conv, "CHECKPOINT_BLOCK_PAIRS", 25 * 25 * frames_per_block)
     ei = None
     if edges != "none":
         ei = get_skeleton("ntu25").k_hop_edge_index(2)

@@ -12,6 +12,10 @@ from torch_geometric.utils import softmax
 from topogcn.nn.conv.csr import CSRMessagePassing
 
 BACKENDS = ("auto", "dense", "sparse")
+#: joint pairs per head in one block of frames of the dense inference path
+INFERENCE_BLOCK_PAIRS = 1 << 17
+#: joint pairs per head in one block of frames of the checkpointed attention
+CHECKPOINT_BLOCK_PAIRS = 1 << 19
 TOPOLOGY_INITS = ("identity", "ones", "adjacency", "zeros")
 
 
@@ -326,9 +330,11 @@ class SGConv(CSRMessagePassing):
             q = q * self.head_channels ** -0.5
             value = x if aggregate_first else self._transform(x)
             if self.checkpoint and not need_alpha and torch.is_grad_enabled():
-                z = torch.utils.checkpoint.checkpoint(
-                    self._attend, q, k, value, topo, bias, aggregate_first,
-                    use_reentrant=False)[0]
+                # one block of frames at a time: the maps of a block stay in cache
+                step = max(1, CHECKPOINT_BLOCK_PAIRS // (V * V))
+                z = torch.cat([torch.utils.checkpoint.checkpoint(
+                    self._attend, q[i:i + step], k[i:i + step], value[i:i + step], topo, bias,
+                    aggregate_first, use_reentrant=False)[0] for i in range(0, B, step)])
             else:
                 z, p = self._attend(q, k, value, topo, bias, aggregate_first)
         else:
@@ -389,34 +395,51 @@ class SGConv(CSRMessagePassing):
     @torch.no_grad()
     def _dense_inference(self, x: Tensor, count: Optional[Tensor], bias: Optional[Tensor],
                          has_edge: Optional[Tensor]) -> Tensor:
-        """The dense path without autograd: coefficients in the layout
-        ``[B, V_i, V_j, H]`` (written there by the product with the topology),
-        so that one batched matmul against :math:`x W` ``[B, V_j * H, C_out]``
-        (the natural layout of one matrix product over all heads) sums over
-        sources and heads with no copy."""
+        """The dense path without autograd, one block of frames at a time
+        (at most :data:`INFERENCE_BLOCK_PAIRS` joint pairs per head and block,
+        so the :math:`V^2` attention maps stay small and in cache): the
+        coefficients of a block are laid out ``[B, V_i, V_j, H]``, so that
+        one batched matmul against :math:`x W` ``[B, V_j * H, C_out]`` (the
+        natural layout of one matrix product over all heads) sums over
+        sources and heads."""
         B, V, C = x.shape
-        H = self.heads
+        H, D, C_out = self.heads, self.head_channels, self.out_channels
         topo = self.topology if has_edge is None else self.topology * has_edge
+        w = self.weight.transpose(0, 1).reshape(C, H * C_out)  # [C_in, (h, d)]
+        xw = torch.mm(x.reshape(B * V, C), w).view(B, V * H, C_out)
         if self.attention:
             q, k = self._queries_keys(x)  # [B, V, H, D']
-            D = self.head_channels
-            q = (q * D ** -0.5).transpose(1, 2).reshape(B * H, V, D)
-            k = k.permute(0, 2, 3, 1).reshape(B * H, D, V)
-            scores = torch.bmm(q, k).view(B, H, V, V)
-            if bias is not None:
-                scores += bias
-            p = torch.softmax(scores, dim=-1)
-        else:
-            p = (topo.new_ones(1, 1, 1, 1) if count is None else count.view(1, 1, V, V))
-            p = p.expand(B, 1, V, V)
-        coef = torch.empty(B, V, V, H, dtype=x.dtype, device=x.device)
-        torch.mul(p, topo, out=coef.permute(0, 3, 1, 2))
-        w = self.weight.transpose(0, 1).reshape(C, H * self.out_channels)  # [C_in, (h, d)]
-        xw = torch.mm(x.reshape(B * V, C), w).view(B, V * H, self.out_channels)
-        coef = coef.view(B, V, V * H)
-        if self.bias is None:
-            return torch.bmm(coef, xw)
-        return torch.baddbmm(self.bias, coef, xw)
+            q = q * D ** -0.5
+        b = None if self.bias is None else self.bias.to(xw.dtype)  # xw: bf16 under autocast
+        outs = []
+        traced = (torch.jit.is_tracing() or torch.compiler.is_compiling()
+                  or torch.compiler.is_exporting())
+        # traced: one block, so that the batch size stays symbolic
+        step = max(1, INFERENCE_BLOCK_PAIRS // (V * V))
+        blocks = [(0, B)] if traced else [(i, min(step, B - i)) for i in range(0, B, step)]
+        for start, n in blocks:
+            if self.attention:
+                qb = q[start:start + n].transpose(1, 2).reshape(n * H, V, D)
+                kb = k[start:start + n].permute(0, 2, 3, 1).reshape(n * H, D, V)
+                p = torch.bmm(qb, kb).view(n, H, V, V)
+                if bias is not None:
+                    p = p + bias
+                p = torch.softmax(p, dim=-1)
+            else:
+                p = (topo.new_ones(1, 1, 1, 1) if count is None else count.view(1, 1, V, V))
+                p = p.expand(n, 1, V, V)
+            # [n, H, V_i, V_j] -> [n, V_i, (V_j, H)]: eager writes the product there;
+            # traced (torch.export, ONNX, compile) the functional form, with a copy
+            if traced:
+                coef = (p * topo).to(xw.dtype).permute(0, 2, 3, 1).reshape(n, V, V * H)
+            else:
+                coef = torch.empty(n, V, V, H, dtype=xw.dtype, device=x.device)
+                torch.mul(p, topo, out=coef.permute(0, 3, 1, 2))
+                coef = coef.view(n, V, V * H)
+            value = xw[start:start + n]
+            outs.append(torch.bmm(coef, value) if b is None else torch.baddbmm(b, coef, value))
+        out = outs[0] if len(outs) == 1 else torch.cat(outs)
+        return out
 
     def _forward_sparse(self, x: Tensor, edge_index: Tensor,
                         need_alpha: bool) -> Tuple[Tensor, Optional[Tensor]]:
