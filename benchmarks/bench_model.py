@@ -296,6 +296,8 @@ def main() -> None:
                                                   "bench_model.json"))
     ap.add_argument("--one", nargs=6, metavar=("IMPL", "CONFIG", "MODE", "BATCH", "FRAMES",
                                                "STEPS"))
+    ap.add_argument("--configs", nargs="+", choices=sorted(CONFIGS),
+                    help="measure only these (the other configs' rows are kept from --out)")
     ap.add_argument("--tables-only", action="store_true",
                     help="rewrite the .md/.csv tables from the JSON of --out")
     args = ap.parse_args()
@@ -308,9 +310,14 @@ def main() -> None:
         impl, name, mode, b, f, s = args.one
         print(json.dumps(measure(impl, name, mode, int(b), int(f), int(s))))
         return
-    configs = ["ntu25"] if args.quick else ["ntu25", "openpose137"]
+    configs = ["ntu25"] if args.quick else args.configs or ["ntu25", "openpose137"]
     batch, frames, steps = (8, 64, 1) if args.quick else (32, 64, args.steps)
-    rows = []
+    rows, kept = [], {"gmac_per_sample": {}, "max_relative_logit_difference": {}}
+    if args.configs and os.path.isfile(args.out):  # keep the rows of the other configs
+        old = results_io.load(args.out)
+        rows = [r for r in old["rows"] if r["config"] not in configs]
+        kept = {k: {c: v for c, v in old["meta"].get(k, {}).items() if c not in configs}
+                for k in kept}
     for name in configs:
         for mode in ("train", "eval"):
             impls = IMPLS + ((NO_CHECKPOINT,) if name == "openpose137" and mode == "train" else ())
@@ -325,9 +332,10 @@ def main() -> None:
                 rows.append(row)
                 print(f"{name:12s} {mode:5s} {impl:16s} {row['samples_per_s']:8.2f} samples/s "
                       f"{row['peak_mb']:9.0f} MB  params {row['params']:,}", flush=True)
-    macs = {name: gmacs(name, frames) for name in configs}
-    diffs = {name: max_logit_difference(name) for name in configs}
-    for name, d in diffs.items():
+    macs = dict(kept["gmac_per_sample"], **{name: gmacs(name, frames) for name in configs})
+    diffs = dict(kept["max_relative_logit_difference"],
+                 **{name: max_logit_difference(name) for name in configs})
+    for name, d in diffs.items():  # (the kept configs' are from their own run)
         print(f"{name}: largest logit difference to the plain network (relative to its largest "
               f"logit), same weights: eval {d['eval']:.1e}, train {d['train']:.1e}")
     meta = {"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),

@@ -76,11 +76,11 @@ def test_inference_and_checkpointed_paths_match_the_reference(cin, cout, attenti
                                                               frames_per_block, monkeypatch):
     """Without autograd the dense path runs its own layout; with
     ``checkpoint=True`` it recomputes the attention in backward: both give
-    the reference's outputs, the checkpointed one its gradients too, whether
-    the frames go in one block or several (3 frames per block: 3 + 3 + 2)."""
+    the reference's outputs, the checkpointed one its gradients too; the
+    inference path whether the frames go in one block or several (3 frames
+    per block: 3 + 3 + 2)."""
     if frames_per_block:
         monkeypatch.setattr(sg_conv, "INFERENCE_BLOCK_PAIRS", 25 * 25 * frames_per_block)
-        monkeypatch.setattr(sg_conv, "CHECKPOINT_BLOCK_PAIRS", 25 * 25 * frames_per_block)
     ei = None
     if edges != "none":
         ei = get_skeleton("ntu25").k_hop_edge_index(2)

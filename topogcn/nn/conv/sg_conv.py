@@ -14,8 +14,6 @@ from topogcn.nn.conv.csr import CSRMessagePassing
 BACKENDS = ("auto", "dense", "sparse")
 #: joint pairs per head in one block of frames of the dense inference path
 INFERENCE_BLOCK_PAIRS = 1 << 17
-#: joint pairs per head in one block of frames of the checkpointed attention
-CHECKPOINT_BLOCK_PAIRS = 1 << 19
 TOPOLOGY_INITS = ("identity", "ones", "adjacency", "zeros")
 
 
@@ -330,11 +328,9 @@ class SGConv(CSRMessagePassing):
             q = q * self.head_channels ** -0.5
             value = x if aggregate_first else self._transform(x)
             if self.checkpoint and not need_alpha and torch.is_grad_enabled():
-                # one block of frames at a time: the maps of a block stay in cache
-                step = max(1, CHECKPOINT_BLOCK_PAIRS // (V * V))
-                z = torch.cat([torch.utils.checkpoint.checkpoint(
-                    self._attend, q[i:i + step], k[i:i + step], value[i:i + step], topo, bias,
-                    aggregate_first, use_reentrant=False)[0] for i in range(0, B, step)])
+                z = torch.utils.checkpoint.checkpoint(
+                    self._attend, q, k, value, topo, bias, aggregate_first,
+                    use_reentrant=False)[0]
             else:
                 z, p = self._attend(q, k, value, topo, bias, aggregate_first)
         else:
