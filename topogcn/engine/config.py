@@ -162,8 +162,8 @@ class TrainerConfig:
     strategy: str = "auto"
     num_nodes: int = 1
     #: ``32-true`` or ``bf16-mixed`` (bfloat16 autocast, float32 weights; on
-    #: CPUs with bfloat16 instructions 2.5x the paper-size training speed,
-    #: docs/benchmarks.rst)
+    #: CPUs with bfloat16 instructions 1.3-1.6x the float32 training speed of
+    #: the paper-size model, docs/benchmarks.rst)
     precision: str = "32-true"
     #: compile the model with ``torch.compile`` (inductor) before training:
     #: faster steps on large skeletons after a compilation of a minute or

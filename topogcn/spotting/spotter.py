@@ -147,11 +147,10 @@ class Spotter:
             (default: :obj:`"triangle"`)
         precision (str, optional): ``"32"`` (float32) or ``"bf16"``: the
             model runs under ``torch.autocast`` with bfloat16 matrix products
-            and convolutions (probabilities in float32).  On CPUs with
-            bfloat16 instructions (AVX-512 BF16, AMX) it is faster; the
-            class probabilities differ from float32 by about
-            :math:`10^{-2}` (measured in ``benchmarks/bench_spotting.py``).
-            (default: :obj:`"32"`)
+            and convolutions (probabilities in float32, at bfloat16's
+            resolution).  On a CPU with AVX-512 BF16 it spotted 1.2-1.4x as
+            fast with the paper-size model and more slowly with the compact
+            one (``benchmarks/bench_spotting.py``). (default: :obj:`"32"`)
     """
 
     def __init__(self, model: torch.nn.Module, classes: Sequence[str], length: int,
