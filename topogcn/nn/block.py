@@ -123,13 +123,13 @@ def _recomputed(module: Module, x: Tensor) -> Tensor:
         calls.append(None)
         if len(calls) == 1:
             return module(inp)
-        with _frozen_statistics(module):
+        with _FrozenStatistics(module):
             return module(inp)
 
     return torch.utils.checkpoint.checkpoint(run, x, use_reentrant=False)
 
 
-class _frozen_statistics:
+class _FrozenStatistics:
     """Batch norms of a module run with momentum 0 (running statistics
     unchanged) and keep their ``num_batches_tracked``."""
 
