@@ -1,6 +1,6 @@
 """Multi-scale temporal convolution (MS-TC)."""
 import math
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -8,6 +8,7 @@ from torch import Tensor
 from torch.nn import BatchNorm2d, Conv2d, MaxPool2d, Module, ModuleList, init
 
 from topogcn.nn.init import conv_init
+from topogcn.nn.norm import batch_norm_affine, fold_batch_norm
 
 
 class TemporalPointwiseConv(Conv2d):
@@ -29,10 +30,15 @@ class TemporalPointwiseConv(Conv2d):
         super().__init__(in_channels, out_channels, 1)
         self.temporal_stride = stride
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, weight: Optional[Tensor] = None,
+                bias: Optional[Tensor] = None) -> Tensor:
+        """``weight`` and ``bias``, if given, replace the layer's own (e.g. with a
+        batch norm folded in)."""
         if self.temporal_stride > 1:
             x = x[:, :, ::self.temporal_stride]
-        return super().forward(x)
+        if weight is None:
+            return super().forward(x)
+        return F.conv2d(x, weight, bias)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", temporal_stride={self.temporal_stride}"
@@ -77,9 +83,7 @@ class PointwiseBN(Module):
         if self.channels_last:
             x = x.permute(0, 3, 1, 2)
         if not self.training and self.bn.track_running_stats:  # BN folded into the conv
-            step = self.conv.temporal_stride
-            out = F.conv2d(x[:, :, ::step] if step > 1 else x,
-                           *fold_batch_norm(self.conv.weight, self.conv.bias, self.bn))
+            out = self.conv(x, *fold_batch_norm(self.conv.weight, self.conv.bias, self.bn))
         else:
             out = self.bn(self.conv(x))
         return out.permute(0, 2, 3, 1) if self.channels_last else out
@@ -166,7 +170,8 @@ class MultiScaleTemporalConv(Module):
         self.max_pool, self.pointwise = max_pool, pointwise
         self.num_branches = num_branches
         self.branch_channels = c = out_channels // num_branches
-        num_expanded = len(self.dilations) + int(max_pool)  # branches opened by 1x1-BN-ReLU
+        #: branches opened by the fused 1x1 convolution, BN and ReLU
+        self.num_expanded = num_expanded = len(self.dilations) + int(max_pool)
         if num_expanded:
             self.expand = Conv2d(in_channels, num_expanded * c, 1)
             self.expand_bn = BatchNorm2d(num_expanded * c)
@@ -199,7 +204,7 @@ class MultiScaleTemporalConv(Module):
         the reference's order, branch by branch: a seed gives the weights
         the unfused layout gave."""
         c = self.branch_channels
-        for i in range(len(self.dilations) + int(self.max_pool)):
+        for i in range(self.num_expanded):
             rows = slice(i * c, (i + 1) * c)
             init.kaiming_uniform_(self.expand.weight[rows], a=math.sqrt(5))  # Conv2d's rule
             bound = 1 / math.sqrt(self.in_channels)
@@ -246,10 +251,8 @@ class MultiScaleTemporalConv(Module):
         if self.pointwise_conv is not None:
             conv = self.pointwise_conv
             if fold:
-                step = conv.temporal_stride
-                w, b = fold_batch_norm(conv.weight, conv.bias, self.out_bn,
-                                       self.out_channels - c, c)
-                outs.append(F.conv2d(x[:, :, ::step] if step > 1 else x, w, b))
+                outs.append(conv(x, *fold_batch_norm(conv.weight, conv.bias, self.out_bn,
+                                                     self.out_channels - c, c)))
             else:
                 outs.append(conv(x))
         out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
@@ -272,7 +275,7 @@ class MultiScaleTemporalConv(Module):
         def take(branch: int, module: int, name: str):
             return old.get(f"{branch}.{module}.{name}")
 
-        num_expanded = len(self.dilations) + int(self.max_pool)
+        num_expanded = self.num_expanded
         bn_keys = ("weight", "bias", "running_mean", "running_var")
         for name in ("weight", "bias"):
             parts = [take(i, 0, name) for i in range(num_expanded)]
@@ -308,29 +311,3 @@ class MultiScaleTemporalConv(Module):
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
                 f"kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"dilations={list(self.dilations)}, branches={self.num_branches})")
-
-
-def batch_norm_affine(bn: BatchNorm2d, start: int = 0,
-                      length: Optional[int] = None) -> Tuple[Tensor, Tensor]:
-    r"""The evaluation-mode batch norm as a per-channel affine map
-    :math:`y = s x + t` (channels ``start`` to ``start + length``):
-    :math:`s = \gamma / \sqrt{\sigma^2 + \epsilon}`,
-    :math:`t = \beta - s \mu`."""
-    end = bn.num_features if length is None else start + length
-    inv = torch.rsqrt(bn.running_var[start:end] + bn.eps)
-    scale = inv if bn.weight is None else bn.weight[start:end] * inv
-    shift = -bn.running_mean[start:end] * scale
-    if bn.bias is not None:
-        shift = shift + bn.bias[start:end]
-    return scale, shift
-
-
-def fold_batch_norm(weight: Tensor, bias: Optional[Tensor], bn: BatchNorm2d, start: int = 0,
-                    length: Optional[int] = None) -> Tuple[Tensor, Tensor]:
-    """The weight and bias of a convolution followed by an evaluation-mode
-    batch norm (channels ``start`` to ``start + length`` of ``bn``), as one
-    convolution."""
-    scale, shift = batch_norm_affine(bn, start, length)
-    w = weight * scale.view(-1, *([1] * (weight.dim() - 1)))
-    b = shift if bias is None else torch.addcmul(shift, bias, scale)
-    return w, b

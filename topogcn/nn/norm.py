@@ -1,7 +1,10 @@
 """Batch normalisation for channels-last skeleton tensors."""
+from typing import Optional, Tuple
+
 import torch
 from torch import Tensor
 from torch.nn import BatchNorm2d
+from torch.nn.modules.batchnorm import _BatchNorm
 
 
 class ChannelsLastBatchNorm(BatchNorm2d):
@@ -36,10 +39,32 @@ class ChannelsLastBatchNorm(BatchNorm2d):
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
         if not self.training and self.track_running_stats:
             # evaluation: one affine map over the contiguous channels
-            inv = torch.rsqrt(self.running_var + self.eps)
-            scale = inv if self.weight is None else self.weight * inv
-            shift = -self.running_mean * scale
-            if self.bias is not None:
-                shift = shift + self.bias
+            scale, shift = batch_norm_affine(self)
             return torch.addcmul(shift, x, scale)
         return super().forward(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+
+def batch_norm_affine(bn: _BatchNorm, start: int = 0,
+                      length: Optional[int] = None) -> Tuple[Tensor, Tensor]:
+    r"""The evaluation-mode batch norm as a per-channel affine map
+    :math:`y = s x + t` (channels ``start`` to ``start + length``):
+    :math:`s = \gamma / \sqrt{\sigma^2 + \epsilon}`,
+    :math:`t = \beta - s \mu`."""
+    end = bn.num_features if length is None else start + length
+    inv = torch.rsqrt(bn.running_var[start:end] + bn.eps)
+    scale = inv if bn.weight is None else bn.weight[start:end] * inv
+    shift = -bn.running_mean[start:end] * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias[start:end]
+    return scale, shift
+
+
+def fold_batch_norm(weight: Tensor, bias: Optional[Tensor], bn: _BatchNorm, start: int = 0,
+                    length: Optional[int] = None) -> Tuple[Tensor, Tensor]:
+    """The weight and bias of a convolution followed by an evaluation-mode
+    batch norm (channels ``start`` to ``start + length`` of ``bn``), as one
+    convolution."""
+    scale, shift = batch_norm_affine(bn, start, length)
+    w = weight * scale.view(-1, *([1] * (weight.dim() - 1)))
+    b = shift if bias is None else torch.addcmul(shift, bias, scale)
+    return w, b

@@ -279,6 +279,7 @@ class Spotter:
         L = length or self.length
         self._ran = True
         K1 = len(self.classes)
+        weights = self._weights(L)
         for i in range(0, len(starts), self.batch_size):
             chunk = starts[i:i + self.batch_size]
             wins = []
@@ -294,9 +295,8 @@ class Spotter:
             if probs.size(-1) != K1:
                 raise ValueError(f"the model returns {probs.size(-1)} classes, the spotter "
                                  f"has {K1}")
-            w = self._weights(L)
             for s, p in zip(chunk, probs):
-                self._accumulate(s, s + L, p, w)
+                self._accumulate(s, s + L, p, weights)
 
     def _weights(self, L: int) -> Tensor:
         """Weight of each frame of a window of ``L`` frames: 1 at its centre,

@@ -323,10 +323,10 @@ class SGConv(CSRMessagePassing):
             topo = topo * has_edge.unsqueeze(-1)  # targets without incoming edges get nothing
         p = None
         aggregate_first = self.in_channels <= self.out_channels
+        value = x if aggregate_first else self._transform(x)
         if self.attention:
             q, k = self._queries_keys(x)  # [B, V, H, D']
             q = q * self.head_channels ** -0.5
-            value = x if aggregate_first else self._transform(x)
             if self.checkpoint and not need_alpha and torch.is_grad_enabled():
                 z = torch.utils.checkpoint.checkpoint(
                     self._attend, q, k, value, topo, bias, aggregate_first,
@@ -335,7 +335,6 @@ class SGConv(CSRMessagePassing):
                 z, p = self._attend(q, k, value, topo, bias, aggregate_first)
         else:
             coef = (topo if count is None else topo * count.unsqueeze(1)).expand(B, V, H, V)
-            value = x if aggregate_first else self._transform(x)
             z = self._aggregate(coef, value, aggregate_first)
 
         if aggregate_first:  # z [B, V*H, C_in] is [B*V, H*C_in] in memory: no copy
