@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from topogcn.models import GECN
+from topogcn.models import GECN, gecn
 
 
 MODE = {"training": True}  # which statistics the reference's batch norms use
@@ -131,9 +131,14 @@ def test_whole_model_training_mode_parity(num_person, strides):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-9, msg=name)
 
 
-def test_whole_model_evaluation_mode_parity():
+@pytest.mark.parametrize("path", ["inference", "chunks of 2 samples", "autograd"])
+def test_whole_model_evaluation_mode_parity(path, monkeypatch):
     """Evaluation: the running statistics, folded into the convolutions by
-    topogcn, applied after each convolution by the reference; z = mu."""
+    topogcn, applied after each convolution by the reference; z = mu.
+    Without autograd (the blocks' inference path: BN folded into S-GC,
+    residuals in place), also in chunks of samples, and with autograd."""
+    if path.startswith("chunks"):  # 2 samples of 2 persons, 12 frames, 25 joints, 16 channels
+        monkeypatch.setattr(gecn, "INFERENCE_CHUNK_ELEMENTS", 2 * 2 * 12 * 25 * 16)
     torch.manual_seed(0)
     model = GECN(num_classes=5, skeleton="ntu25", num_person=2, channels=[16, 32, 32],
                  strides=[1, 2, 1]).double()
@@ -146,8 +151,11 @@ def test_whole_model_evaluation_mode_parity():
                 m.running_var.uniform_(0.5, 2.0)
     model.eval()
     x = torch.randn(3, 2, 12, 25, 3, dtype=torch.float64)
-    with torch.inference_mode():
-        ours = model(x)
+    if path == "autograd":
+        ours = model(x).detach()
+    else:
+        with torch.inference_mode():
+            ours = model(x)
     MODE["training"] = False
     try:
         with torch.no_grad():

@@ -9,7 +9,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from topogcn.nn.conv import SGConv
 from topogcn.nn.ms_tc import MultiScaleTemporalConv, PointwiseBN
-from topogcn.nn.norm import ChannelsLastBatchNorm
+from topogcn.nn.norm import ChannelsLastBatchNorm, batch_norm_affine
 
 
 def residual_path(in_channels: int, out_channels: int, stride: int = 1,
@@ -93,6 +93,9 @@ class EncoderBlock(Module):
 
     def forward(self, x: Tensor, edge_index: Optional[Tensor] = None,
                 return_attention_weights: bool = False):
+        if not (self.training or torch.is_grad_enabled() or return_attention_weights) \
+                and not self.gcn_norm.training and self.gcn_norm.track_running_stats:
+            return self._inference(x, edge_index)
         out = self.gcn(x, edge_index, return_attention_weights=return_attention_weights)
         if return_attention_weights:
             out, att = out
@@ -107,6 +110,18 @@ class EncoderBlock(Module):
         else:
             y = self.relu(y)
         return (y, att) if return_attention_weights else y
+
+    def _inference(self, x: Tensor, edge_index: Optional[Tensor]) -> Tensor:
+        """The forward pass without autograd: the BN after S-GC folded into
+        its weights, the residuals added in place (every large tensor that
+        is not allocated is a page-faulting allocation saved)."""
+        scale, shift = batch_norm_affine(self.gcn_norm)
+        h = self.gcn._forward_scaled(x, edge_index, scale, shift)  # a fresh tensor
+        h.add_(self.down(x)).relu_()
+        y = self.tcn(h)  # a fresh tensor
+        if self.residual is not None:
+            y.add_(self.residual(x))
+        return y.relu_()
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from topogcn.skeleton import Skeleton, get_skeleton
+from topogcn.utils.tracing import is_tracing
 
 
 def _check(x: Tensor, name: str) -> None:
@@ -27,10 +28,6 @@ class _Random:
         return torch.rand(*size, generator=self.generator)
 
 
-def _tracing() -> bool:
-    return torch.jit.is_tracing() or torch.compiler.is_compiling()
-
-
 def resize_frames(x: Tensor, frames: int, crop: float = 1.0) -> Tensor:
     """Linearly resample ``[..., M, T, V, C]`` (any leading batch
     dimensions) to ``frames`` frames (``align_corners=False``; a no-op when
@@ -42,7 +39,7 @@ def resize_frames(x: Tensor, frames: int, crop: float = 1.0) -> Tensor:
         shape = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"resize_frames: expected a sequence [..., M, T, V, C], got {shape}")
     T = x.size(-3)
-    if not _tracing():
+    if not is_tracing():
         if T == 0:
             raise ValueError("resize_frames: the sequence has no frame")
         if T == frames and crop >= 1.0:

@@ -78,7 +78,8 @@ def test_inference_and_checkpointed_paths_match_the_reference(cin, cout, attenti
     ``checkpoint=True`` it recomputes the attention in backward: both give
     the reference's outputs, the checkpointed one its gradients too; the
     inference path whether the frames go in one block or several (3 frames
-    per block: 3 + 3 + 2)."""
+    per block: 3 + 3 + 2), in its traced (functional) form, and with a
+    following affine map (a batch norm) folded into its weights."""
     if frames_per_block:
         monkeypatch.setattr(sg_conv, "INFERENCE_BLOCK_PAIRS", 25 * 25 * frames_per_block)
     ei = None
@@ -94,6 +95,14 @@ def test_inference_and_checkpointed_paths_match_the_reference(cin, cout, attenti
     if ei is None:
         ref, _ = reference_sgc(conv, x)
         torch.testing.assert_close(fast, ref, rtol=0, atol=1e-12)
+    scale, shift = torch.rand(cout, dtype=x.dtype) + 0.5, torch.randn(cout, dtype=x.dtype)
+    with torch.inference_mode():
+        scaled = conv._forward_scaled(x, ei, scale, shift)
+        monkeypatch.setattr(sg_conv, "is_tracing", lambda: True)
+        traced = conv(x, ei)
+        monkeypatch.setattr(sg_conv, "is_tracing", lambda: False)
+    torch.testing.assert_close(scaled, plain * scale + shift, rtol=0, atol=1e-12)
+    torch.testing.assert_close(traced, plain, rtol=0, atol=1e-12)
 
     params = [p for p in conv.parameters()]
     xx = x.clone().requires_grad_()
