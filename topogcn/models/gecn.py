@@ -197,9 +197,11 @@ class GECN(Module):
         chunk is small enough to be recycled by the memory allocator instead
         of page-faulted in afresh, 15--25% faster on 2 CPU cores."""
         check_input(x, self.num_nodes, self.in_channels, type(self).__name__)
+        if self.training or torch.is_grad_enabled() or is_tracing():
+            return self._features(x)  # (traced: no size-dependent branch)
         N, M, T, V, _ = x.shape
         step = max(1, INFERENCE_CHUNK_ELEMENTS // max(1, M * T * V * self.blocks[0].in_channels))
-        if self.training or torch.is_grad_enabled() or is_tracing() or step >= N:
+        if step >= N:
             return self._features(x)
         return torch.cat([self._features(x[i:i + step]) for i in range(0, N, step)])
 

@@ -449,11 +449,12 @@ class SGConv(CSRMessagePassing):
             layout, to_maps = (V, V, H), (0, 3, 1, 2)
         from_maps = [to_maps.index(i) for i in range(4)]  # [n, H, V_i, V_j] -> layout
         traced = is_tracing()
-        step = B if traced else max(1, INFERENCE_BLOCK_PAIRS // (V * V))
+        # traced: one block, without a loop over the (symbolic) batch size
+        step = max(1, INFERENCE_BLOCK_PAIRS // (V * V))
+        blocks = [(0, B)] if traced else [(i, min(step, B - i)) for i in range(0, B, step)]
         out = None if traced else torch.empty(
             (B, V, H, C) if aggregate_first else (B, V, C_out), dtype=dtype, device=x.device)
-        for start in range(0, B, step):
-            n = min(step, B - start)
+        for start, n in blocks:
             if self.attention:
                 p = torch.matmul(q[start:start + n], k[start:start + n])  # [n, H, V, V]
                 if bias is not None:
