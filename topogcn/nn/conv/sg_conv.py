@@ -10,6 +10,7 @@ from torch_geometric.index import index2ptr
 from torch_geometric.utils import softmax
 
 from topogcn.nn.conv.csr import CSRMessagePassing
+from topogcn.nn.conv.head_aggregation import head_aggregation
 from topogcn.utils.tracing import is_tracing
 
 BACKENDS = ("auto", "dense", "sparse")
@@ -333,8 +334,10 @@ class SGConv(CSRMessagePassing):
                 not self.training or self.dropout == 0):
             return self._dense_inference(x, count, bias, has_edge, scale, shift), None
 
-        # Layout: coefficients [B, V_i, H, V_j], so that one batched matmul
-        # with an inner size of H * V_j sums over heads and sources at once.
+        # Layout: coefficients [B, V_i, H, V_j]: aggregate-first, they multiply
+        # x and every head's W^m in one autograd function; transform-first,
+        # one batched matmul with an inner size of H * V_j sums over heads
+        # and sources at once.
         topo = self.topology.transpose(0, 1)  # [V_i, H, V_j]
         if has_edge is not None:
             topo = topo * has_edge.unsqueeze(-1)  # targets without incoming edges get nothing
@@ -345,22 +348,14 @@ class SGConv(CSRMessagePassing):
             q, k = self._queries_keys(x)  # [B, V, H, D']
             q = q * self.head_channels ** -0.5
             if self.checkpoint and not need_alpha and torch.is_grad_enabled():
-                z = torch.utils.checkpoint.checkpoint(
+                out = torch.utils.checkpoint.checkpoint(
                     self._attend, q, k, value, topo, bias, aggregate_first,
                     use_reentrant=False)[0]
             else:
-                z, p = self._attend(q, k, value, topo, bias, aggregate_first)
+                out, p = self._attend(q, k, value, topo, bias, aggregate_first)
         else:
             coef = (topo if count is None else topo * count.unsqueeze(1)).expand(B, V, H, V)
-            z = self._aggregate(coef, value, aggregate_first)
-
-        if aggregate_first:  # z [B, V*H, C_in] is [B*V, H*C_in] in memory: no copy
-            z = z.view(B * V, H * self.in_channels)
-            w = self.weight.reshape(H * self.in_channels, self.out_channels)
-            out = z @ w if self.bias is None else torch.addmm(self.bias, z, w)
-            out = out.view(B, V, self.out_channels)
-        else:
-            out = z if self.bias is None else z + self.bias
+            out = self._combine(coef, value, aggregate_first)
         if scale is not None:
             out = torch.addcmul(shift, out, scale)
 
@@ -384,27 +379,29 @@ class SGConv(CSRMessagePassing):
         return torch.einsum("bjc,hcd->bhjd", x, self.weight).reshape(x.size(0), -1,
                                                                      self.out_channels)
 
-    def _aggregate(self, coef: Tensor, value: Tensor, aggregate_first: bool) -> Tensor:
-        """``coef`` ``[B, V_i, H, V_j]`` times the values: aggregate-first
-        ``[B, V * H, C_in]``, transform-first (summed over heads)
-        ``[B, V, C_out]``."""
-        B, V, H, _ = coef.shape
+    def _combine(self, coef: Tensor, value: Tensor, aggregate_first: bool) -> Tensor:
+        """The output ``[B, V, C_out]`` from the coefficients ``[B, V_i, H,
+        V_j]`` and the values: aggregate-first the inputs ``[B, V, C_in]``
+        (:func:`head_aggregation`), transform-first every head's
+        :math:`x W^m` ``[B, H * V, C_out]``."""
         if aggregate_first:
-            return torch.bmm(coef.reshape(B, V * H, V), value)
-        return torch.bmm(coef.reshape(B, V, H * V), value)
+            return head_aggregation(coef, value, self.weight, self.bias)
+        B, V, H, _ = coef.shape
+        out = torch.bmm(coef.reshape(B, V, H * V), value)
+        return out if self.bias is None else out + self.bias
 
     def _attend(self, q: Tensor, k: Tensor, value: Tensor, topo: Tensor,
                 bias: Optional[Tensor], aggregate_first: bool) -> Tuple[Tensor, Tensor]:
-        """Attention coefficients (softmax times the topology) and their
-        product with the values; ``checkpoint=True`` recomputes this in
-        backward instead of storing the :math:`[B, V, H, V]` maps."""
+        """Attention coefficients (softmax times the topology) and the
+        output they give; ``checkpoint=True`` recomputes this in backward
+        instead of storing the :math:`[B, V, H, V]` maps."""
         scores = torch.einsum("bihd,bjhd->bihj", q, k)
         if bias is not None:
             scores = scores + bias.unsqueeze(1)
         p = torch.softmax(scores, dim=-1)
         if self.dropout > 0 and self.training:
             p = F.dropout(p, self.dropout, True)
-        return self._aggregate(p * topo, value, aggregate_first), p
+        return self._combine(p * topo, value, aggregate_first), p
 
     @torch.no_grad()
     def _dense_inference(self, x: Tensor, count: Optional[Tensor], bias: Optional[Tensor],
