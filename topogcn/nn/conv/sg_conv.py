@@ -10,7 +10,7 @@ from torch_geometric.index import index2ptr
 from torch_geometric.utils import softmax
 
 from topogcn.nn.conv.csr import CSRMessagePassing
-from topogcn.nn.conv.head_aggregation import head_aggregation
+from topogcn.nn.conv.head_aggregation import attention_head_aggregation, head_aggregation
 from topogcn.utils.tracing import is_tracing
 
 BACKENDS = ("auto", "dense", "sparse")
@@ -347,7 +347,13 @@ class SGConv(CSRMessagePassing):
         if self.attention:
             q, k = self._queries_keys(x)  # [B, V, H, D']
             q = q * self.head_channels ** -0.5
-            if self.checkpoint and not need_alpha and torch.is_grad_enabled():
+            recompute = self.checkpoint and not need_alpha and torch.is_grad_enabled()
+            if recompute and aggregate_first and not (self.dropout > 0 and self.training):
+                # attention, aggregation and transform in one function that
+                # keeps neither the maps nor the aggregated features
+                out = attention_head_aggregation(q, k, topo.transpose(0, 1), bias, x,
+                                                 self.weight, self.bias)
+            elif recompute:
                 out = torch.utils.checkpoint.checkpoint(
                     self._attend, q, k, value, topo, bias, aggregate_first,
                     use_reentrant=False)[0]
