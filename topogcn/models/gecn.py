@@ -203,7 +203,7 @@ class GECN(Module):
         step = max(1, INFERENCE_CHUNK_ELEMENTS // max(1, M * T * V * self.blocks[0].in_channels))
         if step >= N:
             return self._features(x)
-        step = -(-N // -(-N // step))  # chunks of equal size: 32 in 8 + 8 + 8 + 8, not 10 + 10 + 10 + 2
+        step = -(-N // -(-N // step))  # equal chunks: 32 as 8 + 8 + 8 + 8, not 10 + 10 + 10 + 2
         return torch.cat([self._features(x[i:i + step]) for i in range(0, N, step)])
 
     def _features(self, x: Tensor) -> Tensor:
