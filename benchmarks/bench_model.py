@@ -17,7 +17,12 @@ float32, defaults: activation checkpointing on for openpose137),
 off``.  Before timing, both networks get the same weights and their logits
 are compared (``max_relative_logit_difference`` in the JSON).
 
-Usage: ``python benchmarks/bench_model.py [--quick] [--steps N]``
+Every implementation runs in turn, ``--repeats`` rounds (default 2); the
+table gives medians over the rounds and, for the ratios, the median of each
+round's ratio to plain (with its range): the machine's speed drifts by up
+to a quarter between minutes, and a round's processes run back to back.
+
+Usage: ``python benchmarks/bench_model.py [--quick] [--steps N] [--repeats R]``
 """
 from __future__ import annotations
 
@@ -292,6 +297,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="ntu25 only, batch 8, 1 step")
     ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=2,
+                    help="rounds of every implementation in turn (the ratios are the "
+                         "median over rounds of each round's ratio to plain)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
                                                   "bench_model.json"))
     ap.add_argument("--one", nargs=6, metavar=("IMPL", "CONFIG", "MODE", "BATCH", "FRAMES",
@@ -318,20 +326,26 @@ def main() -> None:
         rows = [r for r in old["rows"] if r["config"] not in configs]
         kept = {k: {c: v for c, v in old["meta"].get(k, {}).items() if c not in configs}
                 for k in kept}
+    repeats = 1 if args.quick else args.repeats
     for name in configs:
         for mode in ("train", "eval"):
             impls = IMPLS + ((NO_CHECKPOINT,) if name == "openpose137" and mode == "train" else ())
-            for impl in impls:
-                cmd = [sys.executable, __file__, "--one", impl, name, mode, str(batch),
-                       str(frames), str(steps)]
-                res = subprocess.run(cmd, capture_output=True, text=True)
-                if res.returncode != 0:
-                    print(f"{impl} {name} {mode}: failed\n{res.stderr[-800:]}", file=sys.stderr)
-                    continue
-                row = json.loads(res.stdout.strip().splitlines()[-1])
-                rows.append(row)
-                print(f"{name:12s} {mode:5s} {impl:16s} {row['samples_per_s']:8.2f} samples/s "
-                      f"{row['peak_mb']:9.0f} MB  params {row['params']:,}", flush=True)
+            # every implementation in turn, `repeats` rounds: a slow spell of
+            # the machine hits both sides of a round's ratios alike
+            for r in range(repeats):
+                for impl in impls:
+                    cmd = [sys.executable, __file__, "--one", impl, name, mode, str(batch),
+                           str(frames), str(steps)]
+                    res = subprocess.run(cmd, capture_output=True, text=True)
+                    if res.returncode != 0:
+                        print(f"{impl} {name} {mode}: failed\n{res.stderr[-800:]}",
+                              file=sys.stderr)
+                        continue
+                    row = dict(json.loads(res.stdout.strip().splitlines()[-1]), round=r)
+                    rows.append(row)
+                    print(f"{name:12s} {mode:5s} {impl:24s} round {r}: "
+                          f"{row['samples_per_s']:8.2f} samples/s {row['peak_mb']:9.0f} MB",
+                          flush=True)
     macs = dict(kept["gmac_per_sample"], **{name: gmacs(name, frames) for name in configs})
     diffs = dict(kept["max_relative_logit_difference"],
                  **{name: max_logit_difference(name) for name in configs})
@@ -345,21 +359,36 @@ def main() -> None:
 
 
 def table(rows, macs):
+    """Per implementation: the median samples/s and peak memory over the
+    rounds, and the median over rounds of the ratio to plain within the
+    round (with its range when there are several rounds)."""
     header = ["config", "mode", "implementation", "samples/s", "x plain", "peak MB",
               "x plain (memory)", "GMAC/sample"]
     body = []
     for name in dict.fromkeys(r["config"] for r in rows):
         for mode in ("train", "eval"):
-            by = {r["impl"]: r for r in rows if r["config"] == name and r["mode"] == mode}
-            if "plain" not in by:
+            sel = [r for r in rows if r["config"] == name and r["mode"] == mode]
+            plain = {r.get("round", 0): r for r in sel if r["impl"] == "plain"}
+            if not plain:
                 continue
-            p = by["plain"]
-            for impl, r in by.items():
-                body.append([name, mode, impl, f"{r['samples_per_s']:.2f}",
-                             f"{r['samples_per_s'] / p['samples_per_s']:.2f}",
-                             f"{r['peak_mb']:.0f}", f"{r['peak_mb'] / p['peak_mb']:.2f}",
-                             f"{macs[name]:.2f}"])
+            for impl in dict.fromkeys(r["impl"] for r in sel):
+                mine = [r for r in sel if r["impl"] == impl and r.get("round", 0) in plain]
+                speed = [r["samples_per_s"] / plain[r.get("round", 0)]["samples_per_s"]
+                         for r in mine]
+                memory = [r["peak_mb"] / plain[r.get("round", 0)]["peak_mb"] for r in mine]
+                ratio = f"{_median(speed):.2f}"
+                if len(speed) > 1:
+                    ratio += f" ({min(speed):.2f}-{max(speed):.2f})"
+                body.append([name, mode, impl, f"{_median([r['samples_per_s'] for r in mine]):.2f}",
+                             ratio, f"{_median([r['peak_mb'] for r in mine]):.0f}",
+                             f"{_median(memory):.2f}", f"{macs[name]:.2f}"])
     return header, body
+
+
+def _median(values):
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else 0.5 * (values[mid - 1] + values[mid])
 
 
 if __name__ == "__main__":
