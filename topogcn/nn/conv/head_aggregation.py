@@ -20,11 +20,15 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
+from topogcn.utils.tracing import is_tracing
+
 #: aggregated feature values (frames * V * H * C_in) per block
 BLOCK_ELEMENTS = 1 << 20
 
 
 def _blocks(B: int, per_frame: int):
+    if is_tracing():  # one block: no loop over a symbolic batch, nothing unrolled
+        return [(0, B)]
     step = max(1, BLOCK_ELEMENTS // max(1, per_frame))
     return [(i, min(step, B - i)) for i in range(0, B, step)]
 

@@ -58,11 +58,14 @@ class SGConv(CSRMessagePassing):
     matrix products (best for small skeletons and the complete graph);
     ``"sparse"`` gathers and scatters over the edges with :math:`O(E)` memory
     (best for large, sparse graphs), through ``torch_scatter`` when it is
-    installed.  ``"auto"`` picks by edge density.  Without autograd
-    (``torch.no_grad`` / ``torch.inference_mode``) the dense path stores the
-    coefficients as :math:`[\ldots, V_i, V_j, M]`, where one matrix product
-    against :math:`x \mathbf{W}` of all heads sums over sources and heads
-    without a layout copy.
+    installed.  ``"auto"`` picks by edge density.  When
+    :math:`C_{in} \leq C_{out}` the dense path aggregates first
+    (:math:`\sum_m (\ddot{A}^m \odot \alpha^m) \psi \mathbf{W}^m` as one
+    product over :math:`[V, M \cdot C_{in}]`) in an autograd function that
+    keeps the :math:`M`-times-wider aggregated features one block of frames
+    at a time (:func:`~topogcn.nn.conv.head_aggregation.head_aggregation`);
+    without autograd (``torch.no_grad`` / ``torch.inference_mode``) the
+    attention, too, runs in blocks of frames written into one buffer.
 
     Edge indices are checked on both paths (:math:`0 \leq` index
     :math:`<` ``num_nodes``; a :class:`ValueError` names the first bad edge).
@@ -120,9 +123,15 @@ class SGConv(CSRMessagePassing):
         checkpoint (bool, optional): On the dense path with attention, do
             not keep the :math:`(*, V, M, V)` attention maps for backward:
             recompute them from the queries and keys (activation
-            checkpointing).  The same gradients for less memory (the maps
-            dominate it on large skeletons) and one more attention forward
-            per backward. (default: :obj:`False`)
+            checkpointing).  When the path aggregates first (and without
+            attention dropout), attention, aggregation and transform are
+            one autograd function that never materialises the maps for the
+            whole batch, forward or backward, block by block
+            (:func:`~topogcn.nn.conv.head_aggregation.attention_head_aggregation`);
+            otherwise :func:`torch.utils.checkpoint.checkpoint`.  The same
+            gradients for less memory (the maps dominate it on large
+            skeletons) and one more attention forward per backward.
+            (default: :obj:`False`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -348,7 +357,8 @@ class SGConv(CSRMessagePassing):
             q, k = self._queries_keys(x)  # [B, V, H, D']
             q = q * self.head_channels ** -0.5
             recompute = self.checkpoint and not need_alpha and torch.is_grad_enabled()
-            if recompute and aggregate_first and not (self.dropout > 0 and self.training):
+            if recompute and aggregate_first and not is_tracing() and not (
+                    self.dropout > 0 and self.training):
                 # attention, aggregation and transform in one function that
                 # keeps neither the maps nor the aggregated features
                 out = attention_head_aggregation(q, k, topo.transpose(0, 1), bias, x,
