@@ -3,7 +3,7 @@ import torch
 import torch_geometric.typing
 
 from topogcn.nn import SGConv
-from topogcn.nn.conv import sg_conv
+from topogcn.nn.conv import head_aggregation, sg_conv
 from topogcn.skeleton import Skeleton, get_skeleton
 
 
@@ -98,9 +98,11 @@ def test_inference_and_checkpointed_paths_match_the_reference(cin, cout, attenti
     scale, shift = torch.rand(cout, dtype=x.dtype) + 0.5, torch.randn(cout, dtype=x.dtype)
     with torch.inference_mode():
         scaled = conv._forward_scaled(x, ei, scale, shift)
-        monkeypatch.setattr(sg_conv, "is_tracing", lambda: True)
+        for module in (sg_conv, head_aggregation):  # the layer and its frame blocks
+            monkeypatch.setattr(module, "is_tracing", lambda: True)
         traced = conv(x, ei)
-        monkeypatch.setattr(sg_conv, "is_tracing", lambda: False)
+        for module in (sg_conv, head_aggregation):
+            monkeypatch.setattr(module, "is_tracing", lambda: False)
     torch.testing.assert_close(scaled, plain * scale + shift, rtol=0, atol=1e-12)
     torch.testing.assert_close(traced, plain, rtol=0, atol=1e-12)
 

@@ -15,7 +15,7 @@ in at every step.  Here ``Z`` and its gradient live one block of frames at a
 time in a small reused buffer (recomputed in backward, one extra small
 batched product), so only the coefficients and the input are kept.
 """
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -26,17 +26,64 @@ from topogcn.utils.tracing import is_tracing
 BLOCK_ELEMENTS = 1 << 20
 
 
-def _blocks(B: int, per_frame: int):
-    if is_tracing():  # one block: no loop over a symbolic batch, nothing unrolled
+def frame_blocks(B: int, per_frame: int, budget: int = BLOCK_ELEMENTS) -> List[Tuple[int, int]]:
+    """``(start, length)`` of the blocks of at most ``budget // per_frame``
+    frames (at least one) that cover ``B`` frames; one block under tracing
+    (no loop over a symbolic batch, nothing unrolled)."""
+    if is_tracing():
         return [(0, B)]
-    step = max(1, BLOCK_ELEMENTS // max(1, per_frame))
+    step = max(1, budget // max(1, per_frame))
     return [(i, min(step, B - i)) for i in range(0, B, step)]
 
 
-def _compute_dtype(*tensors: Tensor) -> torch.dtype:
-    if torch.is_autocast_enabled("cpu") and tensors[0].device.type == "cpu":
+def autocast_dtype(x: Tensor) -> torch.dtype:
+    """The dtype products run in: CPU autocast's when it is on, else ``x``'s."""
+    if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
         return torch.get_autocast_dtype("cpu")
-    return tensors[0].dtype
+    return x.dtype
+
+
+def _aggregate_transform(coef: Tensor, x: Tensor, w: Tensor, b: Optional[Tensor], z: Tensor,
+                         out: Tensor) -> Tensor:
+    """One block: ``z = coef @ x`` (``[n, V * H, V] @ [n, V, C]``, into the
+    buffer ``z``), then ``z W + b`` over ``[n * V, H * C]`` into ``out``;
+    returns ``z``."""
+    torch.bmm(coef, x, out=z)
+    flat = z.view(out.size(0), -1)
+    if b is None:
+        torch.mm(flat, w, out=out)
+    else:
+        torch.addmm(b, flat, w, out=out)
+    return z
+
+
+def _backward_block(coef: Tensor, x: Tensor, g: Tensor, w: Tensor, z: Optional[Tensor],
+                    gz: Optional[Tensor], grad_w: Optional[Tensor],
+                    grad_coef: Optional[Tensor], grad_x: Optional[Tensor]) -> None:
+    """One block's gradients of :func:`_aggregate_transform` (``coef``
+    ``[n, V * H, V]``, ``x`` ``[n, V, C]``, ``g`` ``[n * V, C_out]``):
+    ``grad_w`` (or None) accumulates ``z^T g``, ``z`` recomputed into its
+    buffer; ``grad_coef`` and ``grad_x`` (the block's slices, or None) are
+    written through the gradient of ``z`` in the buffer ``gz``."""
+    if grad_w is not None:
+        torch.bmm(coef, x, out=z)
+        zt = z.view(g.size(0), -1).t()
+        if grad_w.dtype == z.dtype:
+            grad_w.addmm_(zt, g)
+        else:  # low-precision products, float32 sum over blocks
+            grad_w += torch.mm(zt, g).to(grad_w.dtype)
+    if grad_coef is None and grad_x is None:
+        return
+    torch.mm(g, w.t(), out=gz.view(g.size(0), -1))
+    if grad_coef is not None:
+        torch.bmm(gz, x.transpose(1, 2), out=grad_coef)
+    if grad_x is not None:
+        torch.bmm(coef.transpose(1, 2), gz, out=grad_x)
+
+
+def _accumulator(dtype: torch.dtype) -> torch.dtype:
+    """Sums over blocks run in float32 at least."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 class _HeadAggregation(torch.autograd.Function):
@@ -46,22 +93,19 @@ class _HeadAggregation(torch.autograd.Function):
         # coef [B, V_i, H, V_j], x [B, V_j, C], weight [H, C, C_out], bias [C_out]
         B, V, H, _ = coef.shape
         C, C_out = x.size(-1), weight.size(-1)
-        dtype = _compute_dtype(x)
+        dtype = autocast_dtype(x)
         with torch.autocast("cpu", enabled=False):
             c, xx = coef.to(dtype), x.to(dtype)
             w = weight.reshape(H * C, C_out).to(dtype)
             b = None if bias is None else bias.to(dtype)
             out = torch.empty(B, V, C_out, dtype=dtype, device=x.device)
-            blocks = _blocks(B, V * H * C)
+            blocks = frame_blocks(B, V * H * C)
             z_buf = torch.empty(blocks[0][1] * V * H * C, dtype=dtype, device=x.device)
             for start, n in blocks:
-                z = z_buf[:n * V * H * C].view(n, V * H, C)
-                torch.bmm(c[start:start + n].reshape(n, V * H, V), xx[start:start + n], out=z)
-                dest = out[start:start + n].view(n * V, C_out)
-                if b is None:
-                    torch.mm(z.view(n * V, H * C), w, out=dest)
-                else:
-                    torch.addmm(b, z.view(n * V, H * C), w, out=dest)
+                _aggregate_transform(c[start:start + n].reshape(n, V * H, V),
+                                     xx[start:start + n], w, b,
+                                     z_buf[:n * V * H * C].view(n, V * H, C),
+                                     out[start:start + n].view(n * V, C_out))
         ctx.save_for_backward(coef, x, weight)
         ctx.has_bias, ctx.dtype = bias is not None, dtype
         return out
@@ -80,33 +124,22 @@ class _HeadAggregation(torch.autograd.Function):
             grad_coef = torch.empty(B, V * H, V, dtype=dtype, device=x.device) \
                 if need_coef else None
             grad_x = torch.empty(B, V, C, dtype=dtype, device=x.device) if need_x else None
-            # the weight gradient sums over blocks: in float32 at least
-            acc = torch.float64 if dtype == torch.float64 else torch.float32
-            grad_w = torch.zeros(H * C, C_out, dtype=acc, device=x.device) if need_w else None
-            blocks = _blocks(B, V * H * C)
+            grad_w = torch.zeros(H * C, C_out, dtype=_accumulator(dtype), device=x.device) \
+                if need_w else None
+            blocks = frame_blocks(B, V * H * C)
             size = blocks[0][1] * V * H * C
             z_buf = torch.empty(size, dtype=dtype, device=x.device) if need_w else None
             gz_buf = torch.empty(size, dtype=dtype, device=x.device) \
                 if need_coef or need_x else None
             for start, n in blocks:
-                cb = c[start:start + n].reshape(n, V * H, V)
-                xb = xx[start:start + n]
-                gb = g[start:start + n].view(n * V, C_out)
-                if need_w:  # recompute this block's aggregated features
-                    z = z_buf[:n * V * H * C].view(n, V * H, C)
-                    torch.bmm(cb, xb, out=z)
-                    if dtype == acc:
-                        grad_w.addmm_(z.view(n * V, H * C).t(), gb)
-                    else:
-                        grad_w += torch.mm(z.view(n * V, H * C).t(), gb).to(acc)
-                if need_coef or need_x:
-                    gz = gz_buf[:n * V * H * C].view(n * V, H * C)
-                    torch.mm(gb, w.t(), out=gz)
-                    gz = gz.view(n, V * H, C)
-                    if need_coef:
-                        torch.bmm(gz, xb.transpose(1, 2), out=grad_coef[start:start + n])
-                    if need_x:
-                        torch.bmm(cb.transpose(1, 2), gz, out=grad_x[start:start + n])
+                _backward_block(
+                    c[start:start + n].reshape(n, V * H, V), xx[start:start + n],
+                    g[start:start + n].view(n * V, C_out), w,
+                    None if z_buf is None else z_buf[:n * V * H * C].view(n, V * H, C),
+                    None if gz_buf is None else gz_buf[:n * V * H * C].view(n, V * H, C),
+                    grad_w,
+                    None if grad_coef is None else grad_coef[start:start + n],
+                    None if grad_x is None else grad_x[start:start + n])
         grad_b = g.sum(dim=(0, 1)).to(weight.dtype) if ctx.has_bias and need_b else None
         if grad_coef is not None:
             grad_coef = grad_coef.view(B, V, H, V).to(coef.dtype)
@@ -157,26 +190,22 @@ class _AttentionHeadAggregation(torch.autograd.Function):
         # to the scores) or None, x [B, V, C], weight [H, C, C_out], bias [C_out]
         B, V, H, D = q.shape
         C, C_out = x.size(-1), weight.size(-1)
-        dtype = _compute_dtype(x)
+        dtype = autocast_dtype(x)
         with torch.autocast("cpu", enabled=False):
             qq, kk, t, xx = q.to(dtype), k.to(dtype), topo.to(dtype), x.to(dtype)
             w = weight.reshape(H * C, C_out).to(dtype)
             b = None if bias is None else bias.to(dtype)
             out = torch.empty(B, V, C_out, dtype=dtype, device=x.device)
-            blocks = _blocks(B, V * H * max(C, V))
+            blocks = frame_blocks(B, V * H * max(C, V))
             m = blocks[0][1]
             coef_buf = torch.empty(m * V * H * V, dtype=dtype, device=x.device)
             z_buf = torch.empty(m * V * H * C, dtype=dtype, device=x.device)
             for start, n in blocks:
                 coef = coef_buf[:n * V * H * V].view(n, V, H, V)
                 _block_attention(qq[start:start + n], kk[start:start + n], t, mask, coef)
-                z = z_buf[:n * V * H * C].view(n, V * H, C)
-                torch.bmm(coef.view(n, V * H, V), xx[start:start + n], out=z)
-                dest = out[start:start + n].view(n * V, C_out)
-                if b is None:
-                    torch.mm(z.view(n * V, H * C), w, out=dest)
-                else:
-                    torch.addmm(b, z.view(n * V, H * C), w, out=dest)
+                _aggregate_transform(coef.view(n, V * H, V), xx[start:start + n], w, b,
+                                     z_buf[:n * V * H * C].view(n, V * H, C),
+                                     out[start:start + n].view(n * V, C_out))
         ctx.save_for_backward(q, k, topo, mask, x, weight)
         ctx.has_bias, ctx.dtype = bias is not None, dtype
         return out
@@ -187,7 +216,7 @@ class _AttentionHeadAggregation(torch.autograd.Function):
         B, V, H, D = q.shape
         C, C_out = x.size(-1), weight.size(-1)
         dtype = ctx.dtype
-        acc = torch.float64 if dtype == torch.float64 else torch.float32
+        acc = _accumulator(dtype)
         with torch.autocast("cpu", enabled=False):
             qq, kk, t, xx = q.to(dtype), k.to(dtype), topo.to(dtype), x.to(dtype)
             w = weight.reshape(H * C, C_out).to(dtype)
@@ -197,7 +226,7 @@ class _AttentionHeadAggregation(torch.autograd.Function):
             grad_x = torch.empty(B, V, C, dtype=dtype, device=x.device)
             grad_t = torch.zeros(H, V, V, dtype=acc, device=x.device)
             grad_w = torch.zeros(H * C, C_out, dtype=acc, device=x.device)
-            blocks = _blocks(B, V * H * max(C, V))
+            blocks = frame_blocks(B, V * H * max(C, V))
             m = blocks[0][1]
             coef_buf = torch.empty(m * V * H * V, dtype=dtype, device=x.device)
             gcoef_buf = torch.empty(m * V * H * V, dtype=dtype, device=x.device)
@@ -207,21 +236,12 @@ class _AttentionHeadAggregation(torch.autograd.Function):
                 coef = coef_buf[:n * V * H * V].view(n, V, H, V)
                 p, qh, kh = _block_attention(qq[start:start + n], kk[start:start + n], t,
                                              mask, coef)
-                cb = coef.view(n, V * H, V)
-                xb = xx[start:start + n]
-                gb = g[start:start + n].view(n * V, C_out)
-                z = z_buf[:n * V * H * C].view(n, V * H, C)
-                torch.bmm(cb, xb, out=z)  # recomputed aggregated features
-                if dtype == acc:
-                    grad_w.addmm_(z.view(n * V, H * C).t(), gb)
-                else:
-                    grad_w += torch.mm(z.view(n * V, H * C).t(), gb).to(acc)
-                gz = gz_buf[:n * V * H * C].view(n * V, H * C)
-                torch.mm(gb, w.t(), out=gz)
-                gz = gz.view(n, V * H, C)
-                torch.bmm(cb.transpose(1, 2), gz, out=grad_x[start:start + n])
                 gcoef = gcoef_buf[:n * V * H * V].view(n, V * H, V)
-                torch.bmm(gz, xb.transpose(1, 2), out=gcoef)
+                _backward_block(coef.view(n, V * H, V), xx[start:start + n],
+                                g[start:start + n].view(n * V, C_out), w,
+                                z_buf[:n * V * H * C].view(n, V * H, C),
+                                gz_buf[:n * V * H * C].view(n, V * H, C), grad_w, gcoef,
+                                grad_x[start:start + n])
                 gcoef = gcoef.view(n, V, H, V).permute(0, 2, 1, 3)  # [n, H, V_i, V_j]
                 grad_t += (gcoef * p).sum(0).to(acc)
                 gs = torch._softmax_backward_data(gcoef * t, p, -1, dtype)

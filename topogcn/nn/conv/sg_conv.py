@@ -10,7 +10,8 @@ from torch_geometric.index import index2ptr
 from torch_geometric.utils import softmax
 
 from topogcn.nn.conv.csr import CSRMessagePassing
-from topogcn.nn.conv.head_aggregation import attention_head_aggregation, head_aggregation
+from topogcn.nn.conv.head_aggregation import (attention_head_aggregation, autocast_dtype,
+                                              frame_blocks, head_aggregation)
 from topogcn.utils.tracing import is_tracing
 
 BACKENDS = ("auto", "dense", "sparse")
@@ -445,9 +446,7 @@ class SGConv(CSRMessagePassing):
         if scale is not None:
             weight = weight * scale
             b = shift if b is None else torch.addcmul(shift, b, scale)
-        # under autocast the products run in its dtype, and so do the buffers
-        dtype = torch.get_autocast_dtype("cpu") if (
-            x.device.type == "cpu" and torch.is_autocast_enabled("cpu")) else x.dtype
+        dtype = autocast_dtype(x)  # the products' dtype, and so the buffers'
         b = None if b is None else b.to(dtype)
         if self.attention:
             q, k = self._queries_keys(x)  # [B, V, H, D']
@@ -461,10 +460,8 @@ class SGConv(CSRMessagePassing):
             values = torch.mm(x.reshape(B * V, C).to(dtype), w).view(B, V * H, C_out)
             layout, to_maps = (V, V, H), (0, 3, 1, 2)
         from_maps = [to_maps.index(i) for i in range(4)]  # [n, H, V_i, V_j] -> layout
-        traced = is_tracing()
-        # traced: one block, without a loop over the (symbolic) batch size
-        step = max(1, INFERENCE_BLOCK_PAIRS // (V * V))
-        blocks = [(0, B)] if traced else [(i, min(step, B - i)) for i in range(0, B, step)]
+        traced = is_tracing()  # then one block, in functional form
+        blocks = frame_blocks(B, V * V, INFERENCE_BLOCK_PAIRS)
         out = None if traced else torch.empty(
             (B, V, H, C) if aggregate_first else (B, V, C_out), dtype=dtype, device=x.device)
         for start, n in blocks:
