@@ -233,8 +233,11 @@ class MultiScaleTemporalConv(Module):
             else:
                 y = self.expand_bn(self.expand(x))
             y = y.relu_()
+            # one split (its backward is one concatenation) rather than a slice
+            # per branch (each slice's backward is a zero-filled full-size gradient)
+            parts = y.split(c, dim=1)
             for i, conv in enumerate(self.temporal):
-                part = y[:, i * c:(i + 1) * c]
+                part = parts[i]
                 if fold:
                     w, b = fold_batch_norm(conv.weight, conv.bias, self.out_bn, i * c, c)
                     part = F.conv2d(part, w, b, conv.stride, conv.padding, conv.dilation)
@@ -243,7 +246,7 @@ class MultiScaleTemporalConv(Module):
                 outs.append(part)
             if self.pool is not None:
                 i = len(self.temporal)
-                part = self.pool(y[:, i * c:(i + 1) * c])
+                part = self.pool(parts[i])
                 if fold:
                     scale, shift = batch_norm_affine(self.out_bn, i * c, c)
                     part = torch.addcmul(shift.view(-1, 1, 1), part, scale.view(-1, 1, 1))

@@ -319,7 +319,8 @@ class SGConv(CSRMessagePassing):
     def _queries_keys(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         qk = self.lin_qk(self.norm(x))
         qk = qk.view(*x.shape[:-1], 2, self.heads, self.head_channels)
-        return qk.select(-3, 0), qk.select(-3, 1)
+        q, k = qk.unbind(-3)  # one backward node (a stack), not two zero-filled selects
+        return q, k
 
     def _forward_dense(self, x: Tensor, edge_index: Optional[Tensor], need_alpha: bool,
                        scale: Optional[Tensor] = None, shift: Optional[Tensor] = None
