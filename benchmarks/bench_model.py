@@ -22,7 +22,14 @@ table gives medians over the rounds and, for the ratios, the median of each
 round's ratio to plain (with its range): the machine's speed drifts by up
 to a quarter between minutes, and a round's processes run back to back.
 
-Usage: ``python benchmarks/bench_model.py [--quick] [--steps N] [--repeats R]``
+Each process first runs ``--warmup`` steps (default 2), then times
+``--steps`` steps (default 3) one by one and reports the median step: the
+first steps of a process pay for the memory the allocator has not yet
+recycled (up to 8 GB of fresh pages per step for the plain network, settling
+over 3 to 5 steps), which is not what a training run or a serving process
+sees after its first batches.
+
+Usage: ``python benchmarks/bench_model.py [--quick] [--warmup W] [--steps N] [--repeats R]``
 """
 from __future__ import annotations
 
@@ -247,7 +254,8 @@ def build(impl: str, name: str):
     return model, M, V, K
 
 
-def measure(impl: str, name: str, mode: str, batch: int, frames: int, steps: int) -> dict:
+def measure(impl: str, name: str, mode: str, batch: int, frames: int, steps: int,
+            warmup: int = 2) -> dict:
     torch.manual_seed(0)
     model, M, V, K = build(impl, name)
     x = torch.randn(batch, M, frames, V, 3)
@@ -273,14 +281,18 @@ def measure(impl: str, name: str, mode: str, batch: int, frames: int, steps: int
             with torch.inference_mode():
                 model(x)
 
-    step()  # warm-up (and compilation)
-    t = time.perf_counter()
-    for _ in range(steps):
+    for _ in range(max(1, warmup)):  # (and compilation)
         step()
-    dt = (time.perf_counter() - t) / steps
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    dt = _median(times)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"impl": impl, "config": name, "mode": mode, "batch": batch, "frames": frames,
-            "samples_per_s": batch / dt, "peak_mb": (peak - base) / 1024,
+            "warmup": warmup, "step_s": times, "samples_per_s": batch / dt,
+            "peak_mb": (peak - base) / 1024,
             "params": sum(p.numel() for p in model.parameters())}
 
 
@@ -296,14 +308,16 @@ def gmacs(name: str, frames: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="ntu25 only, batch 8, 1 step")
-    ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=2,
+                    help="untimed steps first in every process (the allocator settles)")
+    ap.add_argument("--steps", type=int, default=3, help="timed steps (their median counts)")
     ap.add_argument("--repeats", type=int, default=2,
                     help="rounds of every implementation in turn (the ratios are the "
                          "median over rounds of each round's ratio to plain)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
                                                   "bench_model.json"))
-    ap.add_argument("--one", nargs=6, metavar=("IMPL", "CONFIG", "MODE", "BATCH", "FRAMES",
-                                               "STEPS"))
+    ap.add_argument("--one", nargs=7, metavar=("IMPL", "CONFIG", "MODE", "BATCH", "FRAMES",
+                                               "STEPS", "WARMUP"))
     ap.add_argument("--configs", nargs="+", choices=sorted(CONFIGS),
                     help="measure only these (the other configs' rows are kept from --out)")
     ap.add_argument("--tables-only", action="store_true",
@@ -315,11 +329,12 @@ def main() -> None:
                               *table(res["rows"], res["meta"]["gmac_per_sample"])))
         return
     if args.one:
-        impl, name, mode, b, f, s = args.one
-        print(json.dumps(measure(impl, name, mode, int(b), int(f), int(s))))
+        impl, name, mode, b, f, s, w = args.one
+        print(json.dumps(measure(impl, name, mode, int(b), int(f), int(s), int(w))))
         return
     configs = ["ntu25"] if args.quick else args.configs or ["ntu25", "openpose137"]
-    batch, frames, steps = (8, 64, 1) if args.quick else (32, 64, args.steps)
+    batch, frames, steps, warmup = (8, 64, 1, 1) if args.quick else \
+        (32, 64, args.steps, args.warmup)
     rows, kept = [], {"gmac_per_sample": {}, "max_relative_logit_difference": {}}
     if args.configs and os.path.isfile(args.out):  # keep the rows of the other configs
         old = results_io.load(args.out)
@@ -335,7 +350,7 @@ def main() -> None:
             for r in range(repeats):
                 for impl in impls:
                     cmd = [sys.executable, __file__, "--one", impl, name, mode, str(batch),
-                           str(frames), str(steps)]
+                           str(frames), str(steps), str(warmup)]
                     res = subprocess.run(cmd, capture_output=True, text=True)
                     if res.returncode != 0:
                         print(f"{impl} {name} {mode}: failed\n{res.stderr[-800:]}",
@@ -353,6 +368,7 @@ def main() -> None:
         print(f"{name}: largest logit difference to the plain network (relative to its largest "
               f"logit), same weights: eval {d['eval']:.1e}, train {d['train']:.1e}")
     meta = {"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "warmup_steps": warmup, "timed_steps": steps,
             "torch": torch.__version__, "threads": torch.get_num_threads(),
             "gmac_per_sample": macs, "max_relative_logit_difference": diffs}
     print(results_io.save(args.out, meta, rows, *table(rows, macs)))
