@@ -118,6 +118,24 @@ def test_inference_and_checkpointed_paths_match_the_reference(cin, cout, attenti
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("mode", ["bfloat16", "float32", "bf16-autocast"])
+def test_inference_path_in_low_precision(mode):
+    """The path without autograd (queries and keys as one convolution with
+    the query scale in its weights, scores head by head) in bfloat16, in
+    float32 and under bfloat16 autocast, against the float64 reference."""
+    conv = make_conv(16, 24, 25, backend="dense")
+    x = torch.randn(5, 25, 16)
+    ref, _ = reference_sgc(conv.double(), x.double())
+    conv = conv.float() if mode != "bfloat16" else conv.to(torch.bfloat16)
+    x = x.to(torch.bfloat16) if mode == "bfloat16" else x
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16,
+                                                enabled=mode == "bf16-autocast"):
+        out = conv(x)
+    assert out.dtype == (torch.float32 if mode == "float32" else torch.bfloat16)
+    tol = 1e-5 if mode == "float32" else 0.05
+    assert (out.double() - ref).abs().max() <= tol * ref.abs().max()
+
+
 def test_locality_bone_edges():
     s = Skeleton("chain", 6, [(i, i + 1) for i in range(5)])
     ei = s.edge_index  # bones only, no self loops
