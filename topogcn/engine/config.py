@@ -162,12 +162,12 @@ class TrainerConfig:
     strategy: str = "auto"
     num_nodes: int = 1
     #: ``32-true`` or ``bf16-mixed`` (bfloat16 autocast, float32 weights; on
-    #: CPUs with bfloat16 instructions 1.6-1.7x the float32 training speed of
+    #: CPUs with bfloat16 instructions 1.4-1.75x the float32 training speed of
     #: the paper-size model, docs/benchmarks.rst)
     precision: str = "32-true"
     #: compile the model with ``torch.compile`` (inductor) before training,
     #: a minute or more per shape and mode; slower than eager on 2 CPU cores
-    #: in this version (0.76-0.78x, docs/benchmarks.rst), for other hardware
+    #: in this version (0.73-0.79x, docs/benchmarks.rst), for other hardware
     compile: bool = False
     gradient_clip_val: Optional[float] = None
     #: ``csv`` or ``tensorboard`` (needs the tensorboard package)

@@ -148,7 +148,7 @@ class Spotter:
         precision (str, optional): ``"32"`` (float32) or ``"bf16"``: the
             model runs under ``torch.autocast`` with bfloat16 matrix products
             and convolutions (probabilities in float32, at bfloat16's
-            resolution).  On a CPU with AVX-512 BF16 it spotted 1.35x as
+            resolution).  On a CPU with AVX-512 BF16 it spotted 1.1-1.4x as
             fast with the paper-size model and more slowly with the compact
             one (``benchmarks/bench_spotting.py``). (default: :obj:`"32"`)
     """
