@@ -510,14 +510,14 @@ class SGConv(CSRMessagePassing):
         narrow shapes)."""
         B, V, C = x.shape
         H, D = self.heads, self.head_channels
-        scale = x.new_full((2, H * D, 1), D ** -0.5)
-        scale[1] = 1.0
-        weight = (self.lin_qk.weight.view(2, H * D, C) * scale).view(2 * H * D, C, 1, 1)
-        bias = (self.lin_qk.bias.view(2, H * D) * scale.squeeze(-1)).view(-1)
+        w = self.lin_qk.weight.view(2, H * D, C)  # query rows, then key rows
+        b = self.lin_qk.bias.view(2, H * D)
+        weight = torch.cat([w[0] * D ** -0.5, w[1]]).view(2 * H * D, C, 1, 1)
+        bias = torch.cat([b[0] * D ** -0.5, b[1]])
         h = self.norm(x).reshape(1, B * V, 1, C).permute(0, 3, 1, 2)  # channels-last
         qk = F.conv2d(h, weight.to(h.dtype), bias.to(h.dtype)).permute(0, 2, 3, 1)
-        qk = qk.reshape(B, V, 2, H, D)
-        return qk.select(2, 0), qk.select(2, 1)
+        q, k = qk.reshape(B, V, 2, H, D).unbind(2)
+        return q, k
 
     def _forward_sparse(self, x: Tensor, edge_index: Tensor,
                         need_alpha: bool) -> Tuple[Tensor, Optional[Tensor]]:
