@@ -173,3 +173,55 @@ def test_budget_extends_while_validation_still_rises(capsys):
     assert budget.extended == 0
     state = TimeBudget(None, 12).state_dict()
     assert {"epochs", "extended", "cycle_start"} <= set(state)
+
+
+def _epoch(budget, trainer, module, seconds):
+    """One epoch end after an epoch of ``seconds``."""
+    import time
+    budget.start = time.monotonic() - seconds
+    budget.on_train_epoch_end(trainer, module)
+    trainer.current_epoch += 1
+
+
+def test_time_budget_follows_the_pace_after_a_slow_first_epoch(capsys):
+    from topogcn.engine.budget import TimeBudget
+
+    budget = TimeBudget(10, 31)  # 600 s for 31 planned epochs
+    trainer, module = _fake(0, [], 31)
+    budget.on_train_start(trainer, module)
+    _epoch(budget, trainer, module, 110.0)  # a busy machine: 5 epochs of 110 s fit
+    assert budget.epochs == 5 and trainer.fit_loop.max_epochs == 5
+    assert module.schedule.epochs == 5
+    _epoch(budget, trainer, module, 4.0)  # median of 110 and 4: 57 s, 8 more fit
+    assert budget.epochs == 10
+    _epoch(budget, trainer, module, 4.0)  # median 4 s: the whole plan fits again
+    assert budget.epochs == 31 and trainer.fit_loop.max_epochs == 31
+    assert module.schedule.epochs == 31 and not budget.stopped
+    assert "plan raised from 10 to 31 epochs" in capsys.readouterr().out
+    for _ in range(27):  # steady epochs: the plan stays
+        _epoch(budget, trainer, module, 4.0)
+    assert budget.epochs == 31 and not budget.stopped and len(budget.notes) == 3
+    # resumed from a checkpoint, the budget keeps its pace and its uncut plan
+    again = TimeBudget(10, 31)
+    again.load_state_dict(budget.state_dict())
+    assert again.uncut == 31 and again.recent == pytest.approx([4.0, 4.0, 4.0], abs=0.1)
+
+
+def test_time_budget_cuts_the_plan_when_epochs_slow_down(capsys):
+    from topogcn.engine.budget import TimeBudget
+
+    budget = TimeBudget(1, 20)  # 60 s
+    trainer, module = _fake(0, [], 20)
+    budget.on_train_start(trainer, module)
+    for _ in range(3):
+        _epoch(budget, trainer, module, 2.0)
+    assert budget.epochs == 20  # 6 s used, 27 more epochs would fit
+    for _ in range(2):
+        _epoch(budget, trainer, module, 5.0)  # median 5 s: 8 more fit in the 44 s left
+    assert budget.epochs == 13 and module.schedule.epochs == 13
+    assert "plan cut from 20 to 13 epochs" in capsys.readouterr().out
+    _epoch(budget, trainer, module, 30.0)  # median still 5 s: 2 more fit in 14 s
+    assert budget.epochs == 8 and not budget.stopped
+    # the next epoch would end past the budget: not started
+    _epoch(budget, trainer, module, 30.0)
+    assert budget.stopped and trainer.should_stop and budget.epochs == 8

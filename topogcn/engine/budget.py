@@ -3,6 +3,7 @@ budget that shortens the plan, and the report of what happened."""
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from typing import Any, Dict, List, Optional
 
@@ -35,13 +36,25 @@ def plan_epochs(trainer: TrainerConfig, steps_per_epoch: int) -> int:
     return max(1, min(trainer.epochs, math.ceil(trainer.steps / max(1, steps_per_epoch))))
 
 
+#: epochs whose median duration is the pace of a run
+PACE_EPOCHS = 3
+#: the plan follows the pace when the epochs that fit differ by this fraction
+REPLAN_FRACTION = 0.1
+
+
 class TimeBudget(Callback):
     """The training budget while it runs.
 
     * **Wall time** (``max_minutes``): after the first epoch, the plan is cut
       to the epochs that fit at the measured pace (the learning-rate
-      schedule is stretched over the new plan, so it still ends annealed);
-      later, an epoch that would end past the budget is not started.
+      schedule is stretched over the new plan, so it still ends annealed).
+      After every later epoch the pace is measured again (the median of the
+      last :data:`PACE_EPOCHS` epochs, so one slow epoch -- a busy machine,
+      the start-up of the first -- does not decide the run): when the epochs
+      that fit differ from the plan by :data:`REPLAN_FRACTION` of it or more
+      (at least two), the plan is cut, or given back up to the epochs it had
+      before any cut, and the schedule is stretched over it again.  An
+      epoch that would end past the budget is not started.
     * **Extensions** (``extensions``, ``extension_gain``): at the end of the
       plan, if the best validation top-1 of its last quarter is above the
       best before it by ``extension_gain`` or more (the model was still
@@ -55,6 +68,10 @@ class TimeBudget(Callback):
                  extensions: int = 0, extension_gain: float = 0.05) -> None:
         self.max_seconds = None if max_minutes is None else 60.0 * max_minutes
         self.planned = self.epochs = planned_epochs
+        #: the plan without the wall-time cuts (the first plan and its extensions)
+        self.uncut = planned_epochs
+        #: durations of the last epochs (seconds)
+        self.recent: List[float] = []
         self.max_extensions, self.extension_gain = extensions, extension_gain
         self.extended = 0
         self.cycle_start = 0
@@ -70,7 +87,8 @@ class TimeBudget(Callback):
 
     def state_dict(self) -> Dict[str, Any]:
         return {"epochs": self.epochs, "elapsed": self.elapsed, "extended": self.extended,
-                "cycle_start": self.cycle_start, "notes": list(self.notes)}
+                "cycle_start": self.cycle_start, "notes": list(self.notes),
+                "uncut": self.uncut, "recent": list(self.recent)}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         self.epochs = int(state.get("epochs", self.epochs))
@@ -78,6 +96,8 @@ class TimeBudget(Callback):
         self.extended = int(state.get("extended", 0))
         self.cycle_start = int(state.get("cycle_start", 0))
         self.notes = list(state.get("notes", []))
+        self.uncut = int(state.get("uncut", max(self.uncut, self.epochs)))
+        self.recent = [float(t) for t in state.get("recent", [])]
 
     def _say(self, text: str) -> None:
         self.notes.append(text)
@@ -97,24 +117,42 @@ class TimeBudget(Callback):
         now = time.monotonic()
         took, self.start = now - self.start, now
         self.elapsed += took
+        self.recent = (self.recent + [took])[-PACE_EPOCHS:]
         done = trainer.current_epoch + 1
-        if self.max_seconds is not None:
-            if done == 1 and self.epochs > 1:
-                fit = max(1, int(self.max_seconds // max(took, 1e-6)))
-                if fit < self.epochs:
-                    self._say(f"time budget: {fit} epochs of {took:.1f} s fit in "
-                              f"{self.max_seconds / 60:g} min; plan cut from {self.epochs} "
-                              f"to {fit} epochs")
-                    self.epochs = fit
-                    self._apply(trainer, pl_module)
-            elif done < self.epochs and self.elapsed + took > self.max_seconds:
-                self._say(f"time budget: stopped after {done} of {self.epochs} epochs "
-                          f"({self.elapsed:.0f} s of {self.max_seconds:.0f} s)")
-                self.stopped = True
-                trainer.should_stop = True
+        if self.max_seconds is not None and done < self.epochs:
+            if not self._follow_pace(trainer, pl_module, done):
                 return
         if done == self.epochs and self.extended < self.max_extensions:
             self._maybe_extend(trainer, pl_module, done, took)
+
+    def _follow_pace(self, trainer, pl_module, done: int) -> bool:
+        """Fits the plan to the time left at the current pace; False when
+        the next epoch does not fit (the run stops)."""
+        pace = max(statistics.median(self.recent), 1e-6)
+        left = self.max_seconds - self.elapsed
+        fit = min(self.uncut, done + int(left // pace))
+        if done == 1:  # the first measure: the plan shrinks to what fits (at least this epoch)
+            fit = max(1, fit)
+            if fit < self.epochs:
+                self._say(f"time budget: {fit} epochs of {self.recent[-1]:.1f} s fit in "
+                          f"{self.max_seconds / 60:g} min; plan cut from {self.epochs} "
+                          f"to {fit} epochs")
+                self.epochs = fit
+                self._apply(trainer, pl_module)
+            return True
+        if fit <= done:
+            self._say(f"time budget: stopped after {done} of {self.epochs} epochs "
+                      f"({self.elapsed:.0f} s of {self.max_seconds:.0f} s)")
+            self.stopped = True
+            trainer.should_stop = True
+            return False
+        if abs(fit - self.epochs) >= max(2, REPLAN_FRACTION * self.epochs):
+            self._say(f"time budget: epochs now take {pace:.1f} s; plan "
+                      f"{'cut' if fit < self.epochs else 'raised'} from {self.epochs} to "
+                      f"{fit} epochs")
+            self.epochs = fit
+            self._apply(trainer, pl_module)
+        return True
 
     def _maybe_extend(self, trainer, pl_module, done: int, took: float) -> None:
         history = [(e, s) for e, s in getattr(pl_module, "val_history", [])
@@ -136,7 +174,7 @@ class TimeBudget(Callback):
             return
         self.extended += 1
         self.cycle_start = done
-        self.epochs = done + more
+        self.epochs = self.uncut = done + more
         if getattr(pl_module, "schedule", None) is not None:
             pl_module.schedule.restart(done, 0.5)
         self._apply(trainer, pl_module)

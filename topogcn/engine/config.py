@@ -182,7 +182,8 @@ class TrainerConfig:
     #: epoch) epochs, at most ``epochs`` (none: exactly ``epochs``)
     steps: Optional[int] = None
     #: wall-time budget of training in minutes: after the first epoch the
-    #: plan is cut to the epochs that fit (the schedule follows)
+    #: plan is cut to the epochs that fit; later it follows the pace (the
+    #: median of the last three epochs), cut or given back (the schedule follows)
     max_minutes: Optional[float] = None
     #: stop when the validation top-1 has not improved for this many epochs
     #: (needs a validation split; none: never)
