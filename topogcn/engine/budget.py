@@ -134,11 +134,9 @@ class TimeBudget(Callback):
         if done == 1:  # the first measure: the plan shrinks to what fits (at least this epoch)
             fit = max(1, fit)
             if fit < self.epochs:
-                self._say(f"time budget: {fit} epochs of {self.recent[-1]:.1f} s fit in "
-                          f"{self.max_seconds / 60:g} min; plan cut from {self.epochs} "
-                          f"to {fit} epochs")
-                self.epochs = fit
-                self._apply(trainer, pl_module)
+                self._replan(trainer, pl_module, fit,
+                             f"{fit} epochs of {self.recent[-1]:.1f} s fit in "
+                             f"{self.max_seconds / 60:g} min; plan cut")
             return True
         if fit <= done:
             self._say(f"time budget: stopped after {done} of {self.epochs} epochs "
@@ -147,12 +145,14 @@ class TimeBudget(Callback):
             trainer.should_stop = True
             return False
         if abs(fit - self.epochs) >= max(2, REPLAN_FRACTION * self.epochs):
-            self._say(f"time budget: epochs now take {pace:.1f} s; plan "
-                      f"{'cut' if fit < self.epochs else 'raised'} from {self.epochs} to "
-                      f"{fit} epochs")
-            self.epochs = fit
-            self._apply(trainer, pl_module)
+            self._replan(trainer, pl_module, fit, f"epochs now take {pace:.1f} s; plan "
+                         f"{'cut' if fit < self.epochs else 'raised'}")
         return True
+
+    def _replan(self, trainer, pl_module, epochs: int, why: str) -> None:
+        self._say(f"time budget: {why} from {self.epochs} to {epochs} epochs")
+        self.epochs = epochs
+        self._apply(trainer, pl_module)
 
     def _maybe_extend(self, trainer, pl_module, done: int, took: float) -> None:
         history = [(e, s) for e, s in getattr(pl_module, "val_history", [])
