@@ -55,6 +55,15 @@ def test_attention_false_removes_attention_parameters():
     assert count(full) - count(base) == removed > 0
 
 
+@pytest.mark.parametrize("num_person", [1, 2])
+def test_embedded_input_is_contiguous_for_the_blocks(num_person):
+    """The blocks work on contiguous ``(N*M, T, V, D)``: the data batch norm's
+    permuted layout would meet contiguous tensors in the first block's sums
+    (and their gradients), the slow mixed-layout path."""
+    model = GECN(4, "ntu25", num_person=num_person, **SMALL)
+    assert model._embed(torch.randn(2, num_person, 6, 25, 3)).is_contiguous()
+
+
 def test_latent_is_mu_in_eval_and_stochastic_in_train():
     torch.manual_seed(0)
     model = GECN(4, "ntu25", **SMALL)

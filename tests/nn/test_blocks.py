@@ -214,6 +214,26 @@ def test_temporal_pointwise_conv_equals_strided_conv(stride):
     torch.testing.assert_close(conv(x), ref(x))
 
 
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_temporal_pointwise_conv_gradient_keeps_the_input_layout(stride, channels_last):
+    """The strided input's gradient equals the strided convolution's and has
+    the input's memory layout (a default-layout gradient in a channels-last
+    network sends every later sum and ReLU backward down slow paths)."""
+    torch.manual_seed(0)
+    conv = TemporalPointwiseConv(8, 4, stride)
+    ref = torch.nn.Conv2d(8, 4, 1, stride=(stride, 1))
+    ref.load_state_dict(conv.state_dict())
+    x = torch.randn(2, 7, 5, 8).permute(0, 3, 1, 2) if channels_last else torch.randn(2, 8, 7, 5)
+    x.requires_grad_()
+    g = torch.randn_like(ref(x))
+    (grad,) = torch.autograd.grad(conv(x), x, g)
+    (expected,) = torch.autograd.grad(ref(x), x, g)
+    torch.testing.assert_close(grad, expected)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    assert grad.is_contiguous(memory_format=fmt)
+
+
 def test_ms_tc_strided_backward_on_137_joints():
     # a strided 1x1 convolution on channels_last input crashed (heap
     # corruption) in backward at this size in torch 2.13

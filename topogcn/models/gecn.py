@@ -188,7 +188,7 @@ class GECN(Module):
             D = h.size(-1)
             h = h.permute(0, 1, 3, 4, 2).reshape(N, M * V * D, T)
             h = self.data_bn(h).view(N, M, V, D, T).permute(0, 1, 4, 2, 3)
-        return h.reshape(N * M, T, V, -1)
+        return h.reshape(N * M, T, V, -1).contiguous()  # the blocks work in this layout
 
     def features(self, x: Tensor) -> Tensor:
         """The pooled encoder output :math:`h` ``[N, C]``.  Without autograd

@@ -11,6 +11,43 @@ from topogcn.nn.init import conv_init
 from topogcn.nn.norm import batch_norm_affine, fold_batch_norm
 
 
+class _EveryNthFrame(torch.autograd.Function):
+    """``x[:, :, ::stride]`` whose gradient has ``x``'s memory layout.
+
+    Autograd's own slice backward writes the gradient into a zero-filled
+    tensor in the default (``N, C, T, V``-contiguous) layout; in a
+    channels-last network that gradient then meets channels-last ones in
+    every sum, ReLU and batch-norm backward upstream, and mixed layouts take
+    the slow element-by-element paths (up to 4x slower on ntu25 training).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, stride: int) -> Tensor:
+        ctx.shape, ctx.stride = x.shape, stride
+        ctx.channels_last = (x.dim() == 4 and not x.is_contiguous()
+                             and x.is_contiguous(memory_format=torch.channels_last))
+        return x[:, :, ::stride]
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        fmt = torch.channels_last if ctx.channels_last else torch.contiguous_format
+        out = torch.empty(ctx.shape, dtype=grad.dtype, device=grad.device,
+                          memory_format=fmt).zero_()
+        out[:, :, ::ctx.stride] = grad
+        return out, None
+
+
+def every_nth_frame(x: Tensor, stride: int) -> Tensor:
+    """Every ``stride``-th frame of ``x`` :math:`(N, C, T, V)` (a view);
+    its gradient keeps ``x``'s memory layout (channels-last stays
+    channels-last)."""
+    if stride == 1:
+        return x
+    if not torch.is_grad_enabled() or not x.requires_grad:
+        return x[:, :, ::stride]
+    return _EveryNthFrame.apply(x, stride)
+
+
 class TemporalPointwiseConv(Conv2d):
     r"""A :math:`1 \times 1` convolution with a temporal stride, computed as
     "keep every ``stride``-th frame, then a stride-1 :math:`1 \times 1`
@@ -34,8 +71,7 @@ class TemporalPointwiseConv(Conv2d):
                 bias: Optional[Tensor] = None) -> Tensor:
         """``weight`` and ``bias``, if given, replace the layer's own (e.g. with a
         batch norm folded in)."""
-        if self.temporal_stride > 1:
-            x = x[:, :, ::self.temporal_stride]
+        x = every_nth_frame(x, self.temporal_stride)
         if weight is None:
             return super().forward(x)
         return F.conv2d(x, weight, bias)
