@@ -37,7 +37,7 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_sgconv.py
-	$(PY) benchmarks/bench_model.py
+	$(PY) benchmarks/bench_model.py --alternate 8
 	$(PY) benchmarks/bench_spotting.py
 
 clean:

@@ -22,14 +22,22 @@ table gives medians over the rounds and, for the ratios, the median of each
 round's ratio to plain (with its range): the machine's speed drifts by up
 to a quarter between minutes, and a round's processes run back to back.
 
-Each process first runs ``--warmup`` steps (default 2), then times
-``--steps`` steps (default 3) one by one and reports the median step: the
-first steps of a process pay for the memory the allocator has not yet
-recycled (up to 8 GB of fresh pages per step for the plain network, settling
-over 3 to 5 steps), which is not what a training run or a serving process
-sees after its first batches.
+Each process first runs at least ``--warmup`` untimed steps (default 2),
+and more (up to 8) while a step is still more than 5% faster than the one
+before, then times ``--steps`` steps (default 3) one by one and reports the
+median step: the first steps of a process pay for the memory the allocator
+has not yet recycled (up to 8 GB of fresh pages per step for the plain
+network, settling over 3 to 5 steps; topogcn's ntu25 training steps still
+fell 4.6, 3.8, 3.5 s after two warm-up steps), which is not what a training
+run or a serving process sees after its first batches.
 
-Usage: ``python benchmarks/bench_model.py [--quick] [--warmup W] [--steps N] [--repeats R]``
+With ``--alternate N``, the plain network and topogcn (float32) also run
+in one process, step by step in ABBA order, ``N`` steps each
+(``bench_model_alternating.md``): the ratio least moved by the drift
+between processes and minutes.
+
+Usage: ``python benchmarks/bench_model.py [--quick] [--warmup W] [--steps N] [--repeats R]
+[--alternate N] [--configs ntu25 ...]``
 """
 from __future__ import annotations
 
@@ -281,8 +289,7 @@ def measure(impl: str, name: str, mode: str, batch: int, frames: int, steps: int
             with torch.inference_mode():
                 model(x)
 
-    for _ in range(max(1, warmup)):  # (and compilation)
-        step()
+    warm = warm_up(step, warmup)  # (and compilation)
     times = []
     for _ in range(steps):
         t = time.perf_counter()
@@ -291,9 +298,80 @@ def measure(impl: str, name: str, mode: str, batch: int, frames: int, steps: int
     dt = _median(times)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"impl": impl, "config": name, "mode": mode, "batch": batch, "frames": frames,
-            "warmup": warmup, "step_s": times, "samples_per_s": batch / dt,
+            "warmup": warmup, "warmup_s": warm, "step_s": times, "samples_per_s": batch / dt,
             "peak_mb": (peak - base) / 1024,
             "params": sum(p.numel() for p in model.parameters())}
+
+
+def alternate(name: str, mode: str, batch: int, frames: int, steps: int,
+              warmup: int = 2) -> dict:
+    """The plain network and topogcn (float32, defaults) in one process,
+    step by step in ABBA order (plain, topogcn, topogcn, plain, then the
+    reverse): both see the same minutes of the machine and the same
+    allocator, so their ratio does not carry the drift between processes
+    and minutes that the per-process rounds average over."""
+    torch.manual_seed(0)
+    nets = {impl: build(impl, name)[0] for impl in ("plain", "topogcn")}
+    _, M, V, K = build("plain", name)
+    x = torch.randn(batch, M, frames, V, 3)
+    y = torch.randint(0, K, (batch,))
+    opts = {impl: torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
+            for impl, m in nets.items()}
+
+    def step(impl: str) -> float:
+        model = nets[impl]
+        t = time.perf_counter()
+        if mode == "train":
+            model.train()
+            loss = F.cross_entropy(model(x), y)
+            opts[impl].zero_grad()
+            loss.backward()
+            opts[impl].step()
+        else:
+            model.eval()
+            with torch.inference_mode():
+                model(x)
+        return time.perf_counter() - t
+
+    warm = warm_up(lambda: (step("plain"), step("topogcn")), warmup)
+    times = {"plain": [], "topogcn": []}
+    order = ("plain", "topogcn", "topogcn", "plain")
+    for i in range(-(-steps // 2)):
+        for impl in order if i % 2 == 0 else order[::-1]:
+            times[impl].append(step(impl))
+    return {"config": name, "mode": mode, "batch": batch, "frames": frames, "warmup": warmup,
+            "warmup_s": warm, "step_s": times}
+
+
+#: at most this many warm-up steps (see :func:`warm_up`)
+MAX_WARMUP = 8
+
+
+def warm_up(step, minimum: int) -> list:
+    """Untimed steps: at least ``minimum``, then more while a step is still
+    more than 5% faster than the one before (the allocator still settling:
+    topogcn's ntu25 training steps fall 4.6, 3.8, 3.5 s over its third to
+    fifth steps), at most :data:`MAX_WARMUP`.  Returns their durations
+    (for a pair of steps, their sum)."""
+    times = []
+    while len(times) < MAX_WARMUP:
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+        if len(times) >= max(1, minimum) and (
+                len(times) < 2 or times[-1] > 0.95 * times[-2]):
+            break
+    return times
+
+
+def alternating_table(runs):
+    header = ["config", "mode", "steps each", "plain s/step", "topogcn s/step", "x plain"]
+    body = []
+    for r in runs:
+        p, t = _median(r["step_s"]["plain"]), _median(r["step_s"]["topogcn"])
+        body.append([r["config"], r["mode"], str(len(r["step_s"]["plain"])), f"{p:.3f}",
+                     f"{t:.3f}", f"{p / t:.2f}"])
+    return header, body
 
 
 def gmacs(name: str, frames: int) -> float:
@@ -309,7 +387,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="ntu25 only, batch 8, 1 step")
     ap.add_argument("--warmup", type=int, default=2,
-                    help="untimed steps first in every process (the allocator settles)")
+                    help="at least this many untimed steps first in every process, and "
+                         "more while the steps still get faster (the allocator settles)")
     ap.add_argument("--steps", type=int, default=3, help="timed steps (their median counts)")
     ap.add_argument("--repeats", type=int, default=2,
                     help="rounds of every implementation in turn (the ratios are the "
@@ -318,6 +397,12 @@ def main() -> None:
                                                   "bench_model.json"))
     ap.add_argument("--one", nargs=7, metavar=("IMPL", "CONFIG", "MODE", "BATCH", "FRAMES",
                                                "STEPS", "WARMUP"))
+    ap.add_argument("--alternate", type=int, default=0, metavar="N",
+                    help="also time plain and topogcn (float32) in one process, N steps "
+                         "each in ABBA order (0: off)")
+    ap.add_argument("--alternate-one", nargs=6, metavar=("CONFIG", "MODE", "BATCH", "FRAMES",
+                                                         "STEPS", "WARMUP"),
+                    help=argparse.SUPPRESS)
     ap.add_argument("--configs", nargs="+", choices=sorted(CONFIGS),
                     help="measure only these (the other configs' rows are kept from --out)")
     ap.add_argument("--tables-only", action="store_true",
@@ -327,6 +412,13 @@ def main() -> None:
         res = results_io.load(args.out)
         print(results_io.save(args.out, res["meta"], res["rows"],
                               *table(res["rows"], res["meta"]["gmac_per_sample"])))
+        if res["meta"].get("alternating"):
+            print(results_io.save_table(os.path.splitext(args.out)[0] + "_alternating",
+                                        *alternating_table(res["meta"]["alternating"])))
+        return
+    if args.alternate_one:
+        name, mode, b, f, s, w = args.alternate_one
+        print(json.dumps(alternate(name, mode, int(b), int(f), int(s), int(w))))
         return
     if args.one:
         impl, name, mode, b, f, s, w = args.one
@@ -336,11 +428,14 @@ def main() -> None:
     batch, frames, steps, warmup = (8, 64, 1, 1) if args.quick else \
         (32, 64, args.steps, args.warmup)
     rows, kept = [], {"gmac_per_sample": {}, "max_relative_logit_difference": {}}
+    alternating = []
     if args.configs and os.path.isfile(args.out):  # keep the rows of the other configs
         old = results_io.load(args.out)
         rows = [r for r in old["rows"] if r["config"] not in configs]
         kept = {k: {c: v for c, v in old["meta"].get(k, {}).items() if c not in configs}
                 for k in kept}
+        alternating = [r for r in old["meta"].get("alternating", [])
+                       if r["config"] not in configs or not args.alternate]
     repeats = 1 if args.quick else args.repeats
     for name in configs:
         for mode in ("train", "eval"):
@@ -361,6 +456,18 @@ def main() -> None:
                     print(f"{name:12s} {mode:5s} {impl:24s} round {r}: "
                           f"{row['samples_per_s']:8.2f} samples/s {row['peak_mb']:9.0f} MB",
                           flush=True)
+    for name in configs if args.alternate else ():
+        for mode in ("train", "eval"):
+            cmd = [sys.executable, __file__, "--alternate-one", name, mode, str(batch),
+                   str(frames), str(args.alternate), str(warmup)]
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            if res.returncode != 0:
+                print(f"alternating {name} {mode}: failed\n{res.stderr[-800:]}",
+                      file=sys.stderr)
+                continue
+            alternating.append(json.loads(res.stdout.strip().splitlines()[-1]))
+            print(f"{name:12s} {mode:5s} one process, ABBA: x plain "
+                  f"{alternating_table(alternating[-1:])[1][0][-1]}", flush=True)
     macs = dict(kept["gmac_per_sample"], **{name: gmacs(name, frames) for name in configs})
     diffs = dict(kept["max_relative_logit_difference"],
                  **{name: max_logit_difference(name) for name in configs})
@@ -370,8 +477,12 @@ def main() -> None:
     meta = {"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "warmup_steps": warmup, "timed_steps": steps,
             "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "gmac_per_sample": macs, "max_relative_logit_difference": diffs}
+            "gmac_per_sample": macs, "max_relative_logit_difference": diffs,
+            "alternating": alternating}
     print(results_io.save(args.out, meta, rows, *table(rows, macs)))
+    if alternating:
+        stem = os.path.splitext(args.out)[0] + "_alternating"
+        print(results_io.save_table(stem, *alternating_table(alternating)))
 
 
 def table(rows, macs):

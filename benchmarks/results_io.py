@@ -23,7 +23,11 @@ def save(json_path: str, meta: dict, rows: List[dict], header: Sequence[str],
     """Write ``json_path`` and the table as ``.md`` and ``.csv`` beside it;
     return the Markdown table."""
     atomic_write_text(json_path, json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
-    stem = os.path.splitext(json_path)[0]
+    return save_table(os.path.splitext(json_path)[0], header, body)
+
+
+def save_table(stem: str, header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    """Write the table as ``stem.md`` and ``stem.csv``; return the Markdown."""
     table = markdown(header, body)
     atomic_write_text(stem + ".md", table + "\n")
     buf = io.StringIO()
