@@ -242,3 +242,44 @@ def test_ms_tc_strided_backward_on_137_joints():
     x = torch.randn(4, 16, 137, 8, requires_grad=True)
     m(x).sum().backward()
     assert x.grad.shape == x.shape and torch.isfinite(x.grad).all()
+
+
+def _layout(t: torch.Tensor) -> tuple:
+    """Order of the dimensions (size > 1) from the largest stride down."""
+    dims = [d for d in range(t.dim()) if t.size(d) > 1]
+    return tuple(sorted(dims, key=lambda d: -t.stride(d)))
+
+
+ELEMENTWISE = {"add", "add_", "mul", "mul_", "threshold_backward", "native_batch_norm_backward",
+               "relu", "relu_", "clamp_min", "clamp_min_", "sub", "div"}
+
+
+def test_training_step_mixes_no_memory_layouts():
+    """In a training step of a strided two-person GE-CN, no element-wise
+    operation or batch-norm backward gets two same-shaped activations in
+    different memory layouts (mixed layouts take PyTorch's slow
+    element-by-element paths: this caught a default-layout gradient coming
+    out of the strided 1x1 convolutions' slice)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from topogcn.models import GECN
+
+    mixed = []
+
+    class Check(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = func.overloadpacket.__name__
+            tensors = [a for a in args if isinstance(a, torch.Tensor) and a.dim() >= 4]
+            if name in ELEMENTWISE and len(tensors) >= 2:
+                same = [t for t in tensors if t.shape == tensors[0].shape]
+                if len({_layout(t) for t in same}) > 1:
+                    mixed.append((name, [tuple(t.shape) for t in same],
+                                  [t.stride() for t in same]))
+            return func(*args, **(kwargs or {}))
+
+    torch.manual_seed(0)
+    model = GECN(5, "ntu25", num_person=2, channels=(8, 8, 16, 16), strides=(1, 1, 2, 1))
+    x = torch.randn(2, 2, 8, 25, 3)
+    with Check():
+        model(x).square().sum().backward()
+    assert not mixed, mixed[:3]
