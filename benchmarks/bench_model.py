@@ -262,6 +262,21 @@ def build(impl: str, name: str):
     return model, M, V, K
 
 
+def run_step(model, opt, mode: str, x, y) -> None:
+    """One training step (forward, backward, SGD step) or one inference
+    batch under ``torch.inference_mode``."""
+    if mode == "train":
+        model.train()
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    else:
+        model.eval()
+        with torch.inference_mode():
+            model(x)
+
+
 def measure(impl: str, name: str, mode: str, batch: int, frames: int, steps: int,
             warmup: int = 2) -> dict:
     torch.manual_seed(0)
@@ -275,19 +290,7 @@ def measure(impl: str, name: str, mode: str, batch: int, frames: int, steps: int
 
     def step():
         with autocast:
-            run()
-
-    def run():
-        if mode == "train":
-            model.train()
-            loss = F.cross_entropy(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        else:
-            model.eval()
-            with torch.inference_mode():
-                model(x)
+            run_step(model, opt, mode, x, y)
 
     warm = warm_up(step, warmup)  # (and compilation)
     times = []
@@ -311,26 +314,17 @@ def alternate(name: str, mode: str, batch: int, frames: int, steps: int,
     allocator, so their ratio does not carry the drift between processes
     and minutes that the per-process rounds average over."""
     torch.manual_seed(0)
-    nets = {impl: build(impl, name)[0] for impl in ("plain", "topogcn")}
-    _, M, V, K = build("plain", name)
+    built = {impl: build(impl, name) for impl in ("plain", "topogcn")}
+    nets = {impl: b[0] for impl, b in built.items()}
+    _, M, V, K = built["plain"]
     x = torch.randn(batch, M, frames, V, 3)
     y = torch.randint(0, K, (batch,))
     opts = {impl: torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
             for impl, m in nets.items()}
 
     def step(impl: str) -> float:
-        model = nets[impl]
         t = time.perf_counter()
-        if mode == "train":
-            model.train()
-            loss = F.cross_entropy(model(x), y)
-            opts[impl].zero_grad()
-            loss.backward()
-            opts[impl].step()
-        else:
-            model.eval()
-            with torch.inference_mode():
-                model(x)
+        run_step(nets[impl], opts[impl], mode, x, y)
         return time.perf_counter() - t
 
     warm = warm_up(lambda: (step("plain"), step("topogcn")), warmup)
