@@ -29,7 +29,12 @@ median step: the first steps of a process pay for the memory the allocator
 has not yet recycled (up to 8 GB of fresh pages per step for the plain
 network, settling over 3 to 5 steps; topogcn's ntu25 training steps still
 fell 4.6, 3.8, 3.5 s after two warm-up steps), which is not what a training
-run or a serving process sees after its first batches.
+run or a serving process sees after its first batches.  Every timed step
+also records the memory the process faulted in afresh during it (minor
+page faults times the page size: ``fresh_mb`` in the JSON, the median in
+the "fresh MB/step" columns): the part of a step's time that depends on
+whether the allocator kept or returned freed memory, which differs between
+processes and between the two networks.
 
 With ``--alternate N``, the plain network and topogcn (float32) also run
 in one process, step by step in ABBA order, ``N`` steps each
@@ -277,6 +282,20 @@ def run_step(model, opt, mode: str, x, y) -> None:
             model(x)
 
 
+def fresh_pages_mb() -> float:
+    """Memory this process has faulted in so far (minor page faults times the
+    page size), in MB: what a step costs the operating system beyond its
+    arithmetic when the allocator has handed freed memory back."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt * resource.getpagesize() / 2 ** 20
+
+
+def timed(step) -> tuple:
+    """``step()``'s duration in seconds and the MB of fresh pages it faulted in."""
+    pages, t = fresh_pages_mb(), time.perf_counter()
+    step()
+    return time.perf_counter() - t, fresh_pages_mb() - pages
+
+
 def measure(impl: str, name: str, mode: str, batch: int, frames: int, steps: int,
             warmup: int = 2) -> dict:
     torch.manual_seed(0)
@@ -293,15 +312,12 @@ def measure(impl: str, name: str, mode: str, batch: int, frames: int, steps: int
             run_step(model, opt, mode, x, y)
 
     warm = warm_up(step, warmup)  # (and compilation)
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
+    times, fresh = zip(*(timed(step) for _ in range(steps)))
     dt = _median(times)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"impl": impl, "config": name, "mode": mode, "batch": batch, "frames": frames,
-            "warmup": warmup, "warmup_s": warm, "step_s": times, "samples_per_s": batch / dt,
+            "warmup": warmup, "warmup_s": warm, "step_s": list(times), "fresh_mb": list(fresh),
+            "samples_per_s": batch / dt,
             "peak_mb": (peak - base) / 1024,
             "params": sum(p.numel() for p in model.parameters())}
 
@@ -322,19 +338,19 @@ def alternate(name: str, mode: str, batch: int, frames: int, steps: int,
     opts = {impl: torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
             for impl, m in nets.items()}
 
-    def step(impl: str) -> float:
-        t = time.perf_counter()
-        run_step(nets[impl], opts[impl], mode, x, y)
-        return time.perf_counter() - t
+    def step(impl: str) -> tuple:
+        return timed(lambda: run_step(nets[impl], opts[impl], mode, x, y))
 
     warm = warm_up(lambda: (step("plain"), step("topogcn")), warmup)
-    times = {"plain": [], "topogcn": []}
+    times, fresh = {"plain": [], "topogcn": []}, {"plain": [], "topogcn": []}
     order = ("plain", "topogcn", "topogcn", "plain")
     for i in range(-(-steps // 2)):
         for impl in order if i % 2 == 0 else order[::-1]:
-            times[impl].append(step(impl))
+            t, mb = step(impl)
+            times[impl].append(t)
+            fresh[impl].append(mb)
     return {"config": name, "mode": mode, "batch": batch, "frames": frames, "warmup": warmup,
-            "warmup_s": warm, "step_s": times}
+            "warmup_s": warm, "step_s": times, "fresh_mb": fresh}
 
 
 #: at most this many warm-up steps (see :func:`warm_up`)
@@ -359,13 +375,21 @@ def warm_up(step, minimum: int) -> list:
 
 
 def alternating_table(runs):
-    header = ["config", "mode", "steps each", "plain s/step", "topogcn s/step", "x plain"]
+    header = ["config", "mode", "steps each", "plain s/step", "topogcn s/step", "x plain",
+              "plain fresh MB/step", "topogcn fresh MB/step"]
     body = []
     for r in runs:
         p, t = _median(r["step_s"]["plain"]), _median(r["step_s"]["topogcn"])
+        fresh = r.get("fresh_mb", {})
         body.append([r["config"], r["mode"], str(len(r["step_s"]["plain"])), f"{p:.3f}",
-                     f"{t:.3f}", f"{p / t:.2f}"])
+                     f"{t:.3f}", f"{p / t:.2f}",
+                     *(_fresh(fresh.get(impl)) for impl in ("plain", "topogcn"))])
     return header, body
+
+
+def _fresh(values) -> str:
+    """The median of per-step fresh-page MB (``-`` for results without them)."""
+    return "-" if not values else f"{_median(values):.0f}"
 
 
 def gmacs(name: str, frames: int) -> float:
@@ -484,7 +508,7 @@ def table(rows, macs):
     rounds, and the median over rounds of the ratio to plain within the
     round (with its range when there are several rounds)."""
     header = ["config", "mode", "implementation", "samples/s", "x plain", "peak MB",
-              "x plain (memory)", "GMAC/sample"]
+              "x plain (memory)", "fresh MB/step", "GMAC/sample"]
     body = []
     for name in dict.fromkeys(r["config"] for r in rows):
         for mode in ("train", "eval"):
@@ -502,7 +526,9 @@ def table(rows, macs):
                     ratio += f" ({min(speed):.2f}-{max(speed):.2f})"
                 body.append([name, mode, impl, f"{_median([r['samples_per_s'] for r in mine]):.2f}",
                              ratio, f"{_median([r['peak_mb'] for r in mine]):.0f}",
-                             f"{_median(memory):.2f}", f"{macs[name]:.2f}"])
+                             f"{_median(memory):.2f}",
+                             _fresh([_median(r["fresh_mb"]) for r in mine if r.get("fresh_mb")]),
+                             f"{macs[name]:.2f}"])
     return header, body
 
 
