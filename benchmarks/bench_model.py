@@ -36,12 +36,19 @@ the "fresh MB/step" columns): the part of a step's time that depends on
 whether the allocator kept or returned freed memory, which differs between
 processes and between the two networks.
 
+With ``--keep-memory``, every process runs with glibc told to keep freed
+memory (``MALLOC_TRIM_THRESHOLD_`` large, ``MALLOC_MMAP_MAX_=0``): no page
+faults after the first steps, so the ratio is that of the arithmetic and
+memory traffic alone (``--impls plain topogcn --out
+benchmarks/results/bench_model_kept.json`` for the committed table).
+
 With ``--alternate N``, the plain network and topogcn (float32) also run
 in one process, step by step in ABBA order, ``N`` steps each
 (``bench_model_alternating.md``): the ratio least moved by the drift
 between processes and minutes.
 
 Usage: ``python benchmarks/bench_model.py [--quick] [--warmup W] [--steps N] [--repeats R]
+[--impls IMPL ...] [--keep-memory]
 [--alternate N] [--configs ntu25 ...]``
 """
 from __future__ import annotations
@@ -255,6 +262,9 @@ def max_logit_difference(name: str, frames: int = 16) -> dict:
 CONFIGS = {"ntu25": ("ntu25", 2, 60), "openpose137": ("openpose137", 1, 32)}
 NO_CHECKPOINT = "topogcn, checkpoint off"
 IMPLS = ("plain", "topogcn", "topogcn+bf16", "topogcn+compile")
+#: glibc settings under which freed memory stays in the process (no trimming
+#: of the heap, no memory-mapped chunks): ``--keep-memory``
+KEEP_MEMORY_ENV = {"MALLOC_TRIM_THRESHOLD_": str(1 << 36), "MALLOC_MMAP_MAX_": "0"}
 
 
 def build(impl: str, name: str):
@@ -423,6 +433,12 @@ def main() -> None:
                     help=argparse.SUPPRESS)
     ap.add_argument("--configs", nargs="+", choices=sorted(CONFIGS),
                     help="measure only these (the other configs' rows are kept from --out)")
+    ap.add_argument("--impls", nargs="+", choices=IMPLS,
+                    help="measure only these implementations (default: all)")
+    ap.add_argument("--keep-memory", action="store_true",
+                    help="run every measurement with glibc keeping freed memory "
+                         "(MALLOC_TRIM_THRESHOLD_, MALLOC_MMAP_MAX_=0): the comparison "
+                         "without page faults; use another --out")
     ap.add_argument("--tables-only", action="store_true",
                     help="rewrite the .md/.csv tables from the JSON of --out")
     args = ap.parse_args()
@@ -455,16 +471,19 @@ def main() -> None:
         alternating = [r for r in old["meta"].get("alternating", [])
                        if r["config"] not in configs or not args.alternate]
     repeats = 1 if args.quick else args.repeats
+    env = dict(os.environ, **KEEP_MEMORY_ENV) if args.keep_memory else None
     for name in configs:
         for mode in ("train", "eval"):
-            impls = IMPLS + ((NO_CHECKPOINT,) if name == "openpose137" and mode == "train" else ())
+            impls = tuple(args.impls or IMPLS) + (
+                (NO_CHECKPOINT,) if name == "openpose137" and mode == "train"
+                and not args.impls else ())
             # every implementation in turn, `repeats` rounds: a slow spell of
             # the machine hits both sides of a round's ratios alike
             for r in range(repeats):
                 for impl in impls:
                     cmd = [sys.executable, __file__, "--one", impl, name, mode, str(batch),
                            str(frames), str(steps), str(warmup)]
-                    res = subprocess.run(cmd, capture_output=True, text=True)
+                    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
                     if res.returncode != 0:
                         print(f"{impl} {name} {mode}: failed\n{res.stderr[-800:]}",
                               file=sys.stderr)
@@ -478,7 +497,7 @@ def main() -> None:
         for mode in ("train", "eval"):
             cmd = [sys.executable, __file__, "--alternate-one", name, mode, str(batch),
                    str(frames), str(args.alternate), str(warmup)]
-            res = subprocess.run(cmd, capture_output=True, text=True)
+            res = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if res.returncode != 0:
                 print(f"alternating {name} {mode}: failed\n{res.stderr[-800:]}",
                       file=sys.stderr)
@@ -496,7 +515,8 @@ def main() -> None:
             "warmup_steps": warmup, "timed_steps": steps,
             "torch": torch.__version__, "threads": torch.get_num_threads(),
             "gmac_per_sample": macs, "max_relative_logit_difference": diffs,
-            "alternating": alternating}
+            "alternating": alternating,
+            "allocator": KEEP_MEMORY_ENV if args.keep_memory else "default"}
     print(results_io.save(args.out, meta, rows, *table(rows, macs)))
     if alternating:
         stem = os.path.splitext(args.out)[0] + "_alternating"
