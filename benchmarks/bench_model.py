@@ -41,6 +41,8 @@ memory (``MALLOC_TRIM_THRESHOLD_`` large, ``MALLOC_MMAP_MAX_=0``): no page
 faults after the first steps, so the ratio is that of the arithmetic and
 memory traffic alone (``--impls plain topogcn --out
 benchmarks/results/bench_model_kept.json`` for the committed table).
+Memory that is never returned fragments: the plain network's openpose137
+training then needs more than the 24 GB of this machine.
 
 With ``--alternate N``, the plain network and topogcn (float32) also run
 in one process, step by step in ABBA order, ``N`` steps each
