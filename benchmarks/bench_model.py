@@ -377,9 +377,7 @@ def warm_up(step, minimum: int) -> list:
     (for a pair of steps, their sum)."""
     times = []
     while len(times) < MAX_WARMUP:
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
+        times.append(timed(step)[0])
         if len(times) >= max(1, minimum) and (
                 len(times) < 2 or times[-1] > 0.95 * times[-2]):
             break
