@@ -38,8 +38,7 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_sgconv.py
 	$(PY) benchmarks/bench_model.py --alternate 8
-	$(PY) benchmarks/bench_model.py --configs ntu25 --repeats 3 --impls plain topogcn --keep-memory \
-		--out benchmarks/results/bench_model_kept.json
+	$(PY) benchmarks/bench_model.py --configs ntu25 --repeats 3 --impls plain topogcn --keep-memory
 	$(PY) benchmarks/bench_spotting.py
 
 clean:

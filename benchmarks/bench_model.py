@@ -39,8 +39,9 @@ processes and between the two networks.
 With ``--keep-memory``, every process runs with glibc told to keep freed
 memory (``MALLOC_TRIM_THRESHOLD_`` large, ``MALLOC_MMAP_MAX_=0``): no page
 faults after the first steps, so the ratio is that of the arithmetic and
-memory traffic alone (``--impls plain topogcn --out
-benchmarks/results/bench_model_kept.json`` for the committed table).
+memory traffic alone (written to ``bench_model_kept.json`` unless
+``--out`` says otherwise; ``--configs ntu25 --repeats 3 --impls plain
+topogcn`` for the committed table).
 Memory that is never returned fragments: the plain network's openpose137
 training then needs more than the 24 GB of this machine.
 
@@ -421,8 +422,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2,
                     help="rounds of every implementation in turn (the ratios are the "
                          "median over rounds of each round's ratio to plain)")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
-                                                  "bench_model.json"))
+    ap.add_argument("--out", help="results JSON (default: results/bench_model.json, "
+                                  "with --keep-memory results/bench_model_kept.json)")
     ap.add_argument("--one", nargs=7, metavar=("IMPL", "CONFIG", "MODE", "BATCH", "FRAMES",
                                                "STEPS", "WARMUP"))
     ap.add_argument("--alternate", type=int, default=0, metavar="N",
@@ -438,10 +439,13 @@ def main() -> None:
     ap.add_argument("--keep-memory", action="store_true",
                     help="run every measurement with glibc keeping freed memory "
                          "(MALLOC_TRIM_THRESHOLD_, MALLOC_MMAP_MAX_=0): the comparison "
-                         "without page faults; use another --out")
+                         "without page faults, in its own results file")
     ap.add_argument("--tables-only", action="store_true",
                     help="rewrite the .md/.csv tables from the JSON of --out")
     args = ap.parse_args()
+    if args.out is None:
+        args.out = os.path.join(os.path.dirname(__file__), "results",
+                                "bench_model_kept.json" if args.keep_memory else "bench_model.json")
     if args.tables_only:
         res = results_io.load(args.out)
         print(results_io.save(args.out, res["meta"], res["rows"],

@@ -247,3 +247,23 @@ def test_bf16_mixed_and_compiled_runs_train_save_and_reload(tmp_path, tiny_overr
         probs = torch.softmax(run.model.eval()(clip.unsqueeze(0)), dim=-1)[0]
     tol = 0.05 if "bf16" in overrides[0] else 1e-4  # bf16 test scores vs float32 here
     assert np.abs(probs.numpy() - scores["scores"][0]).max() < tol
+
+
+def test_keep_freed_memory_is_applied_before_training_and_noted_where_unavailable(
+        tmp_path, tiny_overrides, capsys, monkeypatch):
+    import topogcn.engine.run as run_module
+
+    calls = []
+    monkeypatch.setattr(run_module, "keep_freed_memory", lambda: calls.append(1) or False)
+    cfg = load_config("synthetic", tiny_overrides + ["trainer.epochs=1", "trainer.baselines=false",
+                                                     "trainer.keep_freed_memory=true"])
+    train(cfg, str(tmp_path / "kept"))
+    assert calls == [1]
+    assert "trainer.keep_freed_memory: needs glibc's allocator; not applied" in \
+        capsys.readouterr().out
+    train(load_config("synthetic", tiny_overrides + ["trainer.epochs=1",
+                                                     "trainer.baselines=false"]),
+          str(tmp_path / "default"))
+    assert calls == [1]  # off by default
+    with pytest.raises(ConfigError, match="keep_freed_memory"):
+        load_config("synthetic", ["trainer.keep_freed_memory=3"])

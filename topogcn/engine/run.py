@@ -27,6 +27,7 @@ from topogcn.engine.module import SkeletonClassifier
 from topogcn.engine.sequence_io import read_sequence
 from topogcn.engine.trained_run import CKPT_KEY, Run, build_model, run_payload
 from topogcn.transforms import Preprocess
+from topogcn.utils.allocator import keep_freed_memory
 from topogcn.utils.io import atomic_path, atomic_write_text
 from topogcn.utils.lock import FolderInUseError, folder_lock
 
@@ -161,6 +162,8 @@ def train(cfg: Config, out: str, resume: bool = False, overwrite: bool = False) 
     check_config(cfg)
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
+    if cfg.trainer.keep_freed_memory and not keep_freed_memory():
+        print("trainer.keep_freed_memory: needs glibc's allocator; not applied", flush=True)
     created = not os.path.exists(out)
     # one run per folder: DDP's other processes share rank 0's lock
     rank0 = os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
