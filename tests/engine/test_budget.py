@@ -175,6 +175,22 @@ def test_budget_extends_while_validation_still_rises(capsys):
     assert {"epochs", "extended", "cycle_start"} <= set(state)
 
 
+def test_budget_extension_counts_epochs_at_the_median_pace(capsys):
+    from topogcn.engine.budget import TimeBudget
+
+    rising = [(e, 0.3 + 0.03 * e) for e in range(12)]
+    budget = TimeBudget(1, 12, extensions=1, extension_gain=0.02)  # 60 s
+    trainer, module = _fake(0, rising, 12)
+    budget.on_train_start(trainer, module)
+    for _ in range(11):
+        _epoch(budget, trainer, module, 2.0)
+    # a last epoch of 10 s (a busy moment) after eleven of 2 s: 28 s left is
+    # 14 epochs at the pace (6 granted), 2 at the last epoch's duration
+    _epoch(budget, trainer, module, 10.0)
+    assert budget.extended == 1 and budget.epochs == 18
+    assert "6 more epochs" in capsys.readouterr().out
+
+
 def _epoch(budget, trainer, module, seconds):
     """One epoch end after an epoch of ``seconds``."""
     import time

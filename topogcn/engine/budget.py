@@ -123,7 +123,7 @@ class TimeBudget(Callback):
             if not self._follow_pace(trainer, pl_module, done):
                 return
         if done == self.epochs and self.extended < self.max_extensions:
-            self._maybe_extend(trainer, pl_module, done, took)
+            self._maybe_extend(trainer, pl_module, done)
 
     def _follow_pace(self, trainer, pl_module, done: int) -> bool:
         """Fits the plan to the time left at the current pace; False when
@@ -154,7 +154,7 @@ class TimeBudget(Callback):
         self.epochs = epochs
         self._apply(trainer, pl_module)
 
-    def _maybe_extend(self, trainer, pl_module, done: int, took: float) -> None:
+    def _maybe_extend(self, trainer, pl_module, done: int) -> None:
         history = [(e, s) for e, s in getattr(pl_module, "val_history", [])
                    if e >= self.cycle_start]
         if len(history) < 4:
@@ -169,7 +169,9 @@ class TimeBudget(Callback):
             return
         more = -(-self.planned // 2)
         if self.max_seconds is not None:
-            more = min(more, int((self.max_seconds - self.elapsed) // max(took, 1e-6)))
+            # at the pace the plan follows (one slow last epoch does not decide)
+            pace = max(statistics.median(self.recent), 1e-6)
+            more = min(more, int((self.max_seconds - self.elapsed) // pace))
         if more < 2:
             return
         self.extended += 1
