@@ -77,6 +77,42 @@ def test_latent_is_mu_in_eval_and_stochastic_in_train():
     assert torch.equal(model(x), model(x))
 
 
+def test_latent_std_is_the_reference_and_stays_finite_where_it_overflows():
+    from topogcn.models.gecn import latent_std
+
+    rho = 0.5
+    lv = torch.tensor([-30.0, 0.0, 5.0, 9.2, 9.3, 50.0, 170.0], dtype=torch.float64,
+                      requires_grad=True)  # the reference is finite here
+    ours = latent_std(lv, rho)
+    ref = (lv * rho).exp().clamp(max=100)
+    torch.testing.assert_close(ours, ref, rtol=0, atol=0)
+    g, = torch.autograd.grad(ours.sum(), lv)
+    g_ref, = torch.autograd.grad(ref.sum(), lv)
+    torch.testing.assert_close(g, g_ref, rtol=0, atol=0)
+    assert g[-3:].eq(0).all() and g[2] > 0  # clamped: no gradient; below 100: exp's
+    # float32 exponents above 88.7: the reference's gradient is NaN, ours zero
+    big = torch.tensor([200.0, 1300.0], requires_grad=True)
+    ref = (big * rho).exp().clamp(max=100)
+    assert torch.autograd.grad(ref.sum(), big)[0].isnan().all()
+    out = latent_std(big, rho)
+    assert out.eq(100).all() and torch.autograd.grad(out.sum(), big)[0].eq(0).all()
+
+
+def test_diverging_latent_variance_gives_finite_gradients():
+    """One diverging SGD step (log-variance in the hundreds) must not turn
+    every weight into NaN: the model's gradients stay finite."""
+    torch.manual_seed(0)
+    model = GECN(num_classes=4, skeleton="ntu25", num_person=1, channels=[8, 16],
+                 strides=[1, 2], noise_ratio=0.5).train()
+    with torch.no_grad():
+        model.fc_logvar.bias.fill_(400.0)  # exp(0.5 * 400) overflows float32
+    loss = model(torch.randn(2, 1, 8, 25, 3)).square().mean()
+    loss.backward()
+    assert torch.isfinite(loss)
+    for name, p in model.named_parameters():
+        assert p.grad is None or torch.isfinite(p.grad).all(), name
+
+
 @pytest.mark.parametrize("name", ["gecn", "gecn_baseline", "stgcn"])
 def test_loss_decreases_on_tiny_overfit_batch(name):
     torch.manual_seed(0)

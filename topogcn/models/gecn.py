@@ -35,6 +35,27 @@ def resolve_edges(skeleton: Skeleton, edges: Union[str, int]) -> Optional[Tensor
                      f"got {edges!r}")
 
 
+#: the reference clamps the latent noise's standard deviation at this
+STD_MAX = 100.0
+#: exponents above this (``exp`` = 5.5e34, far above :data:`STD_MAX`) are
+#: clamped before the exponential, which would overflow from 88.7 on
+_EXP_MAX = 80.0
+
+
+def latent_std(logvar: Tensor, noise_ratio: float) -> Tensor:
+    r"""The reference's noise scale
+    :math:`\min(\exp(\rho \log\sigma^2), 100)`, with the same values
+    and gradients wherever the reference's are finite.  The reference
+    computes the exponential first: where :math:`\rho \log\sigma^2 >
+    88.7` it is ``inf``, the clamp's zero gradient times ``inf`` is NaN, and
+    one diverging step (the official recipe at its first epoch's
+    learning rate on the synthetic data: :math:`\log\sigma^2` up to 650)
+    turns every weight into NaN.  Here the exponent is clamped at 80 first
+    (:math:`e^{80} > 100`, so the value is unchanged and the gradient there
+    is zero, as the reference's where it is finite)."""
+    return (logvar * noise_ratio).clamp(max=_EXP_MAX).exp().clamp(max=STD_MAX)
+
+
 class GECN(Module):
     r"""GE-CN, the graph-encoding convolutional network of `"Representation
     Learning for Topology-adaptive Micro-gesture Recognition and Analysis"
@@ -220,8 +241,7 @@ class GECN(Module):
         h = self.fc(self.features(x))
         mu, logvar = self.fc_mu(h), self.fc_logvar(h)
         if self.training:
-            std = (logvar * self.noise_ratio).exp().clamp(max=100)
-            z = mu + torch.randn_like(std) * std
+            z = mu + torch.randn_like(mu) * latent_std(logvar, self.noise_ratio)
         else:
             z = mu
         return LatentOutput(z, mu, logvar)
