@@ -25,6 +25,8 @@ def test_paper_configs_item_by_item(name):
     assert d.center == "first_frame" and d.center_person == "first"
     assert not d.normalize_scale and d.num_workers > 0
     assert d.center_joint == ("SpineMid" if name != "paper-imigue" else None)
+    # the one addition: synthetic-paper clips (the official recipe diverges there)
+    assert cfg.trainer.gradient_clip_val == (1.0 if name == "synthetic-paper" else None)
 
 
 def test_config_command_prints_the_resolved_recipe(capsys):

@@ -267,3 +267,20 @@ def test_keep_freed_memory_is_applied_before_training_and_noted_where_unavailabl
     assert calls == [1]  # off by default
     with pytest.raises(ConfigError, match="keep_freed_memory"):
         load_config("synthetic", ["trainer.keep_freed_memory=3"])
+
+
+def test_diverged_latent_stops_the_run_where_the_reference_turns_nan(tiny_cfg):
+    from topogcn.engine import SkeletonClassifier
+    from topogcn.models import GECN
+
+    model = GECN(num_classes=3, skeleton="ntu25", num_person=1, channels=[8], strides=[1],
+                 noise_ratio=0.5)
+    module = SkeletonClassifier(model, tiny_cfg.loss, tiny_cfg.optim, 1, 8)
+    module._check_latent(torch.tensor([[-500.0, 170.0]]))  # exp(85) is finite: goes on
+    with pytest.raises(NonFiniteLossError,
+                       match=r"diverged at epoch 0, step 0: the latent log-variance reached 400 "
+                             r"\(its noise scale exp\(0.5 x 400\) overflows float32\).*"
+                             r"gradient_clip_val"):
+        module._check_latent(torch.tensor([[1.0, 400.0]]))
+    model.noise_ratio = 0.0  # no noise: nothing to overflow
+    module._check_latent(torch.tensor([[1.0, 400.0]]))

@@ -21,8 +21,13 @@ SELECTION_TIE_BREAK = 1e-5
 
 
 class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the run stops, the last good
-    checkpoint is kept."""
+    """The loss became NaN or infinite, or the latent log-variance beyond
+    what float32 can exponentiate (training diverged); the run stops, the
+    last good checkpoint is kept."""
+
+
+#: the largest float32 exponent whose ``exp`` is finite
+_EXP_OVERFLOW = 88.72
 
 
 class WarmupSchedule:
@@ -130,6 +135,8 @@ class SkeletonClassifier(L.LightningModule):
     def _step(self, batch, metrics: MetricCollection, stage: str):
         x, y = batch
         out = self.model.encode(x)
+        if stage == "train":
+            self._check_latent(out.logvar)
         logits = self.model.classifier(out.z)
         terms = self.loss_fn(logits, out.z, y)
         metrics.update(logits, y)
@@ -138,6 +145,22 @@ class SkeletonClassifier(L.LightningModule):
                  batch_size=len(y), sync_dist=not on_step)
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
         return terms, logits, y
+
+    def _check_latent(self, logvar: Tensor) -> None:
+        """Stops a diverged run where the reference would turn into NaN:
+        a latent noise exponent beyond float32's range (the reference's
+        noise scale is ``inf`` there and its gradient NaN; topogcn's stays
+        finite, so without this a diverged run would go on, collapsed)."""
+        ratio = getattr(self.model, "noise_ratio", None)
+        if not ratio:
+            return
+        peak = float(logvar.detach().max())
+        if peak * ratio > _EXP_OVERFLOW:
+            raise NonFiniteLossError(
+                f"training diverged at epoch {self.current_epoch}, step {self.global_step}: "
+                f"the latent log-variance reached {peak:.0f} (its noise scale "
+                f"exp({ratio:g} x {peak:.0f}) overflows float32); the run stops and the last "
+                f"good checkpoint is kept. Lower optim.lr or set trainer.gradient_clip_val")
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
         terms, _, _ = self._step(batch, self.train_metrics, "train")

@@ -52,7 +52,9 @@ def latent_std(logvar: Tensor, noise_ratio: float) -> Tensor:
     learning rate on the synthetic data: :math:`\log\sigma^2` up to 650)
     turns every weight into NaN.  Here the exponent is clamped at 80 first
     (:math:`e^{80} > 100`, so the value is unchanged and the gradient there
-    is zero, as the reference's where it is finite)."""
+    is zero, as the reference's where it is finite).  The training loop
+    stops such a run itself, naming the cause
+    (:class:`~topogcn.engine.SkeletonClassifier`)."""
     return (logvar * noise_ratio).clamp(max=_EXP_MAX).exp().clamp(max=STD_MAX)
 
 
