@@ -120,7 +120,7 @@ def main() -> None:
                 ("data", lambda r: r["dataset"]), ("GE-CN top-1", lambda r: _pc(r["top1"])),
                 ("linear", lambda r: _pc(r["linear"])), ("chance", lambda r: _pc(r["chance"])),
                 ("margin", lambda r: f"{100 * r['margin']:+.1f}"),
-                ("epochs (best)", lambda r: f"{r['epochs']} ({(r['best_epoch'] or 0) + 1})"),
+                ("epochs (best)", lambda r: f"{r['epochs']} ({r['best_epoch'] or '-'})"),
                 ("train clips", lambda r: r["num_train"]),
                 ("train time", lambda r: f"{r['train_time_s']:.0f} s")]))
         if args.spotting:

@@ -60,9 +60,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from topogcn.engine.config import load_config
     from topogcn.engine.run import train
 
-    if args.resume and args.out and not args.config and not args.set:
-        import os
-        cfg = load_config(os.path.join(args.out, "config.yaml"))
+    if args.resume:
+        if not args.out:
+            raise ValueError("--resume needs --out RUN_DIR, the run to continue")
+        if args.config or args.set:
+            raise ValueError("--resume continues the run in --out with its own config.yaml; "
+                             "--config and --set cannot change it (start a new run in another "
+                             "--out to train with other settings)")
+        path = os.path.join(args.out, "config.yaml")
+        if not os.path.isfile(path):
+            raise ValueError(f"--resume: '{args.out}' has no config.yaml (is it a topogcn run "
+                             f"folder?)")
+        cfg = load_config(path)
     else:
         cfg = _config(args)
     out = args.out or os.path.join("runs", f"{cfg.data.name}-{cfg.model.name}-"
@@ -75,16 +84,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if base.get("linear") is not None:
         rows.append(("linear baseline", f"{100 * base['linear']:.2f}% (logistic regression on "
                                         f"the same clips; chance {100 * base['chance']:.2f}%)"))
-    budget = m.get("budget") or {}
-    best = budget.get("best_epoch")
+    budget = m["budget"]
+    best = budget["best_epoch"]
+    epochs = f"{m['epoch']}"
+    if budget["stopped_by"] == "early_stopping":
+        epochs += f" of {budget['epochs_final_plan']} (early stopping)"
     rows += [("test top-5", f"{100 * m['top5']:.2f}%"), ("test clips", m["num_test"]),
-             ("epochs", m["epoch"] if not budget.get("stopped") else
-              f"{m['epoch']} (stopped: {budget['stopped'].replace('_', ' ')})"),
-             ("checkpoint", m["checkpoint"] + (f" (epoch {best + 1}, best validation)"
+             ("epochs", epochs),
+             ("checkpoint", m["checkpoint"] + (f" (epoch {best}, best validation)"
                                                if m["checkpoint"] == "best" and best is not None
                                                else "")),
              ("train time", f"{m['train_time_s']:.1f} s"), ("run folder", out)]
     _print_table(rows)
+    if budget["stopped_by"] == "time_limit":
+        print(f"\nstopped by the {budget['max_minutes']:g}-minute limit after {m['epoch']} of "
+              f"{budget['epochs_final_plan']} planned epochs: not the recipe's result "
+              f"(trainer.max_minutes)")
     return 0
 
 
@@ -393,6 +408,8 @@ def _quiet_libraries() -> None:
         warnings.filterwarnings("ignore", category=category)
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    # a resumed run's checkpoint folder holds its checkpoints, as it should
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -128,10 +128,10 @@ def test_training_curves_mark_the_best_validation_epoch(tmp_path):
     from topogcn.analysis.plots import plot_curves
 
     rows = []
-    for e, (sel, top1) in enumerate([(0.5, 0.5), (0.9, 0.9), (0.8, 0.8)]):
-        rows.append({"epoch": str(e), "train/loss_epoch": str(2 - e), "train/top1": "0.7"})
-        rows.append({"epoch": str(e), "val/loss": str(1.5 - e / 4), "val/top1": str(top1),
+    for e, (sel, top1) in enumerate([(0.5, 0.5), (0.9, 0.9), (0.8, 0.8)], start=1):
+        rows.append({"epoch": str(e), "train/loss": str(2 - e), "train/top1": "0.7",
+                     "val/loss": str(1.5 - e / 4), "val/top1": str(top1),
                      "val/selection": str(sel)})
     path = plot_curves(rows, str(tmp_path / "curves.png"))
     assert path and os.path.getsize(path) > 1000
-    assert plot_curves([{"epoch": "0"}], str(tmp_path / "none.png")) is None
+    assert plot_curves([{"epoch": "1"}], str(tmp_path / "none.png")) is None

@@ -24,6 +24,9 @@ def test_step_budget_becomes_epochs():
     assert batches_per_epoch(700, cfg.data, cfg.trainer) == 21
     cfg = load_config("synthetic", ["trainer.epochs=7"])
     assert plan_epochs(cfg.trainer, 3) == 7  # no step budget: the epochs
+    cfg = load_config("synthetic", ["trainer.steps=5"])  # below one epoch: the epoch ends early
+    assert batches_per_epoch(700, cfg.data, cfg.trainer) == 5
+    assert plan_epochs(cfg.trainer, 5) == 1
     for bad in ("trainer.steps=0", "trainer.max_minutes=0", "trainer.early_stopping=0",
                 "data.val_subjects=1.5", "data.mirror=maybe", "data.scale=1.0"):
         with pytest.raises(ConfigError):
@@ -50,22 +53,26 @@ def test_fractional_validation_split_is_seeded_and_by_subject(tiny_overrides):
         is None
 
 
-def test_time_budget_cuts_the_plan_and_early_stopping(tmp_path, tiny_overrides, capsys):
-    over = tiny_overrides + ["trainer.epochs=40", "data.val_subjects=1",
-                             "trainer.max_minutes=0.0001"]
-    m = train(load_config("synthetic", over), str(tmp_path / "t")).metrics
-    assert m["budget"]["epochs_after_time_check"] == 1 and m["epoch"] == 1
-    assert "plan cut from 40 to 1 epochs" in m["budget"]["note"]
-    assert "time budget" in capsys.readouterr().out
+def test_step_budget_below_an_epoch_and_early_stopping(tmp_path, tiny_overrides, capsys):
+    over = tiny_overrides + ["trainer.epochs=40", "trainer.steps=2", "data.val_subjects=1",
+                             "trainer.baselines=false"]
+    m = train(load_config("synthetic", over), str(tmp_path / "s")).metrics
+    assert m["epoch"] == 1 and m["budget"]["steps_per_epoch"] == 2
+    ck = torch.load(str(tmp_path / "s" / "checkpoints" / "last.ckpt"), weights_only=True)
+    assert ck["global_step"] == 2  # 2 of the epoch's 3 batches
+    assert "budget: 2 steps = 1 epoch of 2 batches" in capsys.readouterr().out
     over = tiny_overrides + ["trainer.epochs=40", "data.val_subjects=1",
                              "trainer.early_stopping=1", "optim.lr=0.0"]
     m = train(load_config("synthetic", over), str(tmp_path / "e")).metrics
     # with lr 0 only the batch-norm statistics move: progress stops soon
-    assert m["budget"]["stopped"] == "early_stopping" and m["epoch"] < 40
-    assert m["budget"]["best_epoch"] == m["epoch"] - 2 and m["checkpoint"] == "best"
+    assert m["budget"]["stopped_by"] == "early_stopping" and m["epoch"] < 40
+    # epochs are counted from 1: the best is the one before the last
+    assert m["budget"]["best_epoch"] == m["epoch"] - 1 and m["checkpoint"] == "best"
     saved = json.load(open(os.path.join(tmp_path, "e", "metrics.json")))
     assert saved["baselines"]["chance"] == pytest.approx(1 / 3)
     assert 0 <= saved["baselines"]["linear"] <= 1 and saved["num_val"] > 0
+    rows = open(os.path.join(tmp_path, "e", "logs", "metrics.csv")).read().splitlines()
+    assert rows[1].startswith("1,") and len(rows) == m["epoch"] + 1
 
 
 def test_best_validation_epoch_breaks_ties_by_loss():
@@ -140,10 +147,10 @@ def _fake(epoch, history, epochs):
 
 
 def test_budget_extends_while_validation_still_rises(capsys):
-    from topogcn.engine.budget import TimeBudget
+    from topogcn.engine.budget import TrainingBudget
 
     rising = [(e, 0.3 + 0.03 * e) for e in range(12)]  # +9 points over the last quarter
-    budget = TimeBudget(None, 12, extensions=2, extension_gain=0.02)
+    budget = TrainingBudget(12, None, extensions=2, extension_gain=0.02)
     trainer, module = _fake(11, rising, 12)
     budget.on_train_start(trainer, module)
     budget.on_train_epoch_end(trainer, module)
@@ -158,28 +165,32 @@ def test_budget_extends_while_validation_still_rises(capsys):
     budget.on_train_epoch_end(trainer, module)
     assert budget.extended == 1 and budget.epochs == 18
     # a plateau from the start: never extended
-    budget = TimeBudget(None, 12, extensions=2)
+    budget = TrainingBudget(12, None, extensions=2)
     trainer, module = _fake(11, [(e, 0.9) for e in range(12)], 12)
     budget.on_train_start(trainer, module)
     budget.on_train_epoch_end(trainer, module)
     assert budget.extended == 0 and trainer.fit_loop.max_epochs == 12
-    # no time left for two more epochs: not extended
-    budget = TimeBudget(0.01, 12, extensions=2)
-    trainer, module = _fake(11, rising, 12)
-    budget.on_train_start(trainer, module)
-    import time
-    budget.elapsed, budget.start = 0.2, time.monotonic() - 0.3  # epochs of 0.3 s, 0.5 s used
-    budget.on_train_epoch_end(trainer, module)
-    assert budget.extended == 0
-    state = TimeBudget(None, 12).state_dict()
+    # no time left for two more epochs: extended all the same (the time
+    # limit does not decide the plan); only fit_to_time caps the extension
+    for fit, extended in ((False, 1), (True, 0)):
+        budget = TrainingBudget(12, 0.01, fit_to_time=fit, extensions=2)
+        trainer, module = _fake(11, rising, 12)
+        budget.on_train_start(trainer, module)
+        import time
+        budget.elapsed, budget.start = 0.2, time.monotonic() - 0.3  # epochs of 0.3 s
+        budget.on_train_epoch_end(trainer, module)
+        assert budget.extended == extended
+        if not fit:  # the extension's next epoch would end past the 0.6 s: the guard stops
+            assert budget.stopped_by == "time_limit" and trainer.should_stop
+    state = TrainingBudget(12, None).state_dict()
     assert {"epochs", "extended", "cycle_start"} <= set(state)
 
 
 def test_budget_extension_counts_epochs_at_the_median_pace(capsys):
-    from topogcn.engine.budget import TimeBudget
+    from topogcn.engine.budget import TrainingBudget
 
     rising = [(e, 0.3 + 0.03 * e) for e in range(12)]
-    budget = TimeBudget(1, 12, extensions=1, extension_gain=0.02)  # 60 s
+    budget = TrainingBudget(12, 1, fit_to_time=True, extensions=1, extension_gain=0.02)  # 60 s
     trainer, module = _fake(0, rising, 12)
     budget.on_train_start(trainer, module)
     for _ in range(11):
@@ -200,9 +211,9 @@ def _epoch(budget, trainer, module, seconds):
 
 
 def test_time_budget_follows_the_pace_after_a_slow_first_epoch(capsys):
-    from topogcn.engine.budget import TimeBudget
+    from topogcn.engine.budget import TrainingBudget
 
-    budget = TimeBudget(10, 31)  # 600 s for 31 planned epochs
+    budget = TrainingBudget(31, 10, fit_to_time=True)  # 600 s for 31 planned epochs
     trainer, module = _fake(0, [], 31)
     budget.on_train_start(trainer, module)
     _epoch(budget, trainer, module, 110.0)  # a busy machine: 5 epochs of 110 s fit
@@ -212,21 +223,21 @@ def test_time_budget_follows_the_pace_after_a_slow_first_epoch(capsys):
     assert budget.epochs == 10
     _epoch(budget, trainer, module, 4.0)  # median 4 s: the whole plan fits again
     assert budget.epochs == 31 and trainer.fit_loop.max_epochs == 31
-    assert module.schedule.epochs == 31 and not budget.stopped
+    assert module.schedule.epochs == 31 and not budget.stopped_by
     assert "plan raised from 10 to 31 epochs" in capsys.readouterr().out
     for _ in range(27):  # steady epochs: the plan stays
         _epoch(budget, trainer, module, 4.0)
-    assert budget.epochs == 31 and not budget.stopped and len(budget.notes) == 3
+    assert budget.epochs == 31 and not budget.stopped_by and len(budget.notes) == 3
     # resumed from a checkpoint, the budget keeps its pace and its uncut plan
-    again = TimeBudget(10, 31)
+    again = TrainingBudget(31, 10, fit_to_time=True)
     again.load_state_dict(budget.state_dict())
     assert again.uncut == 31 and again.recent == pytest.approx([4.0, 4.0, 4.0], abs=0.1)
 
 
 def test_time_budget_cuts_the_plan_when_epochs_slow_down(capsys):
-    from topogcn.engine.budget import TimeBudget
+    from topogcn.engine.budget import TrainingBudget
 
-    budget = TimeBudget(1, 20)  # 60 s
+    budget = TrainingBudget(20, 1, fit_to_time=True)  # 60 s
     trainer, module = _fake(0, [], 20)
     budget.on_train_start(trainer, module)
     for _ in range(3):
@@ -237,7 +248,27 @@ def test_time_budget_cuts_the_plan_when_epochs_slow_down(capsys):
     assert budget.epochs == 13 and module.schedule.epochs == 13
     assert "plan cut from 20 to 13 epochs" in capsys.readouterr().out
     _epoch(budget, trainer, module, 30.0)  # median still 5 s: 2 more fit in 14 s
-    assert budget.epochs == 8 and not budget.stopped
+    assert budget.epochs == 8 and not budget.stopped_by
     # the next epoch would end past the budget: not started
     _epoch(budget, trainer, module, 30.0)
-    assert budget.stopped and trainer.should_stop and budget.epochs == 8
+    assert budget.stopped_by == "time_limit" and trainer.should_stop and budget.epochs == 8
+
+
+def test_the_time_limit_stops_but_never_replans(capsys):
+    from topogcn.engine.budget import TrainingBudget
+
+    budget = TrainingBudget(20, 1)  # 60 s, the default: a guard
+    trainer, module = _fake(0, [], 20)
+    budget.on_train_start(trainer, module)
+    _epoch(budget, trainer, module, 20.0)  # a busy start: the plan stays
+    assert budget.epochs == 20 and module.schedule.epochs == 20 and not trainer.should_stop
+    for _ in range(3):
+        _epoch(budget, trainer, module, 2.0)
+    assert budget.epochs == 20 and not budget.notes
+    while not trainer.should_stop:  # 26 s used, then epochs of 4 s
+        _epoch(budget, trainer, module, 4.0)
+    # 58 s used after 12 epochs: the 13th would end past 60 s, it is not started
+    assert budget.stopped_by == "time_limit" and trainer.current_epoch == 12
+    assert budget.epochs == 20 and module.schedule.epochs == 20
+    assert "stopped by the 1-minute limit after 12 of 20 planned epochs: not the recipe's " \
+           "result" in capsys.readouterr().out

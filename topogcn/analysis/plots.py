@@ -97,15 +97,16 @@ def plot_matrix(matrix: np.ndarray, path: str, title: str, row_names: Sequence[s
 
 
 def plot_curves(rows: Sequence[dict], path: str) -> Optional[str]:
-    """Training curves from the rows of a run's ``logs/metrics.csv``: the
+    """Training curves from the rows of a run's ``logs/metrics.csv`` (one
+    per epoch, counted from 1): the
     epoch's training and validation loss (left) and training / validation
     top-1 (right), with the best validation epoch (the one ``best.ckpt``
     holds) marked.  :obj:`None` when the log holds no epoch row."""
     def series(key):
-        pts = [(float(r["epoch"]) + 1, float(r[key])) for r in rows
+        pts = [(int(r["epoch"]), float(r[key])) for r in rows
                if r.get(key) not in (None, "") and r.get("epoch") not in (None, "")]
         return sorted(pts)
-    loss = series("train/loss_epoch")
+    loss = series("train/loss")
     if not loss:
         return None
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))

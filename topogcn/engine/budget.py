@@ -1,5 +1,6 @@
-"""How long a run trains: a step budget turned into epochs, a wall-time
-budget that shortens the plan, and the report of what happened."""
+"""How long a run trains: a step budget turned into epochs, extensions
+decided by validation, and a wall-clock limit that stops a run without
+reshaping it."""
 from __future__ import annotations
 
 import math
@@ -14,7 +15,9 @@ from topogcn.engine.config import DataConfig, TrainerConfig
 
 def batches_per_epoch(num_clips: int, data: DataConfig, trainer: TrainerConfig,
                       world_size: int = 1) -> int:
-    """Optimisation steps of one epoch over ``num_clips`` training clips."""
+    """Optimisation steps of one epoch over ``num_clips`` training clips
+    (at most ``trainer.steps``: a step budget smaller than one epoch ends
+    the epoch early)."""
     per_rank = -(-num_clips // max(1, world_size))
     if data.drop_last and per_rank > data.batch_size:
         n = per_rank // data.batch_size
@@ -25,12 +28,15 @@ def batches_per_epoch(num_clips: int, data: DataConfig, trainer: TrainerConfig,
         n = min(n, limit)
     elif isinstance(limit, float):
         n = max(1, int(n * limit))
+    if trainer.steps is not None:
+        n = min(n, trainer.steps)
     return max(1, n)
 
 
 def plan_epochs(trainer: TrainerConfig, steps_per_epoch: int) -> int:
     """The epochs of a run: ``trainer.epochs``, or with a step budget
-    ``ceil(trainer.steps / steps_per_epoch)`` capped at ``trainer.epochs``."""
+    ``ceil(trainer.steps / steps_per_epoch)``, at most ``trainer.epochs``
+    (the step budget decides; ``trainer.epochs`` is its ceiling)."""
     if trainer.steps is None:
         return trainer.epochs
     return max(1, min(trainer.epochs, math.ceil(trainer.steps / max(1, steps_per_epoch))))
@@ -38,37 +44,47 @@ def plan_epochs(trainer: TrainerConfig, steps_per_epoch: int) -> int:
 
 #: epochs whose median duration is the pace of a run
 PACE_EPOCHS = 3
-#: the plan follows the pace when the epochs that fit differ by this fraction
+#: with ``fit_to_time``, the plan follows the pace when the epochs that fit
+#: differ by this fraction
 REPLAN_FRACTION = 0.1
 
+#: why a run ended (``metrics.json["budget"]["stopped_by"]``)
+STOPPED_BY = ("plan", "early_stopping", "time_limit")
 
-class TimeBudget(Callback):
+
+class TrainingBudget(Callback):
     """The training budget while it runs.
 
-    * **Wall time** (``max_minutes``): after the first epoch, the plan is cut
-      to the epochs that fit at the measured pace (the learning-rate
-      schedule is stretched over the new plan, so it still ends annealed).
-      After every later epoch the pace is measured again (the median of the
-      last :data:`PACE_EPOCHS` epochs, so one slow epoch -- a busy machine,
-      the start-up of the first -- does not decide the run): when the epochs
-      that fit differ from the plan by :data:`REPLAN_FRACTION` of it or more
-      (at least two), the plan is cut, or given back up to the epochs it had
-      before any cut, and the schedule is stretched over it again.  An
-      epoch that would end past the budget is not started.
+    * **Plan**: ``planned_epochs``, fixed before training from the step
+      budget and the size of the training set.
     * **Extensions** (``extensions``, ``extension_gain``): at the end of the
       plan, if the best validation top-1 of its last quarter is above the
       best before it by ``extension_gain`` or more (the model was still
-      learning), the plan grows by half the first plan's epochs (as many as
-      fit in the time left; at least two) and the cosine schedule restarts
-      at half its peak; at most ``extensions`` times.
+      learning), the plan grows by half the first plan's epochs and the
+      cosine schedule restarts at half its peak; at most ``extensions``
+      times.  Decided by validation metrics only.
+    * **Time limit** (``max_minutes``): a guard, not part of the recipe.  When
+      the next epoch would end past the limit (at the median pace of the
+      last :data:`PACE_EPOCHS` epochs), the run stops at this epoch boundary
+      and says so (:attr:`stopped_by` is ``"time_limit"``); the schedule is
+      never changed, so a run the limit does not stop depends only on its
+      config, seed and data.
+    * ``fit_to_time`` (opt-in): the plan is fitted to the time instead --
+      cut after the first epoch to what fits at the measured pace, and cut
+      or given back whenever the epochs that fit at the current pace differ
+      from the plan by :data:`REPLAN_FRACTION` (the schedule is stretched
+      over each new plan; extensions are capped by the time left).  The
+      result then depends on how busy the machine is.
 
-    The plan is part of the checkpoint, so a resumed run keeps it."""
+    The budget's state is part of the checkpoint, so a resumed run keeps it."""
 
-    def __init__(self, max_minutes: Optional[float], planned_epochs: int,
-                 extensions: int = 0, extension_gain: float = 0.05) -> None:
+    def __init__(self, planned_epochs: int, max_minutes: Optional[float] = None,
+                 fit_to_time: bool = False, extensions: int = 0,
+                 extension_gain: float = 0.05) -> None:
         self.max_seconds = None if max_minutes is None else 60.0 * max_minutes
+        self.fit_to_time = fit_to_time
         self.planned = self.epochs = planned_epochs
-        #: the plan without the wall-time cuts (the first plan and its extensions)
+        #: the plan without fit_to_time's cuts (the first plan and its extensions)
         self.uncut = planned_epochs
         #: durations of the last epochs (seconds)
         self.recent: List[float] = []
@@ -78,12 +94,8 @@ class TimeBudget(Callback):
         self.elapsed, self.start = 0.0, 0.0
         #: what the budget did, for people (printed as it happens)
         self.notes: List[str] = []
-        self.stopped = False
-
-    @property
-    def note(self) -> Optional[str]:
-        """The last of :attr:`notes` (None if the budget changed nothing)."""
-        return self.notes[-1] if self.notes else None
+        #: ``"time_limit"`` when the limit stopped the run, else None
+        self.stopped_by: Optional[str] = None
 
     def state_dict(self) -> Dict[str, Any]:
         return {"epochs": self.epochs, "elapsed": self.elapsed, "extended": self.extended,
@@ -91,13 +103,13 @@ class TimeBudget(Callback):
                 "uncut": self.uncut, "recent": list(self.recent)}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        self.epochs = int(state.get("epochs", self.epochs))
-        self.elapsed = float(state.get("elapsed", 0.0))
-        self.extended = int(state.get("extended", 0))
-        self.cycle_start = int(state.get("cycle_start", 0))
-        self.notes = list(state.get("notes", []))
-        self.uncut = int(state.get("uncut", max(self.uncut, self.epochs)))
-        self.recent = [float(t) for t in state.get("recent", [])]
+        self.epochs = int(state["epochs"])
+        self.elapsed = float(state["elapsed"])
+        self.extended = int(state["extended"])
+        self.cycle_start = int(state["cycle_start"])
+        self.notes = list(state["notes"])
+        self.uncut = int(state["uncut"])
+        self.recent = [float(t) for t in state["recent"]]
 
     def _say(self, text: str) -> None:
         self.notes.append(text)
@@ -119,38 +131,44 @@ class TimeBudget(Callback):
         self.elapsed += took
         self.recent = (self.recent + [took])[-PACE_EPOCHS:]
         done = trainer.current_epoch + 1
-        if self.max_seconds is not None and done < self.epochs:
-            if not self._follow_pace(trainer, pl_module, done):
-                return
         if done == self.epochs and self.extended < self.max_extensions:
             self._maybe_extend(trainer, pl_module, done)
+        if self.max_seconds is None or done >= self.epochs:
+            return
+        if self.fit_to_time:
+            self._follow_pace(trainer, pl_module, done)
+        elif self.elapsed + self._pace() > self.max_seconds:
+            self._stop(trainer, done)
 
-    def _follow_pace(self, trainer, pl_module, done: int) -> bool:
-        """Fits the plan to the time left at the current pace; False when
-        the next epoch does not fit (the run stops)."""
-        pace = max(statistics.median(self.recent), 1e-6)
-        left = self.max_seconds - self.elapsed
-        fit = min(self.uncut, done + int(left // pace))
+    def _pace(self) -> float:
+        return max(statistics.median(self.recent), 1e-6)
+
+    def _stop(self, trainer, done: int) -> None:
+        self.stopped_by = "time_limit"
+        self._say(f"stopped by the {self.max_seconds / 60:g}-minute limit after {done} of "
+                  f"{self.epochs} planned epochs: not the recipe's result")
+        trainer.should_stop = True
+
+    def _follow_pace(self, trainer, pl_module, done: int) -> None:
+        """fit_to_time: fits the plan to the time left at the current pace,
+        or stops the run when the next epoch does not fit."""
+        pace = self._pace()
+        fit = min(self.uncut, done + int((self.max_seconds - self.elapsed) // pace))
         if done == 1:  # the first measure: the plan shrinks to what fits (at least this epoch)
             fit = max(1, fit)
             if fit < self.epochs:
                 self._replan(trainer, pl_module, fit,
                              f"{fit} epochs of {self.recent[-1]:.1f} s fit in "
                              f"{self.max_seconds / 60:g} min; plan cut")
-            return True
+            return
         if fit <= done:
-            self._say(f"time budget: stopped after {done} of {self.epochs} epochs "
-                      f"({self.elapsed:.0f} s of {self.max_seconds:.0f} s)")
-            self.stopped = True
-            trainer.should_stop = True
-            return False
-        if abs(fit - self.epochs) >= max(2, REPLAN_FRACTION * self.epochs):
+            self._stop(trainer, done)
+        elif abs(fit - self.epochs) >= max(2, REPLAN_FRACTION * self.epochs):
             self._replan(trainer, pl_module, fit, f"epochs now take {pace:.1f} s; plan "
                          f"{'cut' if fit < self.epochs else 'raised'}")
-        return True
 
     def _replan(self, trainer, pl_module, epochs: int, why: str) -> None:
-        self._say(f"time budget: {why} from {self.epochs} to {epochs} epochs")
+        self._say(f"fit_to_time: {why} from {self.epochs} to {epochs} epochs")
         self.epochs = epochs
         self._apply(trainer, pl_module)
 
@@ -168,10 +186,8 @@ class TimeBudget(Callback):
         if gain < self.extension_gain:
             return
         more = -(-self.planned // 2)
-        if self.max_seconds is not None:
-            # at the pace the plan follows (one slow last epoch does not decide)
-            pace = max(statistics.median(self.recent), 1e-6)
-            more = min(more, int((self.max_seconds - self.elapsed) // pace))
+        if self.fit_to_time and self.max_seconds is not None:
+            more = min(more, int((self.max_seconds - self.elapsed) // self._pace()))
         if more < 2:
             return
         self.extended += 1

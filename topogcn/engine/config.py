@@ -184,13 +184,20 @@ class TrainerConfig:
     progress_bar: bool = True
     #: stop after this many training batches per epoch (tests, smoke runs)
     limit_train_batches: Optional[Union[int, float]] = None
-    #: budget in optimisation steps: the run lasts ceil(steps / batches per
-    #: epoch) epochs, at most ``epochs`` (none: exactly ``epochs``)
+    #: budget in optimisation steps: it decides the run's length, ceil(steps
+    #: / batches per epoch) epochs (a budget below one epoch ends that epoch
+    #: early), at most ``epochs``; none: exactly ``epochs``
     steps: Optional[int] = None
-    #: wall-time budget of training in minutes: after the first epoch the
-    #: plan is cut to the epochs that fit; later it follows the pace (the
-    #: median of the last three epochs), cut or given back (the schedule follows)
+    #: wall-clock limit of training in minutes, a guard: a run whose next
+    #: epoch would end past it stops at the epoch boundary, tests its best
+    #: checkpoint and reports ``stopped_by: time_limit`` (not the recipe's
+    #: result); the plan and schedule are never changed by the clock
     max_minutes: Optional[float] = None
+    #: opt-in: fit the plan to ``max_minutes`` at the measured pace instead
+    #: (cut after the first epoch, later cut or given back; the schedule is
+    #: stretched over each new plan).  Results then depend on the machine's
+    #: speed and load: the same seed no longer gives the same result
+    fit_to_time: bool = False
     #: stop when the validation top-1 has not improved for this many epochs
     #: (needs a validation split; none: never)
     early_stopping: Optional[int] = None
@@ -220,6 +227,17 @@ class Config:
 
     def dump(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def config_differences(a: Config, b: Config) -> List[str]:
+    """The dotted keys whose values differ between two configurations
+    (``data.options`` and ``model.kwargs`` compared key by key)."""
+    def walk(x: Any, y: Any, prefix: str) -> List[str]:
+        if isinstance(x, dict) and isinstance(y, dict):
+            keys = list(x) + [k for k in y if k not in x]
+            return [d for k in keys for d in walk(x.get(k), y.get(k), f"{prefix}{k}.")]
+        return [] if x == y else [prefix[:-1]]
+    return walk(a.to_dict(), b.to_dict(), "")
 
 
 def _plain(obj: Any) -> Any:

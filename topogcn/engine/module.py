@@ -157,7 +157,7 @@ class SkeletonClassifier(L.LightningModule):
         peak = float(logvar.detach().max())
         if peak * ratio > _EXP_OVERFLOW:
             raise NonFiniteLossError(
-                f"training diverged at epoch {self.current_epoch}, step {self.global_step}: "
+                f"training diverged at epoch {self.current_epoch + 1}, step {self.global_step}: "
                 f"the latent log-variance reached {peak:.0f} (its noise scale "
                 f"exp({ratio:g} x {peak:.0f}) overflows float32); the run stops and the last "
                 f"good checkpoint is kept. Lower optim.lr or set trainer.gradient_clip_val")
@@ -166,7 +166,7 @@ class SkeletonClassifier(L.LightningModule):
         terms, _, _ = self._step(batch, self.train_metrics, "train")
         if not torch.isfinite(terms.loss):
             raise NonFiniteLossError(
-                f"the training loss is {terms.loss.item()} at epoch {self.current_epoch}, step "
+                f"the training loss is {terms.loss.item()} at epoch {self.current_epoch + 1}, step "
                 f"{self.global_step} (batch {batch_idx}); the run stops and the last good "
                 f"checkpoint is kept. Lower optim.lr or set trainer.gradient_clip_val")
         for name in ("cls", "mmd", "z_mean"):

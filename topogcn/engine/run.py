@@ -18,10 +18,12 @@ from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 from topogcn.engine.baselines import linear_baseline
-from topogcn.engine.budget import TimeBudget, batches_per_epoch, plan_epochs
-from topogcn.engine.checkpoint import AtomicCheckpointIO, load_checkpoint_file
-from topogcn.engine.config import Config, ConfigError, check_config, load_config
-from topogcn.engine.csv_log import ResumableCSVLogger, trim_log
+from topogcn.engine.budget import TrainingBudget, batches_per_epoch, plan_epochs
+from topogcn.engine.checkpoint import AtomicCheckpointIO
+from topogcn.engine.config import (
+    Config, ConfigError, check_config, config_differences, load_config,
+)
+from topogcn.engine.epoch_log import LOG_NAME, EpochLog
 from topogcn.engine.data import SkeletonDataModule, epoch_seed
 from topogcn.engine.module import SkeletonClassifier
 from topogcn.engine.sequence_io import read_sequence
@@ -96,6 +98,7 @@ def _prepare_out(out: str, resume: bool, overwrite: bool) -> None:
     if resume:
         if not os.path.isfile(os.path.join(out, "checkpoints", "last.ckpt")):
             raise ConfigError(f"--resume: '{out}' has no checkpoints/last.ckpt to resume from")
+        remove_stale_temporaries(out)
         return
     if (done or started) and not overwrite:
         raise ConfigError(f"'{out}' already holds a run; pass --resume to continue it, "
@@ -108,33 +111,49 @@ def _prepare_out(out: str, resume: bool, overwrite: bool) -> None:
             elif os.path.exists(p):
                 os.remove(p)
     os.makedirs(out, exist_ok=True)
+    remove_stale_temporaries(out)
 
 
-def _trainer(cfg: Config, out: str, callbacks: List[Callback], logger=True,
-             validate: bool = True, epochs: Optional[int] = None) -> L.Trainer:
+def remove_stale_temporaries(out: str) -> None:
+    """Remove the temporary files (``.<name>.*.tmp``) that a run killed while
+    writing left in its folder; called with the folder's lock held, so no
+    live writer owns them."""
+    for folder in (out, os.path.join(out, "checkpoints"), os.path.join(out, "logs")):
+        if os.path.isdir(folder):
+            for name in os.listdir(folder):
+                path = os.path.join(folder, name)
+                if name.startswith(".") and name.endswith(".tmp") and os.path.isfile(path):
+                    os.remove(path)
+
+
+def _loggers(cfg: Config, out: str):
+    """Lightning loggers besides the epoch log: TensorBoard when asked."""
+    if cfg.trainer.logger != "tensorboard":
+        return False
+    import importlib.util
+
+    if not any(importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")):
+        raise ConfigError("trainer.logger=tensorboard needs the tensorboard package: "
+                          "pip install tensorboard (or keep trainer.logger=csv)")
+    from lightning.pytorch.loggers import TensorBoardLogger
+    return TensorBoardLogger(out, name="logs", version="")
+
+
+def _trainer(cfg: Config, out: str, callbacks: List[Callback], validate: bool,
+             epochs: int, steps_per_epoch: int) -> L.Trainer:
     t = cfg.trainer
-    loggers = False
-    if logger:
-        if t.logger == "csv":
-            loggers = ResumableCSVLogger(out, name="logs", version="")
-        elif t.logger == "tensorboard":
-            import importlib.util
-
-            if not any(importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")):
-                raise ConfigError("trainer.logger=tensorboard needs the tensorboard package: "
-                                  "pip install tensorboard (or keep trainer.logger=csv)")
-            from lightning.pytorch.loggers import TensorBoardLogger
-            loggers = TensorBoardLogger(out, name="logs", version="")
-        else:
-            raise ConfigError(f"trainer.logger must be csv or tensorboard, got {t.logger!r}")
-    kwargs: Dict[str, Any] = {}
-    if t.limit_train_batches is not None:
-        kwargs["limit_train_batches"] = t.limit_train_batches
+    kwargs: Dict[str, Any] = {"limit_train_batches": steps_per_epoch, "max_epochs": epochs}
     if not validate:
         kwargs["limit_val_batches"] = 0
-    kwargs["max_epochs"] = epochs or t.epochs
     try:
-        return _make_trainer(cfg, out, callbacks, loggers, kwargs)
+        return L.Trainer(
+            accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
+            num_nodes=t.num_nodes, precision=t.precision, gradient_clip_val=t.gradient_clip_val,
+            logger=_loggers(cfg, out), log_every_n_steps=t.log_every_n_steps,
+            callbacks=callbacks, enable_progress_bar=t.progress_bar,
+            enable_model_summary=False, plugins=[AtomicCheckpointIO()], deterministic=True,
+            default_root_dir=out, use_distributed_sampler=False, num_sanity_val_steps=0,
+            **kwargs)
     except Exception as e:  # Lightning's MisconfigurationException and the like
         if type(e).__name__ != "MisconfigurationException":
             raise
@@ -142,23 +161,19 @@ def _trainer(cfg: Config, out: str, callbacks: List[Callback], logger=True,
                           f"strategy={t.strategy!r}): {e}") from None
 
 
-def _make_trainer(cfg: Config, out: str, callbacks: List[Callback], loggers,
-                  kwargs: Dict[str, Any]) -> L.Trainer:
-    t = cfg.trainer
-    return L.Trainer(
-        accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
-        num_nodes=t.num_nodes, precision=t.precision, gradient_clip_val=t.gradient_clip_val,
-        logger=loggers, log_every_n_steps=t.log_every_n_steps, callbacks=callbacks,
-        enable_progress_bar=t.progress_bar, enable_model_summary=False,
-        plugins=[AtomicCheckpointIO()], deterministic=True, default_root_dir=out,
-        use_distributed_sampler=False,
-        num_sanity_val_steps=0, **kwargs)
-
-
-def train(cfg: Config, out: str, resume: bool = False, overwrite: bool = False) -> RunResult:
+def train(cfg: Config, out: str, resume: bool = False, overwrite: bool = False,
+          callbacks: Sequence[Callback] = ()) -> RunResult:
     """Train and test ``cfg``; everything goes into the run folder ``out``:
     ``config.yaml``, ``checkpoints/{best,last}.ckpt``, ``logs/metrics.csv``,
-    ``metrics.json`` and ``scores.npz``."""
+    ``metrics.json`` and ``scores.npz``.
+
+    The run is a function of ``cfg`` (its seed included) and the data: the
+    same call gives the same weights and metrics, however busy the machine
+    (``trainer.max_minutes`` may stop a run early, and says so;
+    ``trainer.fit_to_time`` opts out).  With ``resume``, the run in ``out``
+    continues from its last checkpoint with the configuration it was started
+    with (``cfg`` must be that configuration).  ``callbacks`` are further
+    Lightning callbacks (run after topogcn's own)."""
     check_config(cfg)
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
@@ -169,8 +184,10 @@ def train(cfg: Config, out: str, resume: bool = False, overwrite: bool = False) 
     rank0 = os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
     try:
         with folder_lock(out) if rank0 else contextlib.nullcontext():
+            if resume:
+                check_resumed_config(cfg, out)
             _prepare_out(out, resume, overwrite)
-            return _train(cfg, out, resume)
+            return _train(cfg, out, resume, list(callbacks))
     except FolderInUseError:
         raise
     except BaseException:
@@ -180,11 +197,20 @@ def train(cfg: Config, out: str, resume: bool = False, overwrite: bool = False) 
         raise
 
 
-def _train(cfg: Config, out: str, resume: bool) -> RunResult:
-    if resume:
-        saved = load_config(os.path.join(out, "config.yaml"))
-        if saved.to_dict() != cfg.to_dict():
-            cfg = saved  # resume what was started, not a new configuration
+def check_resumed_config(cfg: Config, out: str) -> None:
+    """A resumed run continues with the configuration it was started with:
+    refuse ``cfg`` if it differs from ``out/config.yaml``, naming the keys."""
+    path = os.path.join(out, "config.yaml")
+    if not os.path.isfile(path):
+        raise ConfigError(f"--resume: '{out}' has no config.yaml (is it a topogcn run folder?)")
+    changed = config_differences(load_config(path), cfg)
+    if changed:
+        raise ConfigError(f"--resume continues the run in '{out}' with its own config.yaml; "
+                          f"this configuration differs at {', '.join(changed)}. Resume without "
+                          f"--config/--set, or start a new run in another --out")
+
+
+def _train(cfg: Config, out: str, resume: bool, extra: List[Callback]) -> RunResult:
     seed_everything(cfg.seed, workers=True, verbose=False)
     dm = SkeletonDataModule(cfg.data, cfg.seed)
     dm.setup("fit")
@@ -194,10 +220,13 @@ def _train(cfg: Config, out: str, resume: bool) -> RunResult:
     steps = batches_per_epoch(len(dm.train_set), dm.cfg, cfg.trainer)
     epochs = plan_epochs(cfg.trainer, steps)
     if cfg.trainer.steps is not None:
-        notes.append(f"budget: {cfg.trainer.steps} steps = {epochs} epochs of {steps} batches "
-                     f"({len(dm.train_set)} training clips, batch {cfg.data.batch_size})"
-                     + (f", at most {cfg.trainer.max_minutes:g} min"
-                        if cfg.trainer.max_minutes else ""))
+        notes.append(f"budget: {cfg.trainer.steps} steps = {plural(epochs, 'epoch')} of "
+                     f"{plural(steps, 'batch')} ({len(dm.train_set)} training clips, batch "
+                     f"{cfg.data.batch_size})"
+                     + (f", stopped at {cfg.trainer.max_minutes:g} min if not done"
+                        if cfg.trainer.max_minutes and not cfg.trainer.fit_to_time else "")
+                     + (f", fitted to {cfg.trainer.max_minutes:g} min (fit_to_time)"
+                        if cfg.trainer.max_minutes and cfg.trainer.fit_to_time else ""))
     if cfg.trainer.early_stopping and not has_val:
         notes.append("trainer.early_stopping: no validation split, so no early stopping")
     for line in notes:
@@ -213,15 +242,14 @@ def _train(cfg: Config, out: str, resume: bool) -> RunResult:
                                 cfg.data.batch_size, spec.classes)
     atomic_write_text(os.path.join(out, "config.yaml"), cfg.dump())
     folder = os.path.join(out, "checkpoints")
-    # best: the best validation epoch (the last without validation); last: every epoch
+    # best: the best validation epoch (every epoch without validation)
     ckpt = ModelCheckpoint(dirpath=folder, filename="best",
                            monitor="val/selection" if has_val else None, mode="max",
                            save_top_k=1, enable_version_counter=False)
-    last = ModelCheckpoint(dirpath=folder, filename="last", save_top_k=1,
-                           enable_version_counter=False)
-    budget = TimeBudget(cfg.trainer.max_minutes, epochs,
-                        cfg.trainer.extensions if has_val else 0, cfg.trainer.extension_gain)
-    callbacks = [ckpt, last, budget, EpochSeed(cfg.seed), RunInfo(run_payload(cfg, spec))]
+    budget = TrainingBudget(epochs, cfg.trainer.max_minutes, cfg.trainer.fit_to_time,
+                            cfg.trainer.extensions if has_val else 0, cfg.trainer.extension_gain)
+    callbacks: List[Callback] = [ckpt, budget, EpochSeed(cfg.seed),
+                                 RunInfo(run_payload(cfg, spec))]
     stopper = None
     if cfg.trainer.early_stopping and has_val:
         stopper = EarlyStopping("val/selection", mode="max", verbose=False,
@@ -229,23 +257,25 @@ def _train(cfg: Config, out: str, resume: bool) -> RunResult:
         callbacks.append(stopper)
     if not cfg.trainer.progress_bar:
         callbacks.append(EpochReport())
-    trainer = _trainer(cfg, out, callbacks, validate=has_val, epochs=epochs)
+    # after the budget: the last checkpoint holds the epoch's decisions
+    callbacks.append(EpochLog(os.path.join(out, "logs", LOG_NAME),
+                              os.path.join(folder, "last.ckpt")))
+    trainer = _trainer(cfg, out, callbacks + extra, has_val, epochs, steps)
     resume_from = os.path.join(folder, "last.ckpt") if resume else None
-    if resume_from:  # the resumed epochs are logged again: keep the rows before them
-        epoch = load_checkpoint_file(resume_from).get("epoch", 0) + 1
-        trim_log(os.path.join(out, "logs", "metrics.csv"), epoch)
     start = time.time()
     trainer.fit(module, datamodule=dm, ckpt_path=resume_from)
     train_time = time.time() - start
     best = ckpt.best_model_path if has_val and ckpt.best_model_path else None
     # before testing: loading best.ckpt restores the callbacks' state of its epoch
-    stopped = ("early_stopping" if stopper is not None and stopper.stopped_epoch > 0 else
-               "time_budget" if budget.stopped else None)
+    stopped_by = ("early_stopping" if stopper is not None and stopper.stopped_epoch > 0 else
+                  budget.stopped_by or "plan")
+    best_epoch = module.best_val_epoch()
     budget_report = {"steps": cfg.trainer.steps, "steps_per_epoch": steps,
-                     "epochs_planned": epochs, "epochs_after_time_check": budget.epochs,
-                     "epochs_run": trainer.current_epoch, "stopped": stopped,
-                     "best_epoch": module.best_val_epoch(), "extensions": budget.extended,
-                     "notes": list(budget.notes), "note": budget.note}
+                     "epochs_planned": epochs, "epochs_final_plan": budget.epochs,
+                     "epochs_run": trainer.current_epoch, "stopped_by": stopped_by,
+                     "best_epoch": None if best_epoch is None else best_epoch + 1,
+                     "extensions": budget.extended, "max_minutes": cfg.trainer.max_minutes,
+                     "fit_to_time": cfg.trainer.fit_to_time, "notes": list(budget.notes)}
     trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
     metrics = _collect_metrics(trainer, module, spec.classes)
     metrics.update({"epoch": trainer.current_epoch, "train_time_s": round(train_time, 2),
@@ -263,6 +293,13 @@ def _train(cfg: Config, out: str, resume: bool) -> RunResult:
         metrics["baselines"] = linear_baseline(plain, dm.test_set, spec.num_classes, cfg.seed)
     _write_results(trainer, module, out, metrics)
     return RunResult(out, metrics)
+
+
+def plural(n: int, word: str) -> str:
+    """``1 epoch``, ``2 epochs``, ``3 batches``."""
+    if n == 1:
+        return f"1 {word}"
+    return f"{n} {word}es" if word.endswith(("s", "ch", "sh", "x")) else f"{n} {word}s"
 
 
 def _collect_metrics(trainer: L.Trainer, module: SkeletonClassifier,
