@@ -1,21 +1,30 @@
 """topogcn's sub-packages import each other in one direction only, counting
 imports inside functions: nn <- models <- datasets/transforms <- engine <-
-analysis/spotting <- cli (skeleton, then utils, below everything)."""
+analysis/spotting <- cli (skeleton, then utils, below everything; io, the
+file readers and writers, just above skeleton).  Module-level rules: the
+engine, analysis and spotting never import a concrete dataset module (they
+build datasets through the registry)."""
 import ast
 import os
 
 import topogcn
 
 ROOT = os.path.dirname(topogcn.__file__)
-LAYER = {"utils": -1, "skeleton": 0, "nn": 1, "models": 2, "transforms": 3, "datasets": 3,
-         "engine": 4, "analysis": 5, "spotting": 5, "cli": 6, "configs": 0}
+LAYER = {"utils": -1, "skeleton": 0, "io": 1, "nn": 1, "models": 2, "transforms": 3,
+         "datasets": 3, "engine": 4, "analysis": 5, "spotting": 5, "cli": 6, "configs": 0}
+#: the datasets' generic modules; every other module of topogcn.datasets is a concrete dataset
+#: (or the converters, which read concrete datasets)
+GENERIC_DATASET_MODULES = {"topogcn.datasets", "topogcn.datasets.base",
+                           "topogcn.datasets.registry", "topogcn.datasets.windows"}
+#: sub-packages that must not import a concrete dataset module
+NO_CONCRETE_DATASETS = ("engine", "analysis", "spotting")
 #: same-layer imports allowed, one way: datasets read transforms (resampling)
 SAME_LAYER_OK = {("datasets", "transforms")}
 
 
-def package_imports():
-    """(importing sub-package, imported sub-package, file, line) of every
-    topogcn import, at any depth of the module."""
+def module_imports():
+    """(importing sub-package, imported module, file, line) of every topogcn
+    import, at any depth of the module."""
     for folder, _, files in os.walk(ROOT):
         for f in files:
             if not f.endswith(".py"):
@@ -31,9 +40,16 @@ def package_imports():
                 elif isinstance(node, ast.Import):
                     names = [a.name for a in node.names]
                 for name in names:
-                    parts = name.split(".")
-                    if parts[0] == "topogcn" and len(parts) > 1:
-                        yield src, parts[1], os.path.relpath(path, ROOT), node.lineno
+                    if name.startswith("topogcn.") or name == "topogcn":
+                        yield src, name, os.path.relpath(path, ROOT), node.lineno
+
+
+def package_imports():
+    """(importing sub-package, imported sub-package, file, line)."""
+    for src, name, path, line in module_imports():
+        parts = name.split(".")
+        if len(parts) > 1:
+            yield src, parts[1], path, line
 
 
 def test_every_subpackage_has_a_layer():
@@ -66,3 +82,36 @@ def test_no_cycle_between_subpackages():
 
     cycles = sorted(a for a in edges if reaches(a, a))
     assert not cycles, cycles
+
+
+def test_engine_analysis_and_spotting_import_no_concrete_dataset():
+    bad = [f"{path}:{line}: {name}" for src, name, path, line in module_imports()
+           if src in NO_CONCRETE_DATASETS and name.startswith("topogcn.datasets")
+           and name not in GENERIC_DATASET_MODULES]
+    assert not bad, "\n".join(bad)
+    # the rule sees imports: a concrete import would be caught
+    assert any(name == "topogcn.datasets.smg" for _, name, _, _ in module_imports())
+
+
+def test_every_reader_lives_in_io():
+    """Only topogcn.io opens skeleton data files: no other package calls the
+    low-level readers' building blocks (np.load, json.load, pickle.load)."""
+    import re
+    pattern = re.compile(r"\b(np\.load|np\.loadtxt|json\.load|json\.loads|pickle\.load|"
+                         r"pickle\.Unpickler)\(")
+    allowed = {"io", "engine", "analysis"}  # engine: run metadata; analysis: its own report
+    # a skeleton's own description file; the processed cache's index
+    own_files = {os.path.join("skeleton", "skeleton.py"), os.path.join("datasets", "base.py")}
+    bad = []
+    for folder, _, files in os.walk(ROOT):
+        for f in files:
+            if f.endswith(".py"):
+                path = os.path.join(folder, f)
+                rel = os.path.relpath(path, ROOT)
+                sub = rel.split(os.sep)[0]
+                if sub in allowed or rel in own_files:
+                    continue
+                for n, line in enumerate(open(path, encoding="utf-8"), start=1):
+                    if pattern.search(line):
+                        bad.append(f"{rel}:{n}: {line.strip()}")
+    assert not bad, "\n".join(bad)

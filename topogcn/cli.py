@@ -169,54 +169,33 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from topogcn.datasets import IMiGUE, SMG
-    from topogcn.datasets import convert
+    from topogcn.datasets.convert import CONVERTERS, run_converter
+    from topogcn.io.folder import CLASSES_FILE, CHANNELS_FILE, LABELS_FILE, SKELETON_FILE
 
+    if args.list or not args.source:
+        print("converters (topogcn convert --from NAME --root DIR --out DIR):")
+        _print_table([(e.name, e.description + ("" if e.source == "topogcn" else
+                                                f" [{e.source}]"))
+                      for e in CONVERTERS.entries()])
+        return 0 if args.list else 2
+    if not args.root or not args.out:
+        raise ValueError("--from needs --root (the source) and --out (the new folder)")
     joints = [j.strip() for j in args.joints.split(",")] if args.joints else None
     joints = [int(j) if j.isdigit() else j for j in joints] if joints else None
-    if args.source == "ntu":
-        from topogcn.datasets.ntu import convert_ntu
-        out = convert_ntu(args.root, args.out, args.benchmark, args.missing_list,
-                          args.max_persons or 2)
-    elif args.source == "pyskl":
-        from topogcn.datasets import PysklPickle
-        kw = dict(train_split=args.train_split, test_split=args.test_split,
-                  skeleton=args.skeleton)
-        splits = [PysklPickle(args.root, split=s, frames=None, **kw) for s in ("train", "test")]
-        out = convert.export_folder(splits, args.out, joints, split_prefix=False)
-    elif args.source in ("smg", "imigue"):
-        reader = {"smg": SMG, "imigue": IMiGUE}[args.source]
-        first = reader(args.root, split="train", frames=None)
-        splits = [first] + [reader(args.root, split=s, frames=None)
-                            for s in first.official_splits() if s != "train"]
-        out = convert.export_folder(splits, args.out, joints)
-    else:
-        if not args.labels:
-            raise ValueError(f"--from {args.source} needs --labels LABELS.csv (columns "
-                             f"file,label[,start_frame,end_frame,subject,split])")
-        if args.source == "openpose-json":
-            if args.skeleton not in (None, "openpose25", "openpose137"):
-                raise ValueError(f"--from openpose-json: --skeleton must be openpose25 or "
-                                 f"openpose137, got {args.skeleton}")
-            out = convert.convert_openpose_json(args.root, args.labels, args.out, args.skeleton,
-                                                args.max_persons or 1, joints, args.missing)
-        elif args.source == "coco-json":
-            out = convert.convert_coco_json(args.root, args.labels, args.out,
-                                            args.max_persons or 1, joints, args.missing)
-        else:
-            if args.skeleton not in (None,) + convert.MEDIAPIPE_SKELETONS:
-                raise ValueError(f"--from mediapipe-csv: --skeleton must be one of "
-                                 f"{', '.join(convert.MEDIAPIPE_SKELETONS)}, got "
-                                 f"{args.skeleton}")
-            out = convert.convert_mediapipe_csv(args.root, args.labels, args.out, joints,
-                                                args.missing, args.skeleton)
-    with open(os.path.join(out, "labels.csv"), encoding="utf-8") as f:
+    options = {k: v for k, v in (("labels", args.labels), ("skeleton", args.skeleton),
+                                 ("max_persons", args.max_persons), ("joints", joints),
+                                 ("benchmark", args.benchmark),
+                                 ("missing_list", args.missing_list),
+                                 ("missing", args.missing), ("train_split", args.train_split),
+                                 ("test_split", args.test_split)) if v is not None}
+    out = run_converter(args.source, args.root, args.out, **options)
+    with open(os.path.join(out, LABELS_FILE), encoding="utf-8") as f:
         n = sum(1 for _ in f) - 1
     files = sum(1 for f in os.listdir(out) if f.endswith(".npy"))
-    extra = [f for f in ("classes.txt", "skeleton.json", "channels.txt")
+    extra = [f for f in (CLASSES_FILE, SKELETON_FILE, CHANNELS_FILE)
              if os.path.isfile(os.path.join(out, f))]
     print(f"topogcn convert: {files} recordings, {n} labelled clips of {args.source} written "
-          f"to {out} (labels.csv, {', '.join(extra)})")
+          f"to {out} ({LABELS_FILE}, {', '.join(extra)})")
     return 0
 
 
@@ -325,16 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_analyze)
 
     p = sub.add_parser("convert", help="write a dataset in the generic SkeletonFolder format")
-    p.add_argument("--from", dest="source", required=True,
-                   choices=["smg", "imigue", "openpose-json", "mediapipe-csv", "coco-json",
-                            "pyskl", "ntu"])
-    p.add_argument("--root", required=True, help="the source dataset folder (pyskl: the "
-                   "annotation pickle)")
-    p.add_argument("--train-split", help="pyskl: the split of the training clips (default: "
-                   "xsub_train, else train)")
-    p.add_argument("--test-split", help="pyskl: the split of the test clips (default: "
-                   "xsub_val, else val or test)")
-    p.add_argument("--out", required=True, help="output folder (new or empty)")
+    p.add_argument("--from", dest="source", metavar="SOURCE",
+                   help="a registered converter: smg, imigue, openpose-json, mediapipe-csv, "
+                   "coco-json, pyskl, ntu, or a plugin's (--list shows them)")
+    p.add_argument("--list", action="store_true", help="list the registered converters")
+    p.add_argument("--root", help="the source dataset folder (pyskl: the annotation pickle)")
+    p.add_argument("--out", help="output folder (new or empty)")
     p.add_argument("--labels", help="label table for openpose-json / mediapipe-csv / "
                    "coco-json: CSV with file,label[,start_frame,end_frame,subject,split]")
     p.add_argument("--skeleton",
@@ -346,14 +321,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-persons", type=int,
                    help="openpose-json, coco-json: persons kept, best scores first (default: "
                    "1); ntu: bodies kept, most present first (default: 2)")
-    p.add_argument("--benchmark", default="xsub", choices=["xsub", "xview", "xsub120", "xset120"],
-                   help="ntu: the official split (xsub, xview: NTU-60, actions 1-60; xsub120, "
-                   "xset120: NTU-120)")
+    p.add_argument("--benchmark", choices=["xsub", "xview", "xsub120", "xset120"],
+                   help="ntu: the official split (xsub, the default, and xview: NTU-60, "
+                   "actions 1-60; xsub120, xset120: NTU-120)")
     p.add_argument("--missing-list", help="ntu: the release's list of samples with missing "
                    "skeletons (left out)")
-    p.add_argument("--missing", choices=["zeros", "interpolate"], default="zeros",
-                   help="frames without a detection (openpose-json, mediapipe-csv, coco-json)")
+    p.add_argument("--missing", choices=["zeros", "interpolate"],
+                   help="frames without a detection (openpose-json, mediapipe-csv, coco-json; "
+                   "default: zeros)")
     p.add_argument("--joints", help="comma-separated joint indices, joint or part names")
+    p.add_argument("--train-split", help="pyskl: the split of the training clips (default: "
+                   "xsub_train, else train)")
+    p.add_argument("--test-split", help="pyskl: the split of the test clips (default: "
+                   "xsub_val, else val or test)")
     p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("export", help="export a trained classifier to ONNX or TorchScript")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from topogcn.datasets import SkeletonFolder
-from topogcn.datasets.base import DatasetFormatError
+from topogcn.io import DatasetFormatError
 from topogcn.datasets.convert import convert_mediapipe_csv, convert_openpose_json
 from topogcn.datasets.testing import openpose_person
 from topogcn.skeleton import get_skeleton
@@ -162,7 +162,7 @@ def test_cli_convert_openpose(tmp_path, capsys):
 
 
 def test_mediapipe_numbered_columns_hands_and_holistic(tmp_path):
-    from topogcn.datasets.convert import mediapipe_columns, read_mediapipe_csv
+    from topogcn.io import mediapipe_columns, read_mediapipe_csv
 
     def numbered(path, joints, frames=4, visibility=True):
         cols = [c for j in range(joints) for c in
@@ -222,7 +222,8 @@ def write_coco(path, layout, frames=5, skip=(), persons=1):
 
 
 def test_coco_and_mmpose_keypoints(tmp_path):
-    from topogcn.datasets.convert import convert_coco_json, read_coco_keypoints
+    from topogcn.datasets.convert import convert_coco_json
+    from topogcn.io import read_coco_keypoints
 
     kps, scores = write_coco(tmp_path / "m.json", "mmpose", skip=(2,), persons=2)
     d = read_coco_keypoints(str(tmp_path / "m.json"), max_persons=1)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from topogcn.datasets import DatasetFormatError, SkeletonFolder
-from topogcn.datasets.files import read_ntu_skeleton
+from topogcn.io import read_ntu_skeleton
 from topogcn.datasets.testing import write_ntu_skeleton
 
 
@@ -47,7 +47,7 @@ def test_predict_and_folders_read_skeleton_files(tmp_path, tiny_checkpoint, caps
 
 def test_convert_ntu_folder_with_official_splits(tmp_path, capsys):
     from topogcn.cli import main
-    from topogcn.datasets.ntu import NTU_ACTIONS, ntu_split, parse_ntu_name
+    from topogcn.io.ntu import NTU_ACTIONS, ntu_split, parse_ntu_name
 
     src = tmp_path / "nturgb+d_skeletons"
     src.mkdir()

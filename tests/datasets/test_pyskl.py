@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from topogcn.datasets import DatasetFormatError, PysklPickle
-from topogcn.datasets.pyskl import write_skeleton_pickle
+from topogcn.io import write_skeleton_pickle
 
 
 def ntu_pickle(path, n=8, V=25, C=3, two_d=False):

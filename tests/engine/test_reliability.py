@@ -189,7 +189,7 @@ def test_imigue_video_ids_stay_inside_the_root(tmp_path):
 
 def test_silent_wrong_results_are_now_errors(tmp_path, tiny_checkpoint, capsys):
     from topogcn.datasets import SMG, DatasetFormatError, SkeletonFolder
-    from topogcn.datasets.convert import read_mediapipe_csv
+    from topogcn.io import read_mediapipe_csv
     from topogcn.datasets.testing import SMG_SPEC, write_smg
     from topogcn.skeleton import get_skeleton
     # one coordinate of 1e30

@@ -189,7 +189,7 @@ def test_bad_input_shapes():
         model(torch.randn(2, 2, 8, 25, 2))
     with pytest.raises(ValueError, match=r"expected 2 persons"):
         model(torch.randn(2, 1, 8, 25, 3))
-    with pytest.raises(ValueError, match=r"Unknown model 'gcn'.*gecn"):
+    with pytest.raises(ValueError, match=r"unknown model 'gcn'.*gecn"):
         create_model("gcn", num_classes=3, skeleton="ntu25")
     with pytest.raises(ValueError, match=r"Model 'gecn'.*colour"):
         create_model("gecn", num_classes=3, skeleton="ntu25", colour=1)

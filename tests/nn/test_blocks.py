@@ -105,40 +105,6 @@ def test_ms_tc_initialisation_is_the_unfused_layouts():
     assert torch.equal(fused.pointwise_conv.weight, branches[3][0].weight)
 
 
-def test_ms_tc_loads_unfused_checkpoints():
-    """A state dict of the earlier per-branch layout (``branches.{i}.{j}.*``)
-    loads into the fused modules, channel for channel."""
-    torch.manual_seed(0)
-    m = MultiScaleTemporalConv(8, 16, stride=2)
-    c = 4
-    old = {}
-    for i in range(3):  # 1x1 conv, BN, ReLU, temporal conv / pool, BN
-        old[f"branches.{i}.0.weight"] = torch.randn(c, 8, 1, 1)
-        old[f"branches.{i}.0.bias"] = torch.randn(c)
-        for j in (1, 4):
-            old[f"branches.{i}.{j}.weight"] = torch.randn(c)
-            old[f"branches.{i}.{j}.bias"] = torch.randn(c)
-            old[f"branches.{i}.{j}.running_mean"] = torch.randn(c)
-            old[f"branches.{i}.{j}.running_var"] = torch.rand(c) + 0.5
-            old[f"branches.{i}.{j}.num_batches_tracked"] = torch.tensor(7)
-        if i < 2:
-            old[f"branches.{i}.3.weight"] = torch.randn(c, c, 5, 1)
-            old[f"branches.{i}.3.bias"] = torch.randn(c)
-    old["branches.3.0.weight"] = torch.randn(c, 8, 1, 1)
-    old["branches.3.0.bias"] = torch.randn(c)
-    for name in ("weight", "bias", "running_mean", "running_var"):
-        old[f"branches.3.1.{name}"] = torch.randn(c)
-    old["branches.3.1.num_batches_tracked"] = torch.tensor(7)
-    m.load_state_dict(old)  # strict: every key mapped, none missing
-    assert torch.equal(m.expand.weight[4:8], old["branches.1.0.weight"])
-    assert torch.equal(m.expand_bn.running_var[8:], old["branches.2.1.running_var"])
-    assert torch.equal(m.temporal[1].weight, old["branches.1.3.weight"])
-    assert torch.equal(m.pointwise_conv.bias, old["branches.3.0.bias"])
-    assert torch.equal(m.out_bn.weight[8:12], old["branches.2.4.weight"])
-    assert torch.equal(m.out_bn.running_mean[12:], old["branches.3.1.running_mean"])
-    assert int(m.out_bn.num_batches_tracked) == 7
-
-
 def test_ms_tc_is_temporal_only():
     """Joints never mix inside MS-TC (every kernel is k x 1)."""
     m = MultiScaleTemporalConv(8, 8).eval()

@@ -52,7 +52,7 @@ def test_registry_lists_and_unknown():
     names = list_skeletons()
     assert {"ntu25", "openpose137", "openpose25", "coco17"} <= set(names)
     assert "kinect_v2" in list_skeletons(with_aliases=True)
-    with pytest.raises(ValueError, match="Unknown skeleton 'nope'.*ntu25"):
+    with pytest.raises(ValueError, match="unknown skeleton 'nope'.*ntu25"):
         get_skeleton("nope")
 
 
@@ -60,8 +60,9 @@ def test_register_custom_and_overwrite():
     s = Skeleton("test_tri", 3, [(0, 1), (1, 2)])
     register_skeleton(s, aliases=["test_tri_alias"])
     assert get_skeleton("test_tri_alias") is s
+    register_skeleton(s)  # the same skeleton again: nothing changes
     with pytest.raises(ValueError, match="already registered"):
-        register_skeleton(s)
+        register_skeleton(Skeleton("test_tri", 3, [(0, 2), (1, 2)]))
     register_skeleton(Skeleton("test_tri", 3, [(0, 1), (0, 2)]), overwrite=True)
     assert get_skeleton("test_tri").bones == ((0, 1), (0, 2))
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from topogcn.datasets import SyntheticMicroGestures
-from topogcn.datasets.base import Segment
+from topogcn.io import Segment
 from topogcn.spotting import (
     BACKGROUND, Detection, Spotter, SpottingWindows, spotting_scores, temporal_iou, temporal_nms,
 )

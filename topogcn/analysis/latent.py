@@ -25,7 +25,7 @@ def extract_latents(model: torch.nn.Module, dataset, batch_size: int = 64,
     subset = torch.utils.data.Subset(dataset, range(n))
     zs, ys, scores = [], [], []
     for x, y in tqdm(DataLoader(subset, batch_size=batch_size), desc="latents",
-                     disable=not progress, leave=False):
+                     disable=None if progress else True, leave=False):  # None: off when piped
         z = model.encode(x).z
         zs.append(z)
         ys.append(y)

@@ -166,7 +166,8 @@ def analyze(checkpoint: str, out: str, cfg=None, classes: Optional[Sequence[str]
                                   "per epoch (from the run's logs/metrics.csv).",
                                   [os.path.relpath(log, out)]))
 
-    summary = {"checkpoint": os.path.abspath(checkpoint), "num_test": int(len(y)),
+    # relative to the report: the folder can be moved or shared
+    summary = {"checkpoint": os.path.relpath(checkpoint, out), "num_test": int(len(y)),
                "top1": float((pred == y).mean()), "silhouette_z": sil,
                "tsne_classes": [names[c] for c in chosen],
                "figures": [f.file for f in figs]}

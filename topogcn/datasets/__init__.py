@@ -1,13 +1,9 @@
 """Datasets: SMG and iMiGUE from their real files, your own folders, a
 synthetic default; each registers a builder (:func:`create_dataset`) and
 declares what its channels mean."""
-from topogcn.datasets.base import (
-    ClipInfo,
-    DatasetFormatError,
-    Recording,
-    Segment,
-    SkeletonDataset,
-)
+from topogcn.datasets.base import ClipInfo, Recording, SkeletonDataset
+from topogcn.io.errors import DatasetFormatError
+from topogcn.io.segments import Segment
 from topogcn.datasets.registry import create_dataset, list_datasets, register_dataset
 from topogcn.datasets.folder import SkeletonFolder
 from topogcn.datasets.imigue import IMiGUE

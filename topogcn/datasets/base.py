@@ -14,25 +14,19 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from topogcn.io.errors import DatasetFormatError
+from topogcn.io.limits import check_finite
+from topogcn.io.segments import Segment, check_segments
 from topogcn.skeleton import Skeleton
 from topogcn.transforms import resize_frames
 from topogcn.utils.io import temp_dir_beside
 
+__all__ = ["DatasetFormatError", "Segment", "check_finite", "check_segments", "ClipInfo",
+           "Recording", "RawRecording", "SkeletonDataset", "CachedSkeletonDataset",
+           "carve_validation", "default_cache_dir", "file_fingerprint"]
+
 CACHE_VERSION = 1
 SPLITS = ("train", "val", "test")
-
-
-class DatasetFormatError(ValueError):
-    """Raised for a raw file that does not follow the documented layout; the
-    message names the file (and line or frame) and what was expected."""
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A labelled micro-gesture in a recording; ``end`` is inclusive."""
-    label: int
-    start: int
-    end: int
 
 
 @dataclass(frozen=True)
@@ -62,41 +56,6 @@ class RawRecording:
     split: str
     data: np.ndarray  # [T, M, V, C] float32
     segments: List[Segment]
-
-
-#: the largest coordinate magnitude read (pixels, millimetres and metres stay far below)
-MAX_ABS_VALUE = 1e6
-
-
-def check_finite(data: np.ndarray, path: str) -> None:
-    """Raise naming the first frame (the first axis) with a NaN, infinite
-    or implausibly large (above :data:`MAX_ABS_VALUE`) value: one value of
-    1e30 would otherwise scale the whole clip to zeros."""
-    bad = ~np.isfinite(data)
-    if bad.any():
-        frame = int(np.argwhere(bad)[0][0])
-        raise DatasetFormatError(f"{path}: frame {frame} has NaN or infinite coordinates")
-    big = np.abs(data) > MAX_ABS_VALUE
-    if big.any():
-        where = tuple(int(i) for i in np.argwhere(big)[0])
-        raise DatasetFormatError(f"{path}: frame {where[0]} has the value {data[where]:.3g}, "
-                                 f"beyond the plausible range +-{MAX_ABS_VALUE:.0e}")
-
-
-def check_segments(segments: Sequence[Segment], num_frames: int, num_classes: int,
-                   path: str, lines: Optional[Sequence[int]] = None) -> None:
-    for k, seg in enumerate(segments):
-        where = f"{path}, line {lines[k]}" if lines else f"{path}, segment {k}"
-        if not 0 <= seg.label < num_classes:
-            raise DatasetFormatError(
-                f"{where}: label {seg.label + 1} outside the class range 1..{num_classes}")
-        if seg.end < seg.start:
-            raise DatasetFormatError(
-                f"{where}: segment ends (frame {seg.end}) before it starts (frame {seg.start})")
-        if seg.start < 0 or seg.end >= num_frames:
-            raise DatasetFormatError(
-                f"{where}: segment {seg.start}..{seg.end} runs past the recording, which has "
-                f"{num_frames} frames (0..{num_frames - 1})")
 
 
 def file_fingerprint(paths: Sequence[str], root: str) -> List[Tuple[str, int, int, int]]:

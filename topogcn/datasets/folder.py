@@ -1,80 +1,29 @@
 """``SkeletonFolder``: a simple on-disk format for your own skeleton data."""
 from __future__ import annotations
 
-import csv
 import os
 import zlib
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from topogcn.datasets.base import (
-    CachedSkeletonDataset, DatasetFormatError, RawRecording, Segment, check_finite,
-)
-from topogcn.datasets.files import MAX_CLASSES, check_sequence_size, open_text, parse_int, \
-    path_in_root, read_names, read_ntu_skeleton, read_numpy, unique_names, unsupported_file
+from topogcn.datasets.base import CachedSkeletonDataset, RawRecording
 from topogcn.datasets.registry import register_dataset
+from topogcn.io.errors import DatasetFormatError
+from topogcn.io.folder import (
+    CHANNELS_FILE, CLASSES_FILE, FOLDER_LAYOUT, LABELS_FILE, SKELETON_FILE, read_label_csv,
+)
+from topogcn.io.limits import MAX_CLASSES
+from topogcn.io.segments import Segment
+from topogcn.io.sequence import read_sequence
+from topogcn.io.text import parse_int, path_in_root, read_names, unique_names
 from topogcn.skeleton import Skeleton, get_skeleton
 from topogcn.transforms import check_channels, default_channels
 
-SKELETON_FILE = "skeleton.json"
-CHANNELS_FILE = "channels.txt"
-FOLDER_LAYOUT = """\
-Expected layout:
-  ROOT/labels.csv     header 'file,label' and optionally 'start_frame,end_frame,subject,split'
-  ROOT/classes.txt    optional: one class name per line (line k = label k)
-  ROOT/skeleton.json  optional: the skeleton (else pass one)
-  ROOT/channels.txt   optional: one channel name per line (x, y[, z] first, then e.g.
-                      confidence); without it 2 channels are x, y and 3 are x, y, z
-  ROOT/<file>         one file per recording: .npy/.npz [T, V, C] or [M, T, V, C],
-                      or .csv with one row per frame of V*C values (joint-major)"""
 
-
-def read_label_csv(path: str) -> Iterator[Tuple[int, Dict[str, str]]]:
-    """``(line number, row)`` of a label table with a ``file,label[,...]``
-    header (keys and values stripped)."""
-    with open_text(path) as f:
-        reader = csv.DictReader(f)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        for need in ("file", "label"):
-            if need not in header:
-                raise DatasetFormatError(f"{path}, line 1: missing column '{need}' (header "
-                                         f"{header}; expected 'file,label[,start_frame,"
-                                         f"end_frame,subject,split]')")
-        for lineno, row in enumerate(reader, start=2):
-            yield lineno, {k.strip(): (v or "").strip() for k, v in row.items() if k}
-
-
-def read_array(path: str, num_nodes: int) -> np.ndarray:
-    """A recording file as ``[T, M, V, C]`` float32."""
-    ext = os.path.splitext(path)[1].lower()
-    if ext in (".npy", ".npz"):
-        arr = read_numpy(path)
-    elif ext == ".skeleton":
-        arr = read_ntu_skeleton(path)
-    elif ext == ".csv":
-        from topogcn.datasets.smg import read_numeric_csv
-        raw = read_numeric_csv(path, None, "one frame per row")
-        if raw.shape[1] % num_nodes:
-            raise DatasetFormatError(f"{path}: rows have {raw.shape[1]} values, not a multiple "
-                                     f"of the skeleton's {num_nodes} joints")
-        arr = raw.reshape(len(raw), num_nodes, -1)
-    else:
-        raise unsupported_file(path)
-    if arr.ndim == 3:
-        arr = arr[None]
-    if arr.ndim != 4:
-        raise DatasetFormatError(f"{path}: expected [T, V, C] or [M, T, V, C], got shape "
-                                 f"{list(arr.shape)}")
-    check_sequence_size(arr.shape, path)
-    if arr.shape[2] != num_nodes:
-        raise DatasetFormatError(f"{path}: {arr.shape[2]} joints per frame, but the skeleton "
-                                 f"has {num_nodes} (shape {list(arr.shape)}, expected [T, V, C] "
-                                 f"or [M, T, V, C])")
-    out = np.ascontiguousarray(arr.transpose(1, 0, 2, 3))
-    check_finite(out, path)
-    return out
-
+def read_recording(path: str, num_nodes: int) -> np.ndarray:
+    """A recording file of a folder as ``[T, M, V, C]`` (the cache's order)."""
+    return read_sequence(path, num_nodes).transpose(1, 0, 2, 3)
 
 class SkeletonFolder(CachedSkeletonDataset):
     r"""Your own skeleton data in a simple documented format, for any
@@ -116,7 +65,7 @@ class SkeletonFolder(CachedSkeletonDataset):
     def __init__(self, root: Union[str, os.PathLike],
                  skeleton: Union[None, str, Skeleton] = None, split: str = "train",
                  frames: Optional[int] = 64, transform=None,
-                 label_file: str = "labels.csv", test_subjects: Optional[Sequence] = None,
+                 label_file: str = LABELS_FILE, test_subjects: Optional[Sequence] = None,
                  val_subjects: Union[None, int, Sequence] = None, test_fraction: float = 0.2,
                  seed: int = 0, cache_dir: Optional[Union[str, os.PathLike]] = None,
                  on_error: str = "raise", force_reload: bool = False,
@@ -204,7 +153,7 @@ class SkeletonFolder(CachedSkeletonDataset):
         return rows
 
     def _classes(self) -> List[str]:
-        path = os.path.join(self.root, "classes.txt")
+        path = os.path.join(self.root, CLASSES_FILE)
         if os.path.isfile(path):
             return unique_names(read_names(path), path)
         labels = {r["label"] for r in self._table}
@@ -217,7 +166,7 @@ class SkeletonFolder(CachedSkeletonDataset):
                     f"{os.path.join(self.root, self.label_file)}, line {row['line']}: label "
                     f"{top} would make {top + 1} classes (numeric labels without classes.txt "
                     f"are indices 0..K-1), more than the limit of {MAX_CLASSES}; write the "
-                    f"class names into {os.path.join(self.root, 'classes.txt')}")
+                    f"class names into {os.path.join(self.root, CLASSES_FILE)}")
             return [str(i) for i in range(top + 1)]
         return sorted(labels)
 
@@ -250,7 +199,7 @@ class SkeletonFolder(CachedSkeletonDataset):
 
     def raw_files(self) -> List[str]:
         files = [os.path.join(self.root, self.label_file)]
-        classes = os.path.join(self.root, "classes.txt")
+        classes = os.path.join(self.root, CLASSES_FILE)
         if os.path.isfile(classes):
             files.append(classes)
         files += sorted({os.path.join(self.root, r["file"]) for r in self._table
@@ -275,7 +224,7 @@ class SkeletonFolder(CachedSkeletonDataset):
                 if not os.path.isfile(path):
                     raise DatasetFormatError(f"{table}, line {rows[0]['line']}: file '{file}' "
                                              f"does not exist in '{self.root}'")
-                data = read_array(path, self.skeleton.num_nodes)
+                data = read_recording(path, self.skeleton.num_nodes)
                 if channels is None:
                     channels = data.shape[3]
                 elif data.shape[3] != channels:
@@ -309,7 +258,7 @@ class SkeletonFolder(CachedSkeletonDataset):
         for r in self._table:
             path = os.path.join(self.root, r["file"])
             if os.path.isfile(path):
-                return read_array(path, self.skeleton.num_nodes).shape[3]
+                return read_recording(path, self.skeleton.num_nodes).shape[3]
         return 3
 
 

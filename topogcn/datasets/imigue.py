@@ -1,39 +1,29 @@
 """iMiGUE, micro-gestures of post-match press conferences (OpenPose keypoints)."""
 from __future__ import annotations
 
-import csv
-import json
 import os
 import re
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from topogcn.datasets.base import (
-    CachedSkeletonDataset,
-    DatasetFormatError,
-    RawRecording,
-    Segment,
-    check_finite,
-    check_segments,
-)
-from topogcn.datasets.smg import read_label_rows, read_numeric_csv
-from topogcn.datasets.files import check_frame_indices, open_text, parse_int, path_in_root, \
-    read_text
+from topogcn.datasets.base import CachedSkeletonDataset, RawRecording
 from topogcn.datasets.registry import register_dataset
+from topogcn.io.errors import DatasetFormatError
+from topogcn.io.frames import fill_missing
+from topogcn.io.imigue import (
+    DEFAULT_COLUMNS, IMIGUE_NUM_CLASSES, MIGA_POINTS, ClipRow, imigue_label, read_clip_table,
+    read_miga_light_hand,
+)
+from topogcn.io.limits import check_frame_indices
+from topogcn.io.openpose import read_openpose_frame
+from topogcn.io.segments import Segment, check_segments
+from topogcn.io.smg import read_label_rows
+from topogcn.io.text import path_in_root
 from topogcn.skeleton import Skeleton, get_skeleton
-from topogcn.skeleton.builtins import LHAND_OFFSET, RHAND_OFFSET
 
-IMIGUE_NUM_CLASSES = 32
-FINGERTIPS = (4, 8, 12, 16, 20)
-#: Where the 35 points of a MiGA ``*_light_hand.csv`` row sit in ``openpose137``:
-#: BODY_25, then the right-hand fingertips, then the left-hand fingertips.
-MIGA_POINTS = (tuple(range(25)) + tuple(RHAND_OFFSET + t for t in FINGERTIPS)
-               + tuple(LHAND_OFFSET + t for t in FINGERTIPS))
 MIGA_FOLDERS = {"train": "imigue_skeleton_train", "val": "imigue_skeleton_validate",
                 "test": "imigue_skeleton_test"}
-DEFAULT_COLUMNS = {"video": "video_id", "label": "label_id", "start": "start_frame",
-                   "end": "end_frame", "subject": "subject_id", "split": "split"}
 _FRAME_RE = re.compile(r"_(\d{12})_keypoints\.json$")
 
 IMIGUE_LAYOUT = """\
@@ -48,77 +38,6 @@ Expected one of two layouts:
     ROOT/imigue_skeleton_validate/..., ROOT/imigue_skeleton_test/...
 iMiGUE is distributed by its authors (University of Oulu, CMVS; see the iMiGUE paper,
 CVPR 2021, and the repository linuxsino/iMiGUE for the access form)."""
-
-
-def imigue_label(label: int) -> Optional[int]:
-    """Dataset label (1-31, or 99 for 'non-micro-gesture') -> 0-based class."""
-    if label == 99:
-        return IMIGUE_NUM_CLASSES - 1
-    if 1 <= label <= 31:
-        return label - 1
-    return None
-
-
-def read_openpose_people(path: str) -> Tuple[np.ndarray, bool]:
-    """Every person of one OpenPose JSON frame as ``[P, 137, 3]`` (x, y,
-    confidence; BODY_25, face, left hand, right hand), ordered by summed
-    BODY_25 confidence (highest first, ties in file order), and whether any
-    person has face or hand keypoints."""
-    try:
-        data = json.loads(read_text(path))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DatasetFormatError(f"{path}: not a valid OpenPose JSON file ({e})") from None
-    people = data.get("people") if isinstance(data, dict) else None
-    if not isinstance(people, list):
-        raise DatasetFormatError(f"{path}: no 'people' list (expected OpenPose JSON output)")
-    persons, extra = [], False
-    for k, person in enumerate(people):
-        parts = []
-        for key, n in (("pose_keypoints_2d", 25), ("face_keypoints_2d", 70),
-                       ("hand_left_keypoints_2d", 21), ("hand_right_keypoints_2d", 21)):
-            vals = person.get(key) if isinstance(person, dict) else None
-            if key != "pose_keypoints_2d" and vals:
-                extra = True
-            vals = vals or [0.0] * (3 * n)
-            if len(vals) != 3 * n:
-                raise DatasetFormatError(f"{path}: person {k} '{key}' has {len(vals)} values, "
-                                         f"expected {3 * n} ({n} keypoints x 3)")
-            try:
-                parts.append(np.asarray(vals, dtype=np.float64).reshape(n, 3))
-            except (TypeError, ValueError):
-                raise DatasetFormatError(f"{path}: person {k} '{key}' holds non-numeric "
-                                         f"values") from None
-        pts = np.concatenate(parts)
-        if not np.isfinite(pts).all():
-            raise DatasetFormatError(f"{path}: person {k} has NaN or infinite keypoints")
-        persons.append(pts)
-    if not persons:
-        return np.zeros((0, 137, 3), np.float32), False
-    stacked = np.stack(persons)
-    order = np.argsort(-stacked[:, :25, 2].sum(1), kind="stable")
-    return stacked[order].astype(np.float32), extra
-
-
-def read_openpose_frame(path: str) -> Optional[np.ndarray]:
-    """The main person of one OpenPose JSON frame as ``[137, 3]`` (x, y,
-    confidence), or :obj:`None` when nobody was detected.  The main person is
-    the one with the highest summed BODY_25 confidence."""
-    people, _ = read_openpose_people(path)
-    return people[0] if len(people) else None
-
-
-def fill_missing(data: np.ndarray, present: np.ndarray, mode: str) -> np.ndarray:
-    """Frames where nobody was detected: ``"zeros"`` keeps zeros,
-    ``"interpolate"`` interpolates every value linearly between the nearest
-    detected frames (holding the first/last detection at the ends)."""
-    if mode == "zeros" or present.all() or not present.any():
-        return data
-    t = np.arange(len(data))
-    flat = data.reshape(len(data), -1)
-    out = np.empty_like(flat)
-    for c in range(flat.shape[1]):
-        out[:, c] = np.interp(t, t[present], flat[present, c])
-    return out.reshape(data.shape)
 
 
 class IMiGUE(CachedSkeletonDataset):
@@ -313,23 +232,7 @@ class IMiGUE(CachedSkeletonDataset):
 
     def _read_miga_video(self, split: str, video: str, data_path: str,
                          label_path: str) -> RawRecording:
-        n = len(MIGA_POINTS)
-        raw = read_numeric_csv(data_path, 1 + 3 * n, f"a frame index and {n} points x 3")
-        if raw.shape[0] == 0:
-            raise DatasetFormatError(f"{data_path}: no frame")
-        frame_ids = raw[:, 0].astype(np.int64)
-        if (frame_ids != raw[:, 0]).any():
-            k = int(np.argmax(frame_ids != raw[:, 0]))
-            raise DatasetFormatError(f"{data_path}, line {k + 1}: the frame index must be an "
-                                     f"integer, got {raw[k, 0]}")
-        steps = np.diff(frame_ids)
-        if (steps <= 0).any():
-            k = int(np.argmax(steps <= 0)) + 1
-            raise DatasetFormatError(f"{data_path}, line {k + 1}: frame index {frame_ids[k]} "
-                                     f"does not follow {frame_ids[k - 1]} (indices must "
-                                     f"increase)")
-        pts = raw[:, 1:].reshape(-1, n, 3)
-        check_finite(pts, data_path)
+        frame_ids, pts = read_miga_light_hand(data_path)
         full = np.zeros((len(pts), 137, 3), np.float32)
         full[:, list(MIGA_POINTS)] = pts
         data = full[:, self.joint_index]
@@ -355,45 +258,9 @@ class IMiGUE(CachedSkeletonDataset):
         subject = int(video) if video.isdigit() else -1
         return RawRecording(video, subject, split, data[:, None], segments)
 
-    def _read_table(self) -> Dict[str, List[Tuple[int, Segment, int, Optional[str]]]]:
-        path = os.path.join(self.root, self.label_file)
-        cols = self.columns
-        out: Dict[str, List[Tuple[int, Segment, int, Optional[str]]]] = {}
-        with open_text(path) as f:
-            reader = csv.DictReader(f)
-            header = reader.fieldnames or []
-            need = [cols[k] for k in ("video", "label", "start", "end", "subject")]
-            absent = [c for c in need if c not in header]
-            if absent:
-                raise DatasetFormatError(f"{path}, line 1: missing columns {absent}; the header "
-                                         f"is {header} (set `columns` to map your names)")
-            for lineno, row in enumerate(reader, start=2):
-                try:
-                    where = f"{path}, line {lineno}"
-                    label = parse_int(row[cols["label"]], where, "the label")
-                    start = parse_int(row[cols["start"]], where, "the start frame")
-                    end = parse_int(row[cols["end"]], where, "the end frame")
-                    subject = parse_int(row[cols["subject"]], where, "the subject")
-                except DatasetFormatError:
-                    raise
-                except (TypeError, ValueError):
-                    raise DatasetFormatError(f"{path}, line {lineno}: expected integer label, "
-                                             f"start, end and subject, got {dict(row)}") from None
-                y = imigue_label(label)
-                if y is None:
-                    raise DatasetFormatError(f"{path}, line {lineno}: label {label} is not an "
-                                             f"iMiGUE class (1-31 or 99)")
-                split = row.get(cols["split"]) if cols["split"] in header else None
-                if split is not None and split.strip() not in ("train", "test"):
-                    raise DatasetFormatError(f"{path}, line {lineno}: split {split!r} is not "
-                                             f"'train' or 'test'")
-                out.setdefault(str(row[cols["video"]]).strip(), []).append(
-                    (lineno, Segment(y, start, end), subject,
-                     split.strip() if split else None))
-        return out
-
     def _read_json(self) -> Iterator[Union[RawRecording, DatasetFormatError]]:
-        table = self._read_table()
+        table: Dict[str, List[ClipRow]] = read_clip_table(
+            os.path.join(self.root, self.label_file), self.columns)
         label_path = os.path.join(self.root, self.label_file)
         has_split = any(r[3] is not None for rows in table.values() for r in rows)
         if not has_split and self.test_subjects is None:

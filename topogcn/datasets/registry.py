@@ -1,27 +1,21 @@
-"""Datasets by name: each dataset module declares its own builder, so that
+"""Datasets by name: each dataset module registers its own builder, so that
 the training engine builds any of them from a configuration without
-knowing them."""
+knowing them; other packages add theirs through the entry-point group
+``topogcn.datasets`` (:mod:`topogcn.utils.registry`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, List, Optional, Sequence, Union
 
 from topogcn.datasets.base import SkeletonDataset
+from topogcn.utils.registry import Entry, Registry
 
 #: ``builder(root, split, skeleton=..., frames=..., val_subjects=..., **options)``
 DatasetBuilder = Callable[..., SkeletonDataset]
 
-
-@dataclass(frozen=True)
-class DatasetEntry:
-    """A registered dataset: its builder and whether it reads a folder."""
-    name: str
-    builder: DatasetBuilder
-    needs_root: bool
-    description: str
-
-
-_DATASETS: Dict[str, DatasetEntry] = {}
+#: the registered datasets; metadata ``needs_root`` (whether ``data.root`` is
+#: required) and ``description``
+DATASETS: Registry[DatasetBuilder] = Registry(
+    "dataset", "topogcn.datasets", defaults={"needs_root": True, "description": ""})
 
 
 def register_dataset(name: str, *, needs_root: bool = True, description: str = ""
@@ -30,24 +24,19 @@ def register_dataset(name: str, *, needs_root: bool = True, description: str = "
     configuration).  The builder takes ``(root, split, *, skeleton, frames,
     val_subjects, **options)`` and returns a
     :class:`~topogcn.datasets.SkeletonDataset` whose ``channels`` say what
-    each channel means."""
-    def decorate(builder: DatasetBuilder) -> DatasetBuilder:
-        if name in _DATASETS and _DATASETS[name].builder is not builder:
-            raise ValueError(f"a dataset named {name!r} is already registered")
-        _DATASETS[name] = DatasetEntry(name, builder, needs_root, description)
-        return builder
-    return decorate
+    each channel means.  A plugin package registers the same builder through
+    the entry point group ``topogcn.datasets`` (its ``needs_root`` and
+    ``description`` read from attributes of the builder)."""
+    return DATASETS.register(name, needs_root=needs_root, description=description)
 
 
 def list_datasets() -> List[str]:
-    """The registered dataset names."""
-    return sorted(_DATASETS)
+    """The registered dataset names (plugins included)."""
+    return DATASETS.names()
 
 
-def dataset_entry(name: str) -> DatasetEntry:
-    if name not in _DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; registered: {', '.join(list_datasets())}")
-    return _DATASETS[name]
+def dataset_entry(name: str) -> Entry[DatasetBuilder]:
+    return DATASETS.entry(name)
 
 
 def create_dataset(name: str, split: str, root: Optional[str] = None, *,
@@ -57,12 +46,12 @@ def create_dataset(name: str, split: str, root: Optional[str] = None, *,
     """Build the registered dataset ``name`` for ``split``.  ``options`` go
     to the dataset class; a wrong one is a :class:`ValueError` naming it."""
     entry = dataset_entry(name)
-    if entry.needs_root and not root:
+    if entry.meta["needs_root"] and not root:
         raise ValueError(f"dataset {name!r} needs a root folder (data.root; see the docs "
                          f"page 'Datasets')")
     try:
-        return entry.builder(root, split, skeleton=skeleton, frames=frames,
-                             val_subjects=val_subjects, **options)
+        return entry.obj(root, split, skeleton=skeleton, frames=frames,
+                         val_subjects=val_subjects, **options)
     except TypeError as e:
         if "argument" not in str(e):
             raise

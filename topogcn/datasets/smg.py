@@ -1,28 +1,18 @@
 """SMG, the Spontaneous Micro-Gesture dataset (Kinect v2 skeletons)."""
 from __future__ import annotations
 
-import csv
 import os
 import re
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
-
-from topogcn.datasets.base import (
-    CachedSkeletonDataset,
-    DatasetFormatError,
-    RawRecording,
-    Segment,
-    check_finite,
-    check_segments,
-)
-from topogcn.datasets.files import open_text, parse_int
+from topogcn.datasets.base import CachedSkeletonDataset, RawRecording
 from topogcn.datasets.registry import register_dataset
+from topogcn.io.errors import DatasetFormatError
+from topogcn.io.segments import Segment, check_segments
+from topogcn.io.smg import read_label_rows, read_smg_skeleton
 from topogcn.skeleton import get_skeleton
 
 SMG_NUM_CLASSES = 17
-SMG_VALUES_PER_JOINT = 11
-SMG_NUM_JOINTS = 25
 SMG_TEST_SUBJECTS = tuple(range(36, 41))
 
 SMG_LAYOUT = """\
@@ -36,59 +26,6 @@ SMG is distributed by its authors (University of Oulu, CMVS; see the SMG paper,
 IJCV 2023, and the repository mikecheninoulu/SMG for the access form)."""
 
 _SAMPLE_RE = re.compile(r"^Sample(\d+)$")
-
-
-def read_numeric_csv(path: str, expected: Optional[int], what: str) -> np.ndarray:
-    """Read a header-less numeric CSV into ``[rows, cols]`` float32 (fast
-    path); on any problem find the first offending line and raise a
-    :class:`DatasetFormatError` naming it."""
-    try:
-        data = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
-        if expected is None or data.shape[1] == expected or data.size == 0:
-            return data.astype(np.float32) if data.size else np.zeros((0, expected or 0),
-                                                                       np.float32)
-    except ValueError:
-        pass
-    with open_text(path) as f:
-        for lineno, row in enumerate(csv.reader(f), start=1):
-            if not row or all(not c.strip() for c in row):
-                continue
-            if expected is not None and len(row) != expected:
-                raise DatasetFormatError(
-                    f"{path}, line {lineno}: expected {expected} values ({what}), got {len(row)}")
-            for col, cell in enumerate(row):
-                try:
-                    float(cell)
-                except ValueError:
-                    raise DatasetFormatError(
-                        f"{path}, line {lineno}, column {col + 1}: {cell.strip()!r} is not a "
-                        f"number ({what})") from None
-    raise DatasetFormatError(f"{path}: rows of unequal length ({what})")
-
-
-def read_label_rows(path: str, num_classes: int,
-                    label_map=None) -> Tuple[List[Segment], List[int]]:
-    """Rows ``label,start,end`` (1-based labels, or mapped by ``label_map``)."""
-    segs, lines = [], []
-    with open_text(path) as f:
-        for lineno, row in enumerate(csv.reader(f), start=1):
-            row = [c.strip() for c in row]
-            if not row or all(not c for c in row):
-                continue
-            if len(row) < 3:
-                raise DatasetFormatError(f"{path}, line {lineno}: expected "
-                                         f"'label,start_frame,end_frame', got {','.join(row)!r}")
-            where = f"{path}, line {lineno}"
-            label = parse_int(row[0], where, "the label")
-            start = parse_int(row[1], where, "the start frame")
-            end = parse_int(row[2], where, "the end frame")
-            y = label_map(label) if label_map else label - 1
-            if y is None or not 0 <= y < num_classes:
-                raise DatasetFormatError(f"{path}, line {lineno}: label {label} outside the "
-                                         f"class range")
-            segs.append(Segment(y, start, end))
-            lines.append(lineno)
-    return segs, lines
 
 
 class SMG(CachedSkeletonDataset):
@@ -192,19 +129,13 @@ class SMG(CachedSkeletonDataset):
 
     def read_recording(self, subject: int, name: str, skel_path: str,
                        label_path: Optional[str]) -> RawRecording:
-        values = SMG_NUM_JOINTS * SMG_VALUES_PER_JOINT
-        raw = read_numeric_csv(skel_path, values,
-                               f"{SMG_NUM_JOINTS} joints x {SMG_VALUES_PER_JOINT}")
-        if raw.shape[0] == 0:
-            raise DatasetFormatError(f"{skel_path}: no frame")
-        xyz = raw.reshape(-1, SMG_NUM_JOINTS, SMG_VALUES_PER_JOINT)[:, :, :3]
-        check_finite(xyz, skel_path)
+        xyz = read_smg_skeleton(skel_path)
         segments: List[Segment] = []
         if label_path:
             segments, lines = read_label_rows(label_path, SMG_NUM_CLASSES)
             check_segments(segments, len(xyz), SMG_NUM_CLASSES, label_path, lines)
         split = "test" if subject in self.test_subjects else "train"
-        return RawRecording(name, subject, split, xyz[:, None].astype(np.float32), segments)
+        return RawRecording(name, subject, split, xyz[:, None], segments)
 
 
 @register_dataset("smg", description="SMG (Kinect v2, 25 joints, 17 classes)")

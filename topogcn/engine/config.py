@@ -181,6 +181,8 @@ class TrainerConfig:
     #: large skeletons faster (openpose137: 1.4-1.5x), at the price of a
     #: resident memory that stays near its peak (docs/benchmarks.rst)
     keep_freed_memory: bool = False
+    #: a progress bar when the output is a terminal (piped output, or
+    #: false: one line per epoch)
     progress_bar: bool = True
     #: stop after this many training batches per epoch (tests, smoke runs)
     limit_train_batches: Optional[Union[int, float]] = None

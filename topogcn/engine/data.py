@@ -27,10 +27,6 @@ def open_dataset(cfg: DataConfig, split: str, seed: int = 0) -> SkeletonDataset:
     if isinstance(cfg.val_subjects, float):  # the test split does not need it drawn
         cfg = validation_subjects(cfg, seed)[0] if split != "test" else \
             dataclasses.replace(cfg, val_subjects=None)
-    if "coordinate_dims" in cfg.options:
-        raise ConfigError("data.options.coordinate_dims was removed: what each channel means "
-                          "comes from the dataset (for folders, ROOT/channels.txt, written by "
-                          "`topogcn convert`)")
     root = os.path.expanduser(cfg.root) if cfg.root else None
     options = dict(cfg.options)
     skeleton = cfg.skeleton

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -26,8 +27,8 @@ from topogcn.engine.config import (
 from topogcn.engine.epoch_log import LOG_NAME, EpochLog
 from topogcn.engine.data import SkeletonDataModule, epoch_seed
 from topogcn.engine.module import SkeletonClassifier
-from topogcn.engine.sequence_io import read_sequence
 from topogcn.engine.trained_run import CKPT_KEY, Run, build_model, run_payload
+from topogcn.io.sequence import read_sequence
 from topogcn.transforms import Preprocess
 from topogcn.utils.allocator import keep_freed_memory
 from topogcn.utils.io import atomic_path, atomic_write_text
@@ -126,6 +127,12 @@ def remove_stale_temporaries(out: str) -> None:
                     os.remove(path)
 
 
+def progress_bar(cfg: Config) -> bool:
+    """Whether to draw a progress bar: ``trainer.progress_bar`` and the output
+    is a terminal (piped output gets one line per epoch instead of redraws)."""
+    return cfg.trainer.progress_bar and sys.stdout.isatty()
+
+
 def _loggers(cfg: Config, out: str):
     """Lightning loggers besides the epoch log: TensorBoard when asked."""
     if cfg.trainer.logger != "tensorboard":
@@ -150,7 +157,7 @@ def _trainer(cfg: Config, out: str, callbacks: List[Callback], validate: bool,
             accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
             num_nodes=t.num_nodes, precision=t.precision, gradient_clip_val=t.gradient_clip_val,
             logger=_loggers(cfg, out), log_every_n_steps=t.log_every_n_steps,
-            callbacks=callbacks, enable_progress_bar=t.progress_bar,
+            callbacks=callbacks, enable_progress_bar=progress_bar(cfg),
             enable_model_summary=False, plugins=[AtomicCheckpointIO()], deterministic=True,
             default_root_dir=out, use_distributed_sampler=False, num_sanity_val_steps=0,
             **kwargs)
@@ -221,8 +228,8 @@ def _train(cfg: Config, out: str, resume: bool, extra: List[Callback]) -> RunRes
     epochs = plan_epochs(cfg.trainer, steps)
     if cfg.trainer.steps is not None:
         notes.append(f"budget: {cfg.trainer.steps} steps = {plural(epochs, 'epoch')} of "
-                     f"{plural(steps, 'batch')} ({len(dm.train_set)} training clips, batch "
-                     f"{cfg.data.batch_size})"
+                     f"{plural(steps, 'batch', 'batches')} ({len(dm.train_set)} training "
+                     f"clips, batch {cfg.data.batch_size})"
                      + (f", stopped at {cfg.trainer.max_minutes:g} min if not done"
                         if cfg.trainer.max_minutes and not cfg.trainer.fit_to_time else "")
                      + (f", fitted to {cfg.trainer.max_minutes:g} min (fit_to_time)"
@@ -255,7 +262,7 @@ def _train(cfg: Config, out: str, resume: bool, extra: List[Callback]) -> RunRes
         stopper = EarlyStopping("val/selection", mode="max", verbose=False,
                                 patience=cfg.trainer.early_stopping)
         callbacks.append(stopper)
-    if not cfg.trainer.progress_bar:
+    if not progress_bar(cfg):
         callbacks.append(EpochReport())
     # after the budget: the last checkpoint holds the epoch's decisions
     callbacks.append(EpochLog(os.path.join(out, "logs", LOG_NAME),
@@ -295,11 +302,9 @@ def _train(cfg: Config, out: str, resume: bool, extra: List[Callback]) -> RunRes
     return RunResult(out, metrics)
 
 
-def plural(n: int, word: str) -> str:
-    """``1 epoch``, ``2 epochs``, ``3 batches``."""
-    if n == 1:
-        return f"1 {word}"
-    return f"{n} {word}es" if word.endswith(("s", "ch", "sh", "x")) else f"{n} {word}s"
+def plural(n: int, word: str, words: Optional[str] = None) -> str:
+    """``1 epoch``, ``2 epochs``; ``plural(3, "batch", "batches")``."""
+    return f"{n} {word if n == 1 else words or word + 's'}"
 
 
 def _collect_metrics(trainer: L.Trainer, module: SkeletonClassifier,
@@ -345,7 +350,7 @@ def evaluate(checkpoint: str, cfg: Optional[Config] = None,
     module = SkeletonClassifier(run.model, cfg.loss, cfg.optim, cfg.trainer.epochs,
                                 cfg.data.batch_size, run.classes)
     trainer = L.Trainer(accelerator=cfg.trainer.accelerator, devices=1, logger=False,
-                        enable_progress_bar=cfg.trainer.progress_bar,
+                        enable_progress_bar=progress_bar(cfg),
                         enable_model_summary=False, deterministic=True)
     trainer.test(module, datamodule=dm, verbose=False)
     metrics = _collect_metrics(trainer, module, run.classes)
@@ -370,7 +375,7 @@ def eval_folder(out: str, split: str = "test") -> str:
 
 def predict(checkpoint: Union[str, Run], path: str, top_k: int = 5) -> Dict[str, Any]:
     """Classify one skeleton sequence file (a raw clip, as
-    :func:`~topogcn.engine.sequence_io.read_sequence` reads it) with the
+    :func:`~topogcn.io.read_sequence` reads it) with the
     run's preprocessing.
 
     Returns:
@@ -380,7 +385,7 @@ def predict(checkpoint: Union[str, Run], path: str, top_k: int = 5) -> Dict[str,
     """
     run = checkpoint if isinstance(checkpoint, Run) else Run.load(checkpoint)
     spec = run.spec
-    x = read_sequence(path, spec.num_nodes, spec.num_channels)
+    x = torch.from_numpy(read_sequence(path, spec.num_nodes, spec.num_channels))
     prob = run.predict_proba(x, source=path)
     k = max(1, min(top_k, len(prob)))
     values, idx = prob.topk(k)

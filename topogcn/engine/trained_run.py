@@ -13,7 +13,7 @@ from topogcn.engine.config import Config, ConfigError, load_config, merge_config
 from topogcn.engine.data import build_dataset
 from topogcn.models import create_model
 from topogcn.skeleton import Skeleton
-from topogcn.transforms import InputSpec, InputSpecError, Preprocess, default_channels
+from topogcn.transforms import InputSpec, InputSpecError, Preprocess
 
 #: the key of topogcn's entry in a checkpoint
 CKPT_KEY = "topogcn"
@@ -87,16 +87,13 @@ class Run:
         where = f"checkpoint '{checkpoint}'"
         if not isinstance(meta, Mapping) or not isinstance(meta.get("config"), Mapping):
             raise CheckpointError(f"{where}: the '{CKPT_KEY}' entry has no 'config' mapping")
+        if "input_spec" not in meta:
+            raise CheckpointError(f"{where}: the '{CKPT_KEY}' entry has no 'input_spec' (what "
+                                  f"the model expects of its input)")
         cfg = load_config(None)
         try:
-            options = dict(meta["config"].get("data", {}).get("options", {}) or {})
-            legacy_dims = options.pop("coordinate_dims", None)
-            raw = {**meta["config"]}
-            if "data" in raw:
-                raw["data"] = {**raw["data"], "options": options}
-            merge_config(cfg, raw, "", where)
-            spec = (InputSpec.from_dict(meta["input_spec"], f"{where}: input_spec")
-                    if "input_spec" in meta else _legacy_spec(meta, cfg, legacy_dims, where))
+            merge_config(cfg, meta["config"], "", where)
+            spec = InputSpec.from_dict(meta["input_spec"], f"{where}: input_spec")
         except (ConfigError, InputSpecError) as e:
             raise CheckpointError(str(e)) from None
         model = build_model(cfg, spec)
@@ -148,32 +145,6 @@ class Run:
         logits = self.classifier()(x.unsqueeze(0) if single else x)
         probs = torch.softmax(logits, dim=-1)
         return probs[0] if single else probs
-
-
-def _legacy_spec(meta: Mapping[str, Any], cfg: Config, coordinate_dims: Optional[int],
-                 where: str) -> InputSpec:
-    """The input spec of a checkpoint written before input specs (topogcn
-    0.1: ``classes``, ``skeleton``, ``num_person``, ``in_channels``)."""
-    for key in ("classes", "skeleton", "num_person", "in_channels"):
-        if key not in meta:
-            raise InputSpecError(f"{where}: missing field '{key}' (and no 'input_spec')")
-    C = meta["in_channels"]
-    if not isinstance(C, int):
-        raise InputSpecError(f"{where}: 'in_channels' must be an integer, got {C!r}")
-    if C == 3 and (cfg.data.name == "imigue" or coordinate_dims == 2):
-        channels = ("x", "y", "confidence")
-    else:
-        channels = default_channels(C)
-    try:
-        skeleton = Skeleton.from_dict(meta["skeleton"], source=f"{where}: skeleton")
-    except (ValueError, TypeError) as e:
-        raise InputSpecError(str(e)) from None
-    classes = meta["classes"]
-    if not isinstance(classes, (list, tuple)):
-        raise InputSpecError(f"{where}: 'classes' must be a list, got {classes!r}")
-    return InputSpec(skeleton=skeleton, channels=channels, classes=tuple(classes),
-                     persons=meta["num_person"], frames=cfg.data.frames, center=cfg.data.center,
-                     normalize_scale=cfg.data.normalize_scale, stream=cfg.data.stream)
 
 
 def load_run(checkpoint: str) -> Run:

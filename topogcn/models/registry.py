@@ -1,44 +1,47 @@
-"""A small model factory so that configs can name a model."""
+"""A model factory so that configs can name a model; other packages add
+theirs through the entry-point group ``topogcn.models``
+(:mod:`topogcn.utils.registry`)."""
 from __future__ import annotations
 
 import difflib
 import inspect
 import re
 from functools import partial
-from typing import Callable, Dict, List
+from typing import Callable, List
 
 from torch.nn import Module
 
 from topogcn.models.gecn import GECN
 from topogcn.models.stgcn import STGCN
+from topogcn.utils.registry import Registry
 
-_MODELS: Dict[str, Callable[..., Module]] = {
-    "gecn": GECN,
-    "gecn_baseline": partial(GECN, attention=False),
-    "stgcn": STGCN,
-}
+#: the registered models: factories ``(num_classes=..., skeleton=..., **kwargs)``
+MODELS: Registry[Callable[..., Module]] = Registry("model", "topogcn.models")
+MODELS.add("gecn", GECN, description="GE-CN (the paper's model)")
+MODELS.add("gecn_baseline", partial(GECN, attention=False),
+           description="GE-CN without self-attention (the paper's Table 1 baseline)")
+MODELS.add("stgcn", STGCN, description="ST-GCN (spatial partitions, no attention)")
 
 
 def list_models() -> List[str]:
-    """Names accepted by :func:`create_model`."""
-    return sorted(_MODELS)
+    """Names accepted by :func:`create_model` (plugins included)."""
+    return MODELS.names()
 
 
-def register_model(name: str, factory: Callable[..., Module], overwrite: bool = False) -> None:
-    """Make ``factory(num_classes=..., skeleton=..., **kwargs)`` available as ``name``."""
-    if name in _MODELS and not overwrite:
-        raise ValueError(f"A model named '{name}' is already registered")
-    _MODELS[name] = factory
+def register_model(name: str, factory: Callable[..., Module], overwrite: bool = False,
+                   description: str = "") -> None:
+    """Make ``factory(num_classes=..., skeleton=..., **kwargs)`` available as
+    ``name`` (a plugin package: the entry-point group ``topogcn.models``)."""
+    MODELS.add(name, factory, overwrite=overwrite, description=description)
 
 
 def create_model(name: str, **kwargs) -> Module:
     """Build a registered model: ``create_model("gecn", num_classes=17,
     skeleton="ntu25", num_person=1)``.  ``gecn_baseline`` is GE-CN without
     self-attention (the paper's Table 1 baseline)."""
-    if name not in _MODELS:
-        raise ValueError(f"Unknown model '{name}'. Known models: {', '.join(list_models())}")
+    factory = MODELS.get(name)
     try:
-        return _MODELS[name](**kwargs)
+        return factory(**kwargs)
     except TypeError as e:
         bad = re.search(r"unexpected keyword argument '(\w+)'", str(e))
         if not bad:
@@ -53,7 +56,7 @@ def create_model(name: str, **kwargs) -> Module:
 def model_arguments(name: str) -> List[str]:
     """The keyword arguments a registered model takes (those it passes on to
     its S-GC layers included)."""
-    factory = _MODELS[name]
+    factory = MODELS.get(name)
     target = factory.func if isinstance(factory, partial) else factory
     params = inspect.signature(target).parameters
     names = [p for p, v in params.items() if v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY)]

@@ -161,9 +161,7 @@ class MultiScaleTemporalConv(Module):
 
     The tensor stays channels-last: :math:`(N, T, V, C)` is viewed as
     :math:`(N, C, T, V)` in ``channels_last`` memory format, which the
-    convolutions take without a copy.  Checkpoints written with the
-    unfused layout (``branches.*`` keys, written before this layout) load
-    unchanged.
+    convolutions take without a copy.
 
     Args:
         in_channels (int): Input channels.
@@ -230,7 +228,6 @@ class MultiScaleTemporalConv(Module):
         else:
             self.residual = PointwiseBN(in_channels, out_channels, stride, kaiming=False)
         self.activation = activation
-        self._register_load_state_dict_pre_hook(self._from_unfused_layout)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -303,49 +300,6 @@ class MultiScaleTemporalConv(Module):
         if self.activation:
             out = out.relu_()  # `out` is a fresh cat/sum
         return out.permute(0, 2, 3, 1)
-
-    def _from_unfused_layout(self, state_dict, prefix, *args) -> None:
-        """Maps the per-branch keys of the unfused layout (``branches.{i}.*``)
-        onto the fused modules, concatenating along the output channels."""
-        if not any(k.startswith(prefix + "branches.") for k in state_dict):
-            return
-        old = {k[len(prefix + "branches."):]: state_dict.pop(k)
-               for k in [k for k in state_dict if k.startswith(prefix + "branches.")]}
-
-        def take(branch: int, module: int, name: str):
-            return old.get(f"{branch}.{module}.{name}")
-
-        num_expanded = self.num_expanded
-        bn_keys = ("weight", "bias", "running_mean", "running_var")
-        for name in ("weight", "bias"):
-            parts = [take(i, 0, name) for i in range(num_expanded)]
-            if num_expanded and all(p is not None for p in parts):
-                state_dict[prefix + "expand." + name] = torch.cat(parts)
-        for name in bn_keys:
-            parts = [take(i, 1, name) for i in range(num_expanded)]
-            if num_expanded and all(p is not None for p in parts):
-                state_dict[prefix + "expand_bn." + name] = torch.cat(parts)
-        closing = [(i, 4) for i in range(num_expanded)]
-        if self.pointwise:
-            closing.append((num_expanded, 1))
-            for name in ("weight", "bias"):
-                if take(num_expanded, 0, name) is not None:
-                    state_dict[prefix + "pointwise_conv." + name] = take(num_expanded, 0, name)
-        for name in bn_keys:
-            parts = [take(i, m, name) for i, m in closing]
-            if all(p is not None for p in parts):
-                state_dict[prefix + "out_bn." + name] = torch.cat(parts)
-        tracked = take(0, 1, "num_batches_tracked")
-        if tracked is None:
-            tracked = take(num_expanded, 1, "num_batches_tracked")
-        if tracked is not None:
-            for bn in ("expand_bn.", "out_bn."):
-                if bn != "expand_bn." or num_expanded:
-                    state_dict[prefix + bn + "num_batches_tracked"] = tracked.clone()
-        for i in range(len(self.dilations)):
-            for name in ("weight", "bias"):
-                if take(i, 3, name) is not None:
-                    state_dict[prefix + f"temporal.{i}." + name] = take(i, 3, name)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "

@@ -1,6 +1,6 @@
 """Skeleton topologies as validated, first-class graph templates."""
 from topogcn.skeleton.registry import (
-    SkeletonRegistry,
+    SKELETONS,
     get_skeleton,
     list_skeletons,
     register_skeleton,
@@ -10,7 +10,7 @@ from topogcn.skeleton.skeleton import Skeleton
 
 __all__ = [
     "Skeleton",
-    "SkeletonRegistry",
+    "SKELETONS",
     "get_skeleton",
     "list_skeletons",
     "register_skeleton",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, List, Sequence, Tuple
 
-from topogcn.datasets.base import Segment
+from topogcn.io import Segment
 from topogcn.spotting.spotter import Detection
 from topogcn.datasets.windows import temporal_iou
 

@@ -9,9 +9,11 @@ import os
 import time
 from typing import Any, Dict, List, Sequence
 
+import torch
+
 from topogcn.engine.data import open_dataset
-from topogcn.engine.sequence_io import read_sequence
 from topogcn.engine.trained_run import Run
+from topogcn.io.sequence import SEQUENCE_TYPES, read_sequence
 from topogcn.spotting.metrics import spotting_scores
 from topogcn.spotting.spotter import Detection, Spotter
 from topogcn.utils.io import atomic_write_text
@@ -41,20 +43,21 @@ def spot_split(checkpoint: str, split: str = "test", **spotter_kwargs) -> Dict[s
 def spot_files(checkpoint: str, paths: Sequence[str], **spotter_kwargs
                ) -> Dict[str, List[Detection]]:
     """Spot the sequences in ``paths`` (files read by
-    :func:`~topogcn.engine.sequence_io.read_sequence`, or folders of them)."""
+    :func:`~topogcn.io.read_sequence`, or folders of them)."""
     spotter = Spotter.from_run(Run.load(checkpoint), **spotter_kwargs)
     files: List[str] = []
     for p in paths:
         if os.path.isdir(p):
             files += sorted(os.path.join(p, f) for f in os.listdir(p)
-                            if f.lower().endswith((".npy", ".npz", ".csv", ".skeleton")))
+                            if f.lower().endswith(SEQUENCE_TYPES))
         else:
             files.append(p)
     if not files:
         raise FileNotFoundError(f"no sequence file (.npy, .npz, .csv, .skeleton) in {list(paths)}")
     out = {}
     for f in files:
-        x = read_sequence(f, spotter.spec.num_nodes, spotter.spec.num_channels)
+        x = torch.from_numpy(read_sequence(f, spotter.spec.num_nodes,
+                                           spotter.spec.num_channels))
         try:
             out[f] = spotter.spot(x)
         except ValueError as e:

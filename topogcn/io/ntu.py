@@ -1,12 +1,11 @@
-"""NTU RGB+D 60 / 120: action names, the official benchmark splits, and the
-conversion of a folder of ``.skeleton`` files to a
-:class:`~topogcn.datasets.SkeletonFolder`.
+"""NTU RGB+D 60 / 120 files: the ``.skeleton`` text format, the file names
+``SsssCcccPpppRrrrAaaa`` (setup, camera, performer, replication, action),
+the action names and the official benchmark splits.
 
 Facts from the NTU RGB+D papers (Shahroudy et al., CVPR 2016; Liu et al.,
-TPAMI 2019) as the public code of the field uses them: file names
-``SsssCcccPpppRrrrAaaa`` (setup, camera, performer, replication, action);
-cross-subject training performers below; cross-view trains on cameras 2
-and 3; NTU-120's cross-setup trains on the even setups.
+TPAMI 2019) as the public code of the field uses them: cross-subject
+training performers below; cross-view trains on cameras 2 and 3; NTU-120's
+cross-setup trains on the even setups.
 """
 from __future__ import annotations
 
@@ -14,8 +13,78 @@ import os
 import re
 from typing import Dict, Iterator, List, Optional, Tuple
 
-from topogcn.datasets.base import DatasetFormatError
-from topogcn.datasets.files import read_names, read_ntu_skeleton
+import numpy as np
+
+from topogcn.io.errors import DatasetFormatError
+from topogcn.io.limits import MAX_FRAMES, MAX_PERSONS
+from topogcn.io.text import read_names, read_text
+
+#: values per body header and per joint line of an NTU RGB+D ``.skeleton`` file
+NTU_BODY_VALUES, NTU_JOINT_VALUES, NTU_JOINTS = 10, 12, 25
+
+
+def read_ntu_skeleton(path: str, max_persons: int = 2) -> np.ndarray:
+    """An NTU RGB+D ``.skeleton`` text file as ``[M, T, 25, 3]`` (camera
+    x, y, z in metres).  Bodies are told apart by their tracking id; with
+    at most ``max_persons`` bodies all are kept in file order (first
+    appearance), otherwise the ``max_persons`` seen in the most frames (then
+    with the most motion), in that order; frames where a kept body is
+    missing are zeros.  Errors name the file and line."""
+    lines = read_text(path).split()
+    pos = 0
+
+    def take(n: int, what: str) -> List[str]:
+        nonlocal pos
+        if pos + n > len(lines):
+            raise DatasetFormatError(f"{path}: ends inside {what} (truncated?)")
+        out = lines[pos:pos + n]
+        pos += n
+        return out
+
+    def number(tok: str, what: str) -> float:
+        try:
+            return float(tok)
+        except ValueError:
+            raise DatasetFormatError(f"{path}: {what}: {tok!r} is not a number") from None
+
+    T = int(number(take(1, "the frame count")[0], "frame count"))
+    if not 0 < T <= MAX_FRAMES:
+        raise DatasetFormatError(f"{path}: frame count {T} outside 1..{MAX_FRAMES}")
+    bodies: dict = {}  # body id -> {frame: [25, 3]}
+    for t in range(T):
+        count = int(number(take(1, f"frame {t}")[0], f"frame {t}: body count"))
+        if not 0 <= count <= MAX_PERSONS:
+            raise DatasetFormatError(f"{path}: frame {t}: body count {count} outside "
+                                     f"0..{MAX_PERSONS}")
+        for _ in range(count):
+            body_id = take(NTU_BODY_VALUES, f"frame {t}: body header")[0]
+            joints = int(number(take(1, f"frame {t}: joint count")[0], "joint count"))
+            if joints != NTU_JOINTS:
+                raise DatasetFormatError(f"{path}: frame {t}: {joints} joints, expected "
+                                         f"{NTU_JOINTS} (Kinect v2)")
+            vals = [number(v, f"frame {t}: joint values")
+                    for v in take(NTU_JOINTS * NTU_JOINT_VALUES, f"frame {t}: joints")]
+            xyz = np.asarray(vals, np.float32).reshape(NTU_JOINTS, NTU_JOINT_VALUES)[:, :3]
+            bodies.setdefault(body_id, {})[t] = xyz
+    if pos != len(lines):
+        raise DatasetFormatError(f"{path}: {len(lines) - pos} values after the last of its "
+                                 f"{T} frames")
+    if not bodies:
+        raise DatasetFormatError(f"{path}: no body in any of its {T} frames")
+
+    def motion(frames: dict) -> float:
+        arr = np.stack([frames[t] for t in sorted(frames)])
+        return float(np.abs(np.diff(arr, axis=0)).sum()) if len(arr) > 1 else 0.0
+    if len(bodies) <= max_persons:  # all kept: in file order (first appearance)
+        order = list(bodies)
+    else:  # the most present, then the most moving
+        order = sorted(bodies, key=lambda b: (-len(bodies[b]), -motion(bodies[b])))
+    out = np.zeros((min(max_persons, len(order)), T, NTU_JOINTS, 3), np.float32)
+    for m, b in enumerate(order[:max_persons]):
+        for t, xyz in bodies[b].items():
+            out[m, t] = xyz
+    return out
+
 
 #: the 120 action classes, A001 first (A001-A060: NTU RGB+D 60)
 NTU_ACTIONS = (
@@ -117,35 +186,3 @@ def ntu_files(root: str, benchmark: str = "xsub", missing_list: Optional[str] = 
         if stem in skip or info["action"] > BENCHMARKS[benchmark]:
             continue
         yield stem, path, info
-
-
-def convert_ntu(root: str, out: str, benchmark: str = "xsub",
-                missing_list: Optional[str] = None, max_persons: int = 2) -> str:
-    """Convert NTU RGB+D ``.skeleton`` files under ``root`` to a
-    :class:`~topogcn.datasets.SkeletonFolder` in ``out``: one
-    ``<SsssCcccPpppRrrrAaaa>.npy`` ``[M, T, 25, 3]`` per file (bodies as
-    :func:`~topogcn.datasets.files.read_ntu_skeleton` keeps them: the
-    ``max_persons`` seen in most frames), the class its action (names of
-    :data:`NTU_ACTIONS`), the subject its performer, the split that of
-    ``benchmark`` (``xsub``, ``xview``: NTU-60; ``xsub120``, ``xset120``:
-    NTU-120)."""
-    from topogcn.datasets.convert import _write_folder
-    from topogcn.skeleton import get_skeleton
-
-    classes = list(NTU_ACTIONS[:BENCHMARKS.get(benchmark, 0)])
-    rows: List[List] = []
-
-    def recordings():
-        for stem, path, info in ntu_files(root, benchmark, missing_list):
-            data = read_ntu_skeleton(path, max_persons)
-            fname = f"{stem}.npy"
-            rows.append([fname, classes[info["action"] - 1], 0, data.shape[1] - 1,
-                         info["performer"], ntu_split(info, benchmark)])
-            yield fname, data
-
-    return _write_folder(out, get_skeleton("ntu25"), recordings(), rows, classes,
-                         ("x", "y", "z"))
-
-
-__all__ = ["NTU_ACTIONS", "XSUB60_TRAIN", "XSUB120_TRAIN", "BENCHMARKS", "parse_ntu_name",
-           "ntu_split", "ntu_files", "convert_ntu"]

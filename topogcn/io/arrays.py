@@ -1,0 +1,77 @@
+"""NumPy array files (``.npy``, ``.npz``), checked before they are loaded:
+empty, truncated, object and oversized arrays are errors naming the file."""
+from __future__ import annotations
+
+import os
+import zipfile
+from typing import IO, Sequence
+
+import numpy as np
+
+from topogcn.io.errors import DatasetFormatError
+from topogcn.io.limits import MAX_ARRAY_BYTES
+
+
+def unsupported_file(path: str) -> DatasetFormatError:
+    """The error for a sequence file of a type no reader takes."""
+    ext = os.path.splitext(path)[1].lower()
+    return DatasetFormatError(f"{path}: unsupported file type '{ext}' (expected .npy, .npz, "
+                              f".csv or an NTU RGB+D .skeleton)")
+
+
+def _check_npy_header(f: IO[bytes], available: int, where: str) -> None:
+    """Read a .npy header from ``f`` and refuse data that the file does not
+    hold or that exceeds :data:`MAX_ARRAY_BYTES`."""
+    try:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    except (ValueError, OSError, EOFError) as e:
+        raise DatasetFormatError(f"{where}: not a NumPy array file ({e})") from None
+    if dtype.hasobject:
+        raise DatasetFormatError(f"{where}: holds Python objects ({dtype}); only numeric "
+                                 f"arrays are read")
+    nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if nbytes > MAX_ARRAY_BYTES:
+        raise DatasetFormatError(f"{where}: an array of shape {list(shape)} ({nbytes / 2**30:.1f} "
+                                 f"GiB) is larger than the limit of "
+                                 f"{MAX_ARRAY_BYTES / 2**30:.0f} GiB")
+    if nbytes > available - f.tell():
+        raise DatasetFormatError(f"{where}: truncated: the header says shape {list(shape)} "
+                                 f"({nbytes} bytes) but the file holds "
+                                 f"{max(0, available - f.tell())} bytes of data")
+
+
+def read_numpy(path: str, keys: Sequence[str] = ("x", "data")) -> np.ndarray:
+    """A float32 array from ``.npy`` or ``.npz`` (the first of ``keys``
+    found, else the first array), checked before it is loaded."""
+    ext = os.path.splitext(path)[1].lower()
+    size = os.path.getsize(path)
+    if size == 0:
+        raise DatasetFormatError(f"{path}: empty file (0 bytes), expected a NumPy {ext} file")
+    if ext == ".npy":
+        with open(path, "rb") as f:
+            _check_npy_header(f, size, path)
+        data = np.load(path, allow_pickle=False)
+    elif ext == ".npz":
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = [n[:-4] for n in z.namelist() if n.endswith(".npy")]
+                if not names:
+                    raise DatasetFormatError(f"{path}: the archive holds no array")
+                key = next((k for k in keys if k in names), names[0])
+                info = z.getinfo(key + ".npy")
+                with z.open(info) as member:
+                    _check_npy_header(member, info.file_size, f"{path} ['{key}']")
+        except zipfile.BadZipFile as e:
+            raise DatasetFormatError(f"{path}: not a NumPy .npz archive ({e})") from None
+        with np.load(path, allow_pickle=False) as archive:
+            data = archive[key]
+    else:
+        raise unsupported_file(path)
+    try:
+        return np.asarray(data, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise DatasetFormatError(f"{path}: not a numeric array ({e})") from None
