@@ -78,3 +78,47 @@ def test_typos_get_a_suggestion(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "has no argument 'chanels'; did you mean 'channels'?" in err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("override, choices", [
+    ("data.stream=foo", "joint, bone, motion, bone_motion, kmode"),
+    ("optim.name=adam", "sgd, adamw; got 'adam'; did you mean 'adamw'?"),
+    ("optim.schedule=foo", "step, cosine"),
+    ("trainer.logger=foo", "csv, tensorboard"),
+    ("trainer.precision=16", "32-true, bf16-mixed, 16-mixed, 64-true"),
+    ("data.center=middle", "first_frame, per_frame, none"),
+    ("data.mirror=maybe", "true, false or auto; got 'maybe'"),
+])
+def test_choices_are_checked_when_the_config_is_loaded(override, choices, capsys):
+    import time
+
+    from topogcn.cli import main
+    with pytest.raises(ConfigError, match="must be one of" if "mirror" not in override
+                       else "must be true, false or auto"):
+        load_config("synthetic", [override])
+    start = time.monotonic()
+    assert main(["train", "--set", override]) == 2  # before any data is read
+    err = capsys.readouterr().err
+    assert f"'{override.split('=')[0]}' must be" in err and choices in err, err
+    assert time.monotonic() - start < 5
+
+
+def test_every_assignment_is_checked_and_yaml_stays_plain(tmp_path):
+    cfg = load_config("synthetic")
+    with pytest.raises(ConfigError, match="'data.frames' must be between 1 and 100000"):
+        cfg.data.frames = 0
+    with pytest.raises(ConfigError, match="unknown key 'data.frame'; did you mean 'data.frames'"):
+        cfg.data.frame = 8
+    cfg.optim.schedule = "cosine"  # a valid value goes in
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("optim:\n  lr: 0.1\n  lr: 0.2\n")
+    with pytest.raises(ConfigError, match="the key 'lr' is given twice"):
+        load_config(str(dup))
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("a: &a [1, 1, 1]\nb: &b [*a, *a, *a]\ndata:\n  options: {x: *b}\n")
+    with pytest.raises(ConfigError, match=r"aliases \(\*name\) are not accepted"):
+        load_config(str(bomb))
+    # the resolved config round-trips through YAML unchanged
+    again = tmp_path / "again.yaml"
+    again.write_text(cfg.dump())
+    assert load_config(str(again)).to_dict() == cfg.to_dict()

@@ -45,10 +45,14 @@ def test_a_second_run_into_a_folder_in_use_is_refused(tmp_path, tiny_overrides, 
 
 
 @pytest.mark.parametrize("override, message", [
-    ("data.batch_size=-4", "'data.batch_size' must be a positive number, got -4"),
-    ("trainer.epochs=-1", "'trainer.epochs' must be a positive number, got -1"),
-    ("trainer.epochs=0", "'trainer.epochs' must be a positive number, got 0"),
+    ("data.batch_size=-4", "'data.batch_size' must be between 1 and 65536, got -4"),
+    ("trainer.epochs=-1", "'trainer.epochs' must be between 1 and 100000, got -1"),
+    ("trainer.epochs=0", "'trainer.epochs' must be between 1 and 100000, got 0"),
+    ("trainer.steps=0", "'trainer.steps' must be a positive number, got 0"),
     ("seed=4294967296", "'seed' must be between 0 and 2^32 - 1"),
+    ("trainer.max_minutes=.nan", "'trainer.max_minutes' must be a finite number, got nan"),
+    ("trainer.threads=100000", "'trainer.threads' must be between 1 and 1024, got 100000"),
+    ("data.frames=1000000000", "'data.frames' must be between 1 and 100000, got 1000000000"),
     ("optim.lr=-1e-3", "'optim.lr' must be at least 0.0, got -0.001"),
 ])
 def test_values_no_run_can_use_are_named(override, message, capsys, tmp_path):

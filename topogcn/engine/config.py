@@ -1,21 +1,31 @@
 """Typed run configuration, read from YAML with dotted overrides.
 
 A configuration is a tree of dataclasses; a YAML file gives any subset of it
-and ``--set section.key=value`` overrides single values.  Unknown keys and
-wrongly typed values are rejected with a message listing the valid keys.
-Packaged configurations (``topogcn/configs/*.yaml``) can be named instead of a
-path: ``--config paper-smg``.
+and ``--set section.key=value`` overrides single values.  Every field
+declares what it accepts where it is defined: its type, a closed set of
+values (``Literal``) and its bounds (:func:`setting`).  A value is checked
+whenever it is set -- from YAML, ``--set`` or Python -- so a configuration
+that exists is valid; unknown keys, wrong types, values outside a set
+(with "did you mean") and values out of bounds are a :class:`ConfigError`
+naming the dotted key.  Packaged configurations (``topogcn/configs/*.yaml``)
+can be named instead of a path: ``--config paper-smg``.
 """
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import os
 import re
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, ClassVar, Dict, List, Literal, Mapping, Optional, Sequence, \
+    Tuple, Union
 
 import yaml
+
+from topogcn.io.limits import MAX_FRAMES
+from topogcn.transforms.input_spec import CENTER_MODES, CENTER_PERSONS, STREAMS
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "configs")
@@ -26,8 +36,28 @@ class ConfigError(ValueError):
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML with YAML 1.2's numbers: ``1e-3`` is a float (PyYAML's YAML 1.1
-    rules read it as text)."""
+    """YAML with YAML 1.2's numbers (``1e-3`` is a float; PyYAML's YAML 1.1
+    rules read it as text), refusing a key given twice in one mapping and
+    aliases (``*name``: a configuration needs none, and nested aliases can
+    expand a small file into gigabytes)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.constructor.ConstructorError(
+                None, None, "aliases (*name) are not accepted in a topogcn configuration", mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"the key {key!r} is given twice (first {seen[key]})", key_node.start_mark)
+            seen[key] = str(key_node.start_mark).strip()
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -45,8 +75,69 @@ def load_yaml(text_or_stream: Any) -> Any:
     return yaml.load(text_or_stream, Loader=_Loader)
 
 
+def setting(default: Any = dataclasses.MISSING, *, factory: Optional[Callable[[], Any]] = None,
+            min: Optional[float] = None, max: Optional[float] = None,
+            above: Optional[float] = None, below: Optional[float] = None,
+            check: Optional[Callable[[Any], Optional[str]]] = None) -> Any:
+    """A configuration field with its bounds, checked whenever it is set:
+    ``min``/``max`` inclusive, ``above``/``below`` exclusive; ``check(value)``
+    returns what is wrong (or None) for rules bounds cannot say."""
+    meta = {k: v for k, v in (("min", min), ("max", max), ("above", above), ("below", below),
+                              ("check", check)) if v is not None}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _axes(value: str) -> Optional[str]:
+    if not value or set(value) - set("xyz"):
+        return f"must be letters of xyz, got {value!r}"
+    return None
+
+
+def _fraction_or_count(value: Any) -> Optional[str]:
+    if isinstance(value, float) and not 0 < value < 1:
+        return (f"as a fraction must be between 0 and 1, got {value} (a whole number is a "
+                f"count of subjects)")
+    if isinstance(value, int) and value < 1:
+        return f"as a count must be at least 1, got {value}"
+    return None
+
+
+#: seeds of topogcn's runs: 0 .. 2^32 - 1 (what ``seed_everything`` takes)
+MAX_SEED = 2 ** 32 - 1
+#: the largest batch (beyond it a typo, not a batch)
+MAX_BATCH = 65_536
+#: CPU threads per process, at most
+MAX_THREADS = 1024
+
+
+class _Section:
+    """A configuration section: every assignment is checked against the
+    field's declaration (type, ``Literal`` choices, :func:`setting` bounds)."""
+
+    #: the dotted prefix of this section's keys (``"data."``)
+    _prefix: ClassVar[str] = ""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        fields = self.__dataclass_fields__  # type: ignore[attr-defined]
+        key = self._prefix + name
+        if name not in fields:
+            raise ConfigError(_unknown_key(key))
+        t = _hints(type(self))[name]
+        if dataclasses.is_dataclass(t):
+            if not isinstance(value, t):
+                raise ConfigError(f"'{key}' must be a mapping of "
+                                  f"{', '.join(_valid_keys(t, key + '.'))}")
+        else:
+            value = _coerce(value, t, key)
+            _check_bounds(value, fields[name].metadata, key)
+        object.__setattr__(self, name, value)
+
+
 @dataclass
-class DataConfig:
+class DataConfig(_Section):
+    _prefix: ClassVar[str] = "data."
     #: a registered dataset (:func:`topogcn.datasets.list_datasets`): ``synthetic``,
     #: ``smg``, ``imigue``, ``folder``, ...
     name: str = "synthetic"
@@ -56,68 +147,71 @@ class DataConfig:
     #: ``skeleton.json`` needs none)
     skeleton: Optional[str] = None
     #: frames per clip after resampling
-    frames: int = 64
-    batch_size: int = 32
+    frames: int = setting(64, min=1, max=MAX_FRAMES)
+    batch_size: int = setting(32, min=1, max=MAX_BATCH)
     #: batch size at evaluation (default: batch_size)
-    eval_batch_size: Optional[int] = None
-    num_workers: int = 0
-    #: input stream: ``joint``, ``bone``, ``motion`` or ``bone_motion`` (after resampling)
-    stream: str = "joint"
+    eval_batch_size: Optional[int] = setting(None, min=1, max=MAX_BATCH)
+    num_workers: int = setting(0, min=0, max=MAX_THREADS)
+    #: input stream (after resampling)
+    stream: Literal[STREAMS] = "joint"  # type: ignore[valid-type]
     #: training subjects held out for validation: a fraction (0.2: a fifth of
     #: them, drawn with the run's seed), a count (the last n) or their ids;
     #: none: no validation (the last epoch is tested)
-    val_subjects: Optional[Union[int, float, List[int]]] = None
+    val_subjects: Optional[Union[int, float, List[int]]] = setting(None, check=_fraction_or_count)
     #: validate on the test split, so that best.ckpt is the best test epoch: the
     #: official code's protocol (optimistic; not for model selection)
     val_on_test: bool = False
     #: k of the ``kmode`` stream, :math:`(I - A^k) X` (the reference trains on k = 1)
-    k: int = 1
-    #: centring: ``first_frame``, ``per_frame`` or ``none``
-    center: str = "first_frame"
+    k: int = setting(1, min=1, max=1000)
+    #: centring (see :class:`~topogcn.transforms.InputSpec`)
+    center: Literal[CENTER_MODES] = "first_frame"  # type: ignore[valid-type]
     #: the joint to centre on and root of the bone/kmode tree (name or index;
     #: default: the skeleton's centre)
     center_joint: Optional[Union[int, str]] = None
     #: centre ``each`` person on its own joint, or all on the ``first`` person's
-    center_person: str = "each"
+    center_person: Literal[CENTER_PERSONS] = "each"  # type: ignore[valid-type]
     #: divide by the mean bone length
     normalize_scale: bool = True
     #: training augmentation: random crop-and-resize and rotation
     augment: bool = True
-    crop_scale: Tuple[float, float] = (0.5, 1.0)
+    crop_scale: Tuple[float, float] = setting(
+        (0.5, 1.0), check=lambda v: None if 0 < v[0] <= v[1] <= 1 else
+        f"must be two fractions 0 < low <= high <= 1, got {list(v)}")
     #: the training crop never keeps fewer frames than this (the reference: 64)
-    crop_min_frames: Optional[int] = None
+    crop_min_frames: Optional[int] = setting(None, min=1, max=MAX_FRAMES)
     #: fraction of a test clip kept (centred) before resampling (the reference: 0.95)
-    test_crop: float = 1.0
+    test_crop: float = setting(1.0, above=0, max=1)
     #: drop the last incomplete training batch (the reference does)
     drop_last: bool = False
     #: maximum rotation in radians (0.3 in the reference)
-    rotation: float = 0.3
+    rotation: float = setting(0.3, min=0.0, max=math.pi)
     #: axes of the rotation of 3D data: ``xyz`` (the reference) or ``y`` (about
     #: the vertical only); 2D data turns in the image plane
-    rotation_axes: str = "xyz"
+    rotation_axes: str = setting("xyz", check=_axes)
     #: random scale of each coordinate axis in [1 - scale, 1 + scale] (0: none)
-    scale: float = 0.0
+    scale: float = setting(0.0, min=0.0, below=1)
     #: left/right mirroring (half the clips) through the skeleton's mirror
     #: pairs: true, false, or auto (on when the skeleton declares its pairs
     #: and the dataset's classes do not depend on the side)
-    mirror: Union[bool, str] = False
+    mirror: Union[bool, Literal["auto"]] = False
     #: spotting: train and test on sliding windows of this many frames of the
     #: recordings, labelled with their gesture or ``background`` (none: clips)
-    window: Optional[int] = None
+    window: Optional[int] = setting(None, min=1, max=MAX_FRAMES)
     #: spotting: step between windows
-    window_stride: int = 4
+    window_stride: int = setting(4, min=1, max=MAX_FRAMES)
     #: spotting: temporal IoU with a segment for a gesture label
-    window_iou: float = 0.5
+    window_iou: float = setting(0.5, above=0, max=1)
     #: spotting: windows below this temporal IoU with every segment are background
-    background_iou: float = 0.2
+    background_iou: float = setting(0.2, min=0, max=1)
     #: spotting: background windows per gesture window, at most
-    background_ratio: float = 1.0
+    background_ratio: float = setting(1.0, min=0)
     #: further keyword arguments of the dataset class
     options: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(_Section):
+    _prefix: ClassVar[str] = "model."
     #: a name of :func:`topogcn.models.create_model` (gecn, gecn_baseline, stgcn)
     name: str = "gecn"
     #: keyword arguments of the model (channels, strides, heads, edges, ...)
@@ -125,76 +219,81 @@ class ModelConfig:
 
 
 @dataclass
-class LossConfig:
-    label_smoothing: float = 0.1
-    mmd_weight: float = 0.1
-    z_mean_weight: float = 1e-4
-    prior_gain: float = 3.0
+class LossConfig(_Section):
+    _prefix: ClassVar[str] = "loss."
+    label_smoothing: float = setting(0.1, min=0, below=1)
+    mmd_weight: float = setting(0.1, min=0)
+    z_mean_weight: float = setting(1e-4, min=0)
+    prior_gain: float = setting(3.0, min=0)
 
 
 @dataclass
-class OptimConfig:
+class OptimConfig(_Section):
+    _prefix: ClassVar[str] = "optim."
     #: ``sgd`` (the paper's) or ``adamw``
-    name: str = "sgd"
+    name: Literal["sgd", "adamw"] = "sgd"
     #: learning rate (at ``base_batch_size`` when ``lr_scaling`` is linear)
-    lr: float = 0.1
+    lr: float = setting(0.1, min=0.0)
     #: ``linear``: lr x batch_size / base_batch_size; ``none``: lr as given
-    lr_scaling: str = "linear"
-    base_batch_size: int = 64
-    momentum: float = 0.9
+    lr_scaling: Literal["linear", "none"] = "linear"
+    base_batch_size: int = setting(64, min=1, max=MAX_BATCH)
+    momentum: float = setting(0.9, min=0, below=1)
     nesterov: bool = True
-    weight_decay: float = 5e-4
+    weight_decay: float = setting(5e-4, min=0.0)
     #: linear warm-up epochs (with a step budget, at most a tenth of the run)
-    warmup_epochs: float = 5
+    warmup_epochs: float = setting(5, min=0.0)
     #: raise the warm-up learning rate every ``step`` or every ``epoch`` (the reference)
-    warmup_per: str = "step"
+    warmup_per: Literal["step", "epoch"] = "step"
     #: ``step`` (x gamma at milestones) or ``cosine``
-    schedule: str = "step"
+    schedule: Literal["step", "cosine"] = "step"
     milestones: List[int] = field(default_factory=lambda: [90, 100])
-    gamma: float = 0.1
+    gamma: float = setting(0.1, above=0)
 
 
 @dataclass
-class TrainerConfig:
-    epochs: int = 110
+class TrainerConfig(_Section):
+    _prefix: ClassVar[str] = "trainer."
+    epochs: int = setting(110, min=1, max=100_000)
+    #: Lightning's accelerator: ``cpu``, ``gpu``, ``cuda``, ``mps``, ``auto``, ...
     accelerator: str = "cpu"
     devices: Union[int, str] = 1
     strategy: str = "auto"
-    num_nodes: int = 1
-    #: ``32-true`` or ``bf16-mixed`` (bfloat16 autocast, float32 weights; on
-    #: CPUs with bfloat16 instructions 1.4-1.75x the float32 training speed of
-    #: the paper-size model, docs/benchmarks.rst)
-    precision: str = "32-true"
+    num_nodes: int = setting(1, min=1)
+    #: ``32-true``, ``bf16-mixed`` (bfloat16 autocast, float32 weights; on
+    #: CPUs with bfloat16 instructions faster than float32, docs/benchmarks.rst),
+    #: ``16-mixed`` (float16 autocast with a loss scaler; GPUs) or ``64-true``
+    precision: Literal["32-true", "bf16-mixed", "16-mixed", "64-true"] = "32-true"
     #: compile the model with ``torch.compile`` (inductor) before training,
     #: a minute or more per shape and mode; slower than eager on 2 CPU cores
-    #: in this version (0.73-0.79x, docs/benchmarks.rst), for other hardware
+    #: in this version (docs/benchmarks.rst), for other hardware
     compile: bool = False
-    gradient_clip_val: Optional[float] = None
-    #: ``csv`` or ``tensorboard`` (needs the tensorboard package)
-    logger: str = "csv"
-    log_every_n_steps: int = 10
+    gradient_clip_val: Optional[float] = setting(None, above=0)
+    #: the epoch log ``logs/metrics.csv`` is always written; ``tensorboard``
+    #: adds TensorBoard events (needs the tensorboard package)
+    logger: Literal["csv", "tensorboard"] = "csv"
+    log_every_n_steps: int = setting(10, min=1)
     #: CPU threads per process (default: torch's choice)
-    threads: Optional[int] = None
+    threads: Optional[int] = setting(None, min=1, max=MAX_THREADS)
     #: keep the memory the process frees for its next allocations instead of
     #: returning it to the system (glibc only; ignored elsewhere): no page is
     #: faulted in afresh at every step, which makes paper-size training on
-    #: large skeletons faster (openpose137: 1.4-1.5x), at the price of a
-    #: resident memory that stays near its peak (docs/benchmarks.rst)
+    #: large skeletons faster, at the price of a resident memory that stays
+    #: near its peak (docs/benchmarks.rst)
     keep_freed_memory: bool = False
     #: a progress bar when the output is a terminal (piped output, or
     #: false: one line per epoch)
     progress_bar: bool = True
     #: stop after this many training batches per epoch (tests, smoke runs)
-    limit_train_batches: Optional[Union[int, float]] = None
+    limit_train_batches: Optional[Union[int, float]] = setting(None, above=0)
     #: budget in optimisation steps: it decides the run's length, ceil(steps
     #: / batches per epoch) epochs (a budget below one epoch ends that epoch
     #: early), at most ``epochs``; none: exactly ``epochs``
-    steps: Optional[int] = None
+    steps: Optional[int] = setting(None, min=1)
     #: wall-clock limit of training in minutes, a guard: a run whose next
     #: epoch would end past it stops at the epoch boundary, tests its best
     #: checkpoint and reports ``stopped_by: time_limit`` (not the recipe's
     #: result); the plan and schedule are never changed by the clock
-    max_minutes: Optional[float] = None
+    max_minutes: Optional[float] = setting(None, above=0)
     #: opt-in: fit the plan to ``max_minutes`` at the measured pace instead
     #: (cut after the first epoch, later cut or given back; the schedule is
     #: stretched over each new plan).  Results then depend on the machine's
@@ -202,22 +301,22 @@ class TrainerConfig:
     fit_to_time: bool = False
     #: stop when the validation top-1 has not improved for this many epochs
     #: (needs a validation split; none: never)
-    early_stopping: Optional[int] = None
+    early_stopping: Optional[int] = setting(None, min=1)
     #: extend the budget at most this many times, by half the planned epochs
     #: each (a warm restart of the cosine schedule at half its peak), when the
     #: validation top-1 still rose by ``extension_gain`` over the last quarter
-    #: of the epochs (needs a validation split; within ``max_minutes``)
-    extensions: int = 0
-    extension_gain: float = 0.05
+    #: of the epochs (needs a validation split)
+    extensions: int = setting(0, min=0, max=100)
+    extension_gain: float = setting(0.05, min=0.0)
     #: fit a linear baseline (logistic regression on the same preprocessed
     #: clips) and report it beside the model in metrics.json
     baselines: bool = True
 
 
 @dataclass
-class Config:
+class Config(_Section):
     #: seed of everything; epoch e draws from seed and e
-    seed: int = 0
+    seed: int = setting(0, min=0, max=MAX_SEED)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -250,11 +349,20 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+_HINTS: Dict[type, Dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> Dict[str, Any]:
+    """The resolved annotations of a section class (cached)."""
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
 def _valid_keys(cls: type, prefix: str = "") -> List[str]:
     keys = []
-    hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        t = hints[f.name]
+        t = _hints(cls)[f.name]
         if dataclasses.is_dataclass(t):
             keys += _valid_keys(t, prefix + f.name + ".")
         else:
@@ -262,8 +370,21 @@ def _valid_keys(cls: type, prefix: str = "") -> List[str]:
     return keys
 
 
-def _type_name(t: Any) -> str:
-    return getattr(t, "__name__", None) or str(t).replace("typing.", "")
+def _describe(types: Sequence[Any]) -> str:
+    """What values of the annotations ``types`` look like, for people:
+    ``true, false or auto``; ``an integer, a number or a list``."""
+    words: List[str] = []
+    for t in types:
+        origin = typing.get_origin(t)
+        if t is bool:
+            words += ["true", "false"]
+        elif origin is Literal:
+            words += [str(a) for a in typing.get_args(t)]
+        else:
+            words.append({int: "an integer", float: "a number", str: "a string"}.get(t) or
+                         ("a list" if origin in (list, List, tuple, Tuple) else
+                          "a mapping" if origin in (dict, Dict) else str(t)))
+    return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
 
 
 def _coerce(value: Any, t: Any, key: str) -> Any:
@@ -273,19 +394,25 @@ def _coerce(value: Any, t: Any, key: str) -> Any:
     args = typing.get_args(t)
     if t is Any:
         return value
+    if origin is Literal:
+        if isinstance(value, bool) or value not in args:
+            close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"'{key}' must be one of {', '.join(map(str, args))}; got "
+                              f"{value!r}{hint}")
+        return value
     if origin is Union:
         if value is None and type(None) in args:
             return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
+        choices = [a for a in args if a is not type(None)]
+        if len(choices) == 1:  # Optional[X]: X's own message
+            return _coerce(value, choices[0], key)
+        for a in choices:
             try:
                 return _coerce(value, a, key)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(f"'{key}' must be {' or '.join(_type_name(a) for a in args)}, got "
-                          f"{value!r}")
+            except ConfigError:
+                pass
+        raise ConfigError(f"'{key}' must be {_describe(choices)}; got {value!r}")
     if origin in (list, List):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"'{key}' must be a list, got {value!r}")
@@ -301,6 +428,8 @@ def _coerce(value: Any, t: Any, key: str) -> Any:
     if t is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"'{key}' must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"'{key}' must be a finite number, got {value!r}")
         return float(value)
     if t is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -317,35 +446,54 @@ def _coerce(value: Any, t: Any, key: str) -> Any:
     raise ConfigError(f"'{key}': unsupported type {t}")  # pragma: no cover
 
 
+def _check_bounds(value: Any, meta: Mapping[str, Any], key: str) -> None:
+    """Refuse ``value`` outside the bounds a :func:`setting` declares."""
+    if value is None or not meta:
+        return
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        low, high = meta.get("min"), meta.get("max")
+        if low is not None and high is not None and not low <= value <= high:
+            span = "2^32 - 1 = 4294967295" if high == MAX_SEED else f"{high:g}"
+            raise ConfigError(f"'{key}' must be between {low:g} and {span}, got {value!r}")
+        if low is not None and value < low:
+            what = "a positive number" if low == 1 else f"at least {low}"
+            raise ConfigError(f"'{key}' must be {what}, got {value!r}")
+        if high is not None and value > high:
+            raise ConfigError(f"'{key}' must be at most {high:g}, got {value!r}")
+        if "above" in meta and not value > meta["above"]:
+            what = "positive" if meta["above"] == 0 else f"above {meta['above']}"
+            raise ConfigError(f"'{key}' must be {what}, got {value!r}")
+        if "below" in meta and not value < meta["below"]:
+            raise ConfigError(f"'{key}' must be below {meta['below']}, got {value!r}")
+    problem = meta["check"](value) if "check" in meta else None
+    if problem:
+        raise ConfigError(f"'{key}' {problem}")
+
+
 def merge_config(obj: Any, data: Mapping[str, Any], prefix: str = "",
                  source: str = "config") -> None:
-    """Merge the nested mapping ``data`` into the config dataclass ``obj``
+    """Merge the nested mapping ``data`` into the config section ``obj``
     (checked key by key; errors name ``source`` and the dotted key)."""
-    cls = type(obj)
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
     for key, value in data.items():
         full = prefix + str(key)
-        if key not in names:
-            raise ConfigError(f"{source}: {_unknown_key(full)}")
-        t = hints[key]
-        if dataclasses.is_dataclass(t):
-            if not isinstance(value, Mapping):
-                raise ConfigError(f"{source}: '{full}' must be a mapping of "
-                                  f"{', '.join(_valid_keys(t, full + '.'))}")
-            merge_config(getattr(obj, key), value, full + ".", source)
-        else:
-            try:
-                new = _coerce(value, t, full)
-            except ConfigError as e:
-                raise ConfigError(f"{source}: {e}") from None
-            setattr(obj, key, new)
+        try:
+            current = getattr(obj, str(key)) if isinstance(key, str) and \
+                key in obj.__dataclass_fields__ else None
+            if isinstance(current, _Section):
+                if not isinstance(value, Mapping):
+                    raise ConfigError(f"'{full}' must be a mapping of "
+                                      f"{', '.join(_valid_keys(type(current), full + '.'))}")
+                merge_config(current, value, full + ".", source)
+            else:
+                setattr(obj, str(key), value)
+        except ConfigError as e:
+            message = str(e)
+            raise ConfigError(message if message.startswith(source) else
+                              f"{source}: {message}") from None
 
 
 def _unknown_key(full: str) -> str:
     """'unknown key X; did you mean Y?' with the closest valid keys."""
-    import difflib
-
     close = difflib.get_close_matches(full, _valid_keys(Config), n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return f"unknown key '{full}'{hint} (`topogcn config` prints every key)"
@@ -386,50 +534,7 @@ def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> Co
     for text in overrides:
         keys, value = parse_override(text)
         apply_override(cfg, keys, value, text)
-    check_config(cfg)
     return cfg
-
-
-#: (dotted key, smallest value) of the numbers that must not go below it
-_MINIMA = (("seed", 0), ("data.frames", 1), ("data.batch_size", 1), ("data.eval_batch_size", 1),
-           ("data.num_workers", 0), ("data.window", 1), ("data.window_stride", 1),
-           ("data.k", 1), ("data.crop_min_frames", 1), ("optim.lr", 0.0),
-           ("optim.base_batch_size", 1), ("optim.weight_decay", 0.0),
-           ("optim.warmup_epochs", 0.0), ("trainer.epochs", 1), ("trainer.num_nodes", 1),
-           ("trainer.threads", 1), ("trainer.log_every_n_steps", 1), ("trainer.steps", 1),
-           ("trainer.early_stopping", 1), ("data.scale", 0.0), ("trainer.extensions", 0),
-           ("trainer.extension_gain", 0.0))
-
-
-def check_config(cfg: "Config") -> None:
-    """Refuse values no run can use, naming the key (a negative batch size,
-    zero epochs, a seed outside 0 .. 2^32 - 1, ...)."""
-    for key, low in _MINIMA:
-        obj: Any = cfg
-        for part in key.split("."):
-            obj = getattr(obj, part)
-        if obj is not None and obj < low:
-            what = "a positive number" if low == 1 else f"at least {low}"
-            raise ConfigError(f"'{key}' must be {what}, got {obj!r}")
-    if cfg.seed > 2 ** 32 - 1:
-        raise ConfigError(f"'seed' must be between 0 and 2^32 - 1 = {2 ** 32 - 1}, got "
-                          f"{cfg.seed}")
-    if not 0 < cfg.data.test_crop <= 1:
-        raise ConfigError(f"'data.test_crop' must be in (0, 1], got {cfg.data.test_crop}")
-    if not cfg.data.rotation_axes or set(cfg.data.rotation_axes) - set("xyz"):
-        raise ConfigError(f"'data.rotation_axes' must be letters of xyz, got "
-                          f"{cfg.data.rotation_axes!r}")
-    if cfg.data.scale >= 1:
-        raise ConfigError(f"'data.scale' must be below 1, got {cfg.data.scale}")
-    if isinstance(cfg.data.mirror, str) and cfg.data.mirror != "auto":
-        raise ConfigError(f"'data.mirror' must be true, false or auto, got {cfg.data.mirror!r}")
-    v = cfg.data.val_subjects
-    if isinstance(v, float) and not 0 < v < 1:
-        raise ConfigError(f"'data.val_subjects' as a fraction must be between 0 and 1, got {v} "
-                          f"(a whole number is a count of subjects)")
-    if cfg.trainer.max_minutes is not None and cfg.trainer.max_minutes <= 0:
-        raise ConfigError(f"'trainer.max_minutes' must be positive, got "
-                          f"{cfg.trainer.max_minutes}")
 
 
 def apply_override(cfg: Config, keys: List[str], value: Any, text: str) -> None:

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from topogcn.datasets import SkeletonDataset, SpottingWindows, create_dataset
-from topogcn.engine.config import ConfigError, DataConfig
+from topogcn.engine.config import MAX_SEED, ConfigError, DataConfig
 from topogcn.transforms import (
     InputSpec, InputSpecError, Preprocess, RandomCropResize, RandomMirror, RandomRotation,
     RandomScale,
@@ -149,10 +149,6 @@ def build_dataset(cfg: DataConfig, split: str, train: bool = False,
     ds.transform = pre.with_augmentation(*augmentations(cfg, spec, ds)) if train else pre
     ds.transform.spec = spec
     return ds
-
-
-#: seeds of topogcn's runs: 0 .. 2^32 - 1 (what ``seed_everything`` takes)
-MAX_SEED = 2 ** 32 - 1
 
 
 def validation_subjects(cfg: DataConfig, seed: int) -> Tuple[DataConfig, Optional[str]]:

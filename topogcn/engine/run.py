@@ -22,7 +22,7 @@ from topogcn.engine.baselines import linear_baseline
 from topogcn.engine.budget import TrainingBudget, batches_per_epoch, plan_epochs
 from topogcn.engine.checkpoint import AtomicCheckpointIO
 from topogcn.engine.config import (
-    Config, ConfigError, check_config, config_differences, load_config,
+    Config, ConfigError, config_differences, load_config,
 )
 from topogcn.engine.epoch_log import LOG_NAME, EpochLog
 from topogcn.engine.data import SkeletonDataModule, epoch_seed
@@ -181,7 +181,6 @@ def train(cfg: Config, out: str, resume: bool = False, overwrite: bool = False,
     continues from its last checkpoint with the configuration it was started
     with (``cfg`` must be that configuration).  ``callbacks`` are further
     Lightning callbacks (run after topogcn's own)."""
-    check_config(cfg)
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
     if cfg.trainer.keep_freed_memory and not keep_freed_memory():
