@@ -1,11 +1,15 @@
+import re
+
 from setuptools import find_packages, setup
 
 with open("README.md", encoding="utf-8") as f:
     long_description = f.read()
+with open("topogcn/__init__.py", encoding="utf-8") as f:
+    version = re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
 
 setup(
     name="topogcn",
-    version="0.1.0",
+    version=version,
     description="Topology-adaptive graph learning for skeleton-based micro-gesture "
                 "recognition (GE-CN) on PyTorch Geometric",
     long_description=long_description,

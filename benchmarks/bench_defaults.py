@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import results_io  # noqa: E402
 
 from topogcn.engine.config import load_config  # noqa: E402
-from topogcn.engine.run import train  # noqa: E402
+from topogcn.engine.training import train  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
 
@@ -67,7 +67,7 @@ def classify(name: str, overrides, workdir: str) -> dict:
 
 
 def spotting(name: str, overrides, workdir: str) -> dict:
-    from topogcn.spotting.run import spot_split
+    from topogcn.spotting.inference import spot_split
 
     cfg = load_config("synthetic-spotting", overrides + ["trainer.progress_bar=false"])
     out = os.path.join(workdir, "spot-" + name)

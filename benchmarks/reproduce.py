@@ -29,7 +29,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from topogcn.datasets import DatasetFormatError  # noqa: E402
 from topogcn.engine.config import load_config  # noqa: E402
 from topogcn.engine.data import build_dataset  # noqa: E402
-from topogcn.engine.run import evaluate, train  # noqa: E402
+from topogcn.engine.inference import evaluate  # noqa: E402
+from topogcn.engine.training import train  # noqa: E402
 from topogcn.spotting import spot_split  # noqa: E402
 from topogcn.utils.io import atomic_write_text  # noqa: E402
 

@@ -11,7 +11,7 @@ from topogcn.engine.baselines import linear_baseline
 from topogcn.engine.budget import batches_per_epoch, plan_epochs
 from topogcn.engine.config import ConfigError, load_config
 from topogcn.engine.data import SkeletonDataModule, uses_mirroring, validation_subjects
-from topogcn.engine.module import SkeletonClassifier
+from topogcn.engine.task import ClassificationTask
 from topogcn.transforms import RandomMirror, RandomScale
 
 
@@ -76,12 +76,12 @@ def test_step_budget_below_an_epoch_and_early_stopping(tmp_path, tiny_overrides,
 
 
 def test_best_validation_epoch_breaks_ties_by_loss():
-    from topogcn.engine.module import SELECTION_TIE_BREAK
+    from topogcn.engine.task import SELECTION_TIE_BREAK
     # one more correct clip in 10,000 outweighs any cross-entropy difference
     assert SELECTION_TIE_BREAK * 5 < 1e-4
-    module = SkeletonClassifier.__new__(SkeletonClassifier)
+    module = ClassificationTask.__new__(ClassificationTask)
     module.val_history = [(0, 0.9 - 1e-5), (1, 1.0 - 2e-5), (2, 1.0 - 1e-5), (3, 1.0 - 1e-5)]
-    assert SkeletonClassifier.best_val_epoch(module) == 2
+    assert ClassificationTask.best_val_epoch(module) == 2
 
 
 def test_linear_baseline_is_honest():
@@ -138,7 +138,7 @@ def test_random_scale_leaves_confidence_alone():
 def _fake(epoch, history, epochs):
     from types import SimpleNamespace
 
-    from topogcn.engine.module import WarmupSchedule
+    from topogcn.engine.task import WarmupSchedule
     trainer = SimpleNamespace(current_epoch=epoch, fit_loop=SimpleNamespace(max_epochs=epochs),
                               should_stop=False)
     module = SimpleNamespace(val_history=history,

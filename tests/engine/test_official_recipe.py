@@ -5,7 +5,7 @@ import torch
 
 from topogcn.cli import main
 from topogcn.engine.config import load_config
-from topogcn.engine.module import WarmupSchedule, effective_lr
+from topogcn.engine.task import WarmupSchedule, effective_lr
 from topogcn.transforms import RandomCropResize
 
 

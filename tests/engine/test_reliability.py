@@ -300,7 +300,7 @@ def test_a_run_that_wrote_no_checkpoint_does_not_block_the_next(tmp_path, tiny_o
 
 
 def test_os_errors_are_messages(tmp_path, tiny_overrides, capsys, monkeypatch):
-    import topogcn.engine.run as run
+    import topogcn.engine.training as run
     def refuse(*a, **k):
         raise PermissionError(13, "Permission denied", str(tmp_path / "ro"))
     monkeypatch.setattr(run, "_prepare_out", refuse)

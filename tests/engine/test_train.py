@@ -10,7 +10,7 @@ import torch
 from topogcn.cli import main as cli_main
 from topogcn.engine import CheckpointError, NonFiniteLossError, evaluate, load_run, predict, train
 from topogcn.engine.config import ConfigError, load_config
-from topogcn.engine.run import ensemble
+from topogcn.engine.inference import ensemble
 
 TOPOGCN = os.path.join(os.path.dirname(sys.executable), "topogcn")
 
@@ -210,7 +210,7 @@ def test_bf16_mixed_and_compiled_runs_train_save_and_reload(tmp_path, tiny_overr
 
 def test_keep_freed_memory_is_applied_before_training_and_noted_where_unavailable(
         tmp_path, tiny_overrides, capsys, monkeypatch):
-    import topogcn.engine.run as run_module
+    import topogcn.engine.training as run_module
 
     calls = []
     monkeypatch.setattr(run_module, "keep_freed_memory", lambda: calls.append(1) or False)
@@ -229,12 +229,12 @@ def test_keep_freed_memory_is_applied_before_training_and_noted_where_unavailabl
 
 
 def test_diverged_latent_stops_the_run_where_the_reference_turns_nan(tiny_cfg):
-    from topogcn.engine import SkeletonClassifier
+    from topogcn.engine import ClassificationTask
     from topogcn.models import GECN
 
     model = GECN(num_classes=3, skeleton="ntu25", num_person=1, channels=[8], strides=[1],
                  noise_ratio=0.5)
-    module = SkeletonClassifier(model, tiny_cfg.loss, tiny_cfg.optim, 1, 8)
+    module = ClassificationTask(model, tiny_cfg.loss, tiny_cfg.optim, 1, 8)
     module._check_latent(torch.tensor([[-500.0, 170.0]]))  # exp(85) is finite: goes on
     with pytest.raises(NonFiniteLossError,
                        match=r"diverged at epoch 1, step 0: the latent log-variance reached 400 "

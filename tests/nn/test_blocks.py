@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from topogcn.nn import (ChannelsLastBatchNorm, EncoderBlock, JointEmbedding,
+from topogcn.nn.norm import ChannelsLastBatchNorm
+from topogcn.nn import (EncoderBlock, JointEmbedding,
                         MultiScaleTemporalConv, TemporalPointwiseConv)
 from topogcn.skeleton import get_skeleton
 

@@ -63,9 +63,10 @@ def export_model(checkpoint: str, out: str, format: str = "onnx", check: bool = 
         check (bool, optional): Run the exported model (ONNX Runtime or the
             TorchScript module) on random raw clips of batch 1 and 3 and of
             lengths below, at and above the model's ``frames``, and compare
-            with PyTorch; ``out`` is written only when the largest
-            difference of the probabilities and of the logits (relative to
-            their scale) is within ``tolerance``, else
+            with the same model in float64; ``out`` is written only when the
+            largest difference of the probabilities and of the logits
+            (relative to their scale) is within ``tolerance`` or 10x
+            PyTorch's own float32 difference, whichever is larger, else
             :class:`ExportCheckError`. (default: :obj:`True`)
         tolerance (float, optional): See ``check``. (default: ``1e-4``)
 
@@ -95,7 +96,7 @@ def export_model(checkpoint: str, out: str, format: str = "onnx", check: bool = 
     # example batch of 2 and a length unlike `frames`: torch.export specialises 1s
     example = raw(2, spec.frames + 5)
     meta: Dict[str, Any] = {
-        "format": format, "checkpoint": os.path.abspath(checkpoint),
+        "format": format, "checkpoint": os.path.basename(checkpoint),
         "input": {"name": "clip", "shape": spec.raw_shape, "dtype": "float32",
                   "layout": "N, M, T, V, C: clips, persons, frames (any), joints, channels",
                   "channels": list(spec.channels)},
@@ -138,24 +139,44 @@ def _quiet():
 
 def _check(module: torch.nn.Module, path: str, format: str, raw, frames: int,
            tolerance: float) -> Dict[str, Any]:
+    """Compare the export with the same model run in float64 (the exact
+    model), beside PyTorch's own float32 run: the export passes when its
+    differences are within ``tolerance`` or within 10x PyTorch's own float32
+    rounding, whichever is larger (a deep trained model rounds more than a
+    shallow untrained one; the export is judged against that, not against
+    one fixed number)."""
+    import copy
+
     loaded = torch.jit.load(path) if format == "torchscript" else None
-    logit_diff, prob_diff, lengths = 0.0, 0.0, check_lengths(frames)
+    exact = copy.deepcopy(module).double()
+    diff = {"export_logit": 0.0, "export_prob": 0.0, "torch_logit": 0.0, "torch_prob": 0.0}
+    lengths = check_lengths(frames)
     for n in (1, 3):
         for t in lengths:
             x = raw(n, t)
-            ref = module(x).numpy()
+            ref = exact(x.double()).numpy()
+            mine = module(x).numpy()
             got = _run_onnx(path, x) if loaded is None else loaded(x).numpy()
             if got.shape != ref.shape:
                 raise ExportCheckError(f"the exported model returned {list(got.shape)} for "
                                        f"input {list(x.shape)}, expected {list(ref.shape)}")
             scale = max(1.0, float(np.abs(ref).max()))
-            logit_diff = max(logit_diff, float(np.abs(got - ref).max()) / scale)
-            prob_diff = max(prob_diff, float(np.abs(_softmax(got) - _softmax(ref)).max()))
+            for who, out in (("export", got), ("torch", mine)):
+                diff[f"{who}_logit"] = max(diff[f"{who}_logit"],
+                                           float(np.abs(out - ref).max()) / scale)
+                diff[f"{who}_prob"] = max(diff[f"{who}_prob"],
+                                          float(np.abs(_softmax(out) - _softmax(ref)).max()))
+    allowed = max(tolerance, 10 * diff["torch_logit"], 10 * diff["torch_prob"])
     result = {"clip_lengths": lengths, "batch_sizes": [1, 3], "tolerance": tolerance,
-              "max_abs_prob_diff": prob_diff, "max_rel_logit_diff": logit_diff}
-    if not (prob_diff <= tolerance and logit_diff <= tolerance):  # NaN fails too
+              "allowed": allowed, "max_abs_prob_diff": diff["export_prob"],
+              "max_rel_logit_diff": diff["export_logit"],
+              "torch_float32_prob_diff": diff["torch_prob"],
+              "torch_float32_rel_logit_diff": diff["torch_logit"]}
+    if not (diff["export_prob"] <= allowed and diff["export_logit"] <= allowed):  # NaN fails
         raise ExportCheckError(
-            f"the exported {format} model differs from PyTorch by {prob_diff:.2e} in "
-            f"probability and {logit_diff:.2e} in logits (relative), above the tolerance "
-            f"{tolerance:.0e}; nothing was written")
+            f"the exported {format} model differs from the exact (float64) model by "
+            f"{diff['export_prob']:.2e} in probability and {diff['export_logit']:.2e} in logits "
+            f"(relative), PyTorch's own float32 run by {diff['torch_prob']:.2e} and "
+            f"{diff['torch_logit']:.2e}: above the allowed {allowed:.1e} (the larger of "
+            f"--tolerance {tolerance:.0e} and 10x PyTorch's own rounding); nothing was written")
     return result

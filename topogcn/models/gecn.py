@@ -54,7 +54,7 @@ def latent_std(logvar: Tensor, noise_ratio: float) -> Tensor:
     (:math:`e^{80} > 100`, so the value is unchanged and the gradient there
     is zero, as the reference's where it is finite).  The training loop
     stops such a run itself, naming the cause
-    (:class:`~topogcn.engine.SkeletonClassifier`)."""
+    (:class:`~topogcn.engine.ClassificationTask`)."""
     return (logvar * noise_ratio).clamp(max=_EXP_MAX).exp().clamp(max=STD_MAX)
 
 

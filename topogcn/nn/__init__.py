@@ -6,16 +6,13 @@ dimension -1 (``[N, T, V, C]`` for sequences).
 from topogcn.nn.block import EncoderBlock
 from topogcn.nn.conv import PartitionGraphConv, SGConv
 from topogcn.nn.embedding import JointEmbedding
-from topogcn.nn.ms_tc import MultiScaleTemporalConv, PointwiseBN, TemporalPointwiseConv
-from topogcn.nn.norm import ChannelsLastBatchNorm
+from topogcn.nn.ms_tc import MultiScaleTemporalConv, TemporalPointwiseConv
 
 __all__ = [
-    "PointwiseBN",
     "SGConv",
     "PartitionGraphConv",
     "MultiScaleTemporalConv",
     "TemporalPointwiseConv",
     "JointEmbedding",
     "EncoderBlock",
-    "ChannelsLastBatchNorm",
 ]

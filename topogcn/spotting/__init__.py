@@ -7,7 +7,7 @@ frames arrive, and returns :class:`Detection` segments;
 :func:`spotting_scores` evaluates them.
 """
 from topogcn.spotting.metrics import match_detections, spotting_scores
-from topogcn.spotting.run import spot_files, spot_split, write_detections
+from topogcn.spotting.inference import spot_files, spot_split, write_detections
 from topogcn.spotting.spotter import Detection, Spotter, temporal_nms
 from topogcn.datasets.windows import BACKGROUND, SpottingWindows, temporal_iou
 

@@ -1,4 +1,4 @@
-"""Training, evaluation, prediction and ensembles: what the command line runs."""
+"""Training: ``topogcn train`` and the callbacks that make a run reproducible."""
 from __future__ import annotations
 
 import contextlib
@@ -10,7 +10,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence
 
 import lightning as L
 import numpy as np
@@ -26,9 +26,8 @@ from topogcn.engine.config import (
 )
 from topogcn.engine.epoch_log import LOG_NAME, EpochLog
 from topogcn.engine.data import SkeletonDataModule, epoch_seed
-from topogcn.engine.module import SkeletonClassifier
-from topogcn.engine.trained_run import CKPT_KEY, Run, build_model, run_payload
-from topogcn.io.sequence import read_sequence
+from topogcn.engine.task import ClassificationTask
+from topogcn.engine.trained_run import CKPT_KEY, build_model, run_payload
 from topogcn.transforms import Preprocess
 from topogcn.utils.allocator import keep_freed_memory
 from topogcn.utils.io import atomic_path, atomic_write_text
@@ -244,7 +243,7 @@ def _train(cfg: Config, out: str, resume: bool, extra: List[Callback]) -> RunRes
     model = build_model(cfg, spec)
     if cfg.trainer.compile:
         model.compile()  # in place: the state dict keeps its keys
-    module = SkeletonClassifier(model, cfg.loss, optim, epochs,
+    module = ClassificationTask(model, cfg.loss, optim, epochs,
                                 cfg.data.batch_size, spec.classes)
     atomic_write_text(os.path.join(out, "config.yaml"), cfg.dump())
     folder = os.path.join(out, "checkpoints")
@@ -283,7 +282,7 @@ def _train(cfg: Config, out: str, resume: bool, extra: List[Callback]) -> RunRes
                      "extensions": budget.extended, "max_minutes": cfg.trainer.max_minutes,
                      "fit_to_time": cfg.trainer.fit_to_time, "notes": list(budget.notes)}
     trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
-    metrics = _collect_metrics(trainer, module, spec.classes)
+    metrics = collect_metrics(trainer, module, spec.classes)
     metrics.update({"epoch": trainer.current_epoch, "train_time_s": round(train_time, 2),
                     "wall_time_s": round(time.time() - start, 2),
                     "checkpoint": "best" if best else "last",
@@ -297,7 +296,7 @@ def _train(cfg: Config, out: str, resume: bool, extra: List[Callback]) -> RunRes
         plain = copy.copy(dm.train_set)  # the same clips, without the augmentation
         plain.transform = Preprocess(spec)
         metrics["baselines"] = linear_baseline(plain, dm.test_set, spec.num_classes, cfg.seed)
-    _write_results(trainer, module, out, metrics)
+    write_results(trainer, module, out, metrics)
     return RunResult(out, metrics)
 
 
@@ -306,7 +305,7 @@ def plural(n: int, word: str, words: Optional[str] = None) -> str:
     return f"{n} {word if n == 1 else words or word + 's'}"
 
 
-def _collect_metrics(trainer: L.Trainer, module: SkeletonClassifier,
+def collect_metrics(trainer: L.Trainer, module: ClassificationTask,
                      classes: Sequence[str]) -> Dict[str, Any]:
     m = trainer.callback_metrics
     res = module.test_results()
@@ -315,7 +314,7 @@ def _collect_metrics(trainer: L.Trainer, module: SkeletonClassifier,
             "confusion_matrix": res["confusion_matrix"], "classes": list(classes)}
 
 
-def _write_results(trainer: L.Trainer, module: SkeletonClassifier, out: str,
+def write_results(trainer: L.Trainer, module: ClassificationTask, out: str,
                    metrics: Dict[str, Any]) -> None:
     text = json.dumps(metrics, indent=1)
     if trainer.world_size > 1:
@@ -333,97 +332,3 @@ def write_scores(path: str, scores: torch.Tensor, labels: torch.Tensor,
         with open(tmp, "wb") as f:
             np.savez(f, scores=scores.numpy(), labels=labels.numpy(),
                      classes=np.array(list(classes)))
-
-
-# ------------------------------------------------------------ trained runs
-def evaluate(checkpoint: str, cfg: Optional[Config] = None,
-             out: Optional[str] = None) -> Dict[str, Any]:
-    """Test a checkpoint on its (or ``cfg.data``'s) test split, with the
-    checkpoint's own preprocessing (its input spec); writes
-    ``metrics.json`` and ``scores.npz`` into ``out`` when given (into
-    ``out/eval-test`` when ``out`` is a training run folder)."""
-    run = Run.load(checkpoint)
-    cfg = cfg or run.config
-    dm = SkeletonDataModule(cfg.data, spec=run.spec)
-    dm.setup("test")
-    module = SkeletonClassifier(run.model, cfg.loss, cfg.optim, cfg.trainer.epochs,
-                                cfg.data.batch_size, run.classes)
-    trainer = L.Trainer(accelerator=cfg.trainer.accelerator, devices=1, logger=False,
-                        enable_progress_bar=progress_bar(cfg),
-                        enable_model_summary=False, deterministic=True)
-    trainer.test(module, datamodule=dm, verbose=False)
-    metrics = _collect_metrics(trainer, module, run.classes)
-    metrics["num_test"] = len(dm.test_set)
-    if out:
-        out = eval_folder(out)
-        os.makedirs(out, exist_ok=True)
-        _write_results(trainer, module, out, metrics)
-        metrics["out"] = out
-    return metrics
-
-
-def eval_folder(out: str, split: str = "test") -> str:
-    """Where ``evaluate`` writes: ``out``, or ``out/eval-<split>`` when
-    ``out`` is a training run folder (its own ``metrics.json`` and
-    ``scores.npz`` are never overwritten)."""
-    if os.path.isfile(os.path.join(out, "config.yaml")) and \
-            os.path.isdir(os.path.join(out, "checkpoints")):
-        return os.path.join(out, f"eval-{split}")
-    return out
-
-
-def predict(checkpoint: Union[str, Run], path: str, top_k: int = 5) -> Dict[str, Any]:
-    """Classify one skeleton sequence file (a raw clip, as
-    :func:`~topogcn.io.read_sequence` reads it) with the
-    run's preprocessing.
-
-    Returns:
-        dict: ``{"file", "classes": [every class, model order],
-        "probabilities": [one per class], "top": [{"class", "probability"},
-        ...]}`` with the ``top_k`` most probable classes first.
-    """
-    run = checkpoint if isinstance(checkpoint, Run) else Run.load(checkpoint)
-    spec = run.spec
-    x = torch.from_numpy(read_sequence(path, spec.num_nodes, spec.num_channels))
-    prob = run.predict_proba(x, source=path)
-    k = max(1, min(top_k, len(prob)))
-    values, idx = prob.topk(k)
-    return {"file": path, "classes": run.classes, "probabilities": prob.tolist(),
-            "top": [{"class": run.classes[i], "probability": float(v)}
-                    for v, i in zip(values.tolist(), idx.tolist())]}
-
-
-def ensemble(run_dirs: Sequence[str], weights: Optional[Sequence[float]] = None
-             ) -> Dict[str, Any]:
-    """Fuse the test scores (softmax) of several runs, e.g. joint / bone /
-    motion streams: the weighted sum decides.  Every run must have tested
-    the same clips in the same order."""
-    if len(run_dirs) < 1:
-        raise ConfigError("ensemble needs at least one run folder")
-    weights = list(weights) if weights else [1.0] * len(run_dirs)
-    if len(weights) != len(run_dirs):
-        raise ConfigError(f"{len(weights)} weights for {len(run_dirs)} runs")
-    fused, labels, per_run = None, None, {}
-    for run, w in zip(run_dirs, weights):
-        path = os.path.join(run, "scores.npz")
-        if not os.path.isfile(path):
-            raise ConfigError(f"'{run}' has no scores.npz (is it a finished `topogcn train` "
-                              f"run folder?)")
-        with np.load(path) as data:
-            s, y = data["scores"], data["labels"]
-        if labels is not None and (len(y) != len(labels) or (y != labels).any()):
-            raise ConfigError(f"'{run}' tested other clips than '{run_dirs[0]}' (labels differ); "
-                              f"runs of one ensemble must share the test split")
-        labels = y
-        per_run[run] = top_k_accuracy(s, y)
-        fused = s * w if fused is None else fused + s * w
-    result = {"runs": per_run, "weights": weights, "fused": top_k_accuracy(fused, labels),
-              "num_test": int(len(labels))}
-    return result
-
-
-def top_k_accuracy(scores: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
-    order = np.argsort(-scores, axis=1)
-    k = min(5, scores.shape[1])
-    return {"top1": float((order[:, 0] == labels).mean()),
-            "top5": float((order[:, :k] == labels[:, None]).any(axis=1).mean())}

@@ -87,7 +87,7 @@ def _metrics(num_classes: int, prefix: str, sync: bool = True) -> MetricCollecti
     }, prefix=prefix)
 
 
-class SkeletonClassifier(L.LightningModule):
+class ClassificationTask(L.LightningModule):
     """Wraps a model with ``encode(x).z`` and ``classifier`` (GE-CN, its
     baseline, ST-GCN) with the latent MMD loss, the optimiser and schedule of
     the recipe, and torchmetrics top-1/top-5, per-class accuracy and the
