@@ -15,6 +15,9 @@ chance level, the epochs the budget gave and the training time:
   on both generators' recordings, then ``topogcn spot`` (F1 at temporal IoU
   0.5 and 0.3).
 
+Epochs are counted from 1; "stopped by" says whether the run ended with its
+plan, by early stopping or by the time limit (then not the recipe's result).
+
 Usage: ``python benchmarks/bench_defaults.py [--only NAME ...] [--spotting]``;
 writes ``benchmarks/results/bench_defaults.{json,md,csv}`` (and
 ``bench_defaults_spotting.*``).
@@ -62,7 +65,7 @@ def classify(name: str, overrides, workdir: str) -> dict:
     return {"dataset": name, "top1": m["top1"], "linear": base["linear"],
             "chance": base["chance"], "margin": m["top1"] - base["linear"],
             "epochs": m["epoch"], "best_epoch": m["budget"]["best_epoch"],
-            "num_train": m["num_train"], "num_val": m["num_val"], "num_test": m["num_test"],
+            "stopped_by": m["budget"]["stopped_by"], "num_train": m["num_train"], "num_val": m["num_val"], "num_test": m["num_test"],
             "train_time_s": m["train_time_s"], "total_time_s": round(time.time() - start, 1)}
 
 
@@ -83,6 +86,7 @@ def spotting(name: str, overrides, workdir: str) -> dict:
     return {"dataset": name, "window_top1": m["top1"], "f1_05": s["f1@0.5"],
             "precision_05": s["precision@0.5"], "recall_05": s["recall@0.5"],
             "f1_03": s["f1@0.3"], "epochs": m["epoch"],
+            "stopped_by": m["budget"]["stopped_by"],
             "train_time_s": m["train_time_s"], "total_time_s": round(time.time() - start, 1)}
 
 
@@ -121,6 +125,7 @@ def main() -> None:
                 ("linear", lambda r: _pc(r["linear"])), ("chance", lambda r: _pc(r["chance"])),
                 ("margin", lambda r: f"{100 * r['margin']:+.1f}"),
                 ("epochs (best)", lambda r: f"{r['epochs']} ({r['best_epoch'] or '-'})"),
+                ("stopped by", lambda r: r["stopped_by"].replace("_", " ")),
                 ("train clips", lambda r: r["num_train"]),
                 ("train time", lambda r: f"{r['train_time_s']:.0f} s")]))
         if args.spotting:
@@ -133,6 +138,7 @@ def main() -> None:
                 ("P @0.5", lambda r: _pc(r["precision_05"])),
                 ("R @0.5", lambda r: _pc(r["recall_05"])), ("F1 @0.3", lambda r: _pc(r["f1_03"])),
                 ("epochs", lambda r: r["epochs"]),
+                ("stopped by", lambda r: r["stopped_by"].replace("_", " ")),
                 ("train time", lambda r: f"{r['train_time_s']:.0f} s")]))
 
 

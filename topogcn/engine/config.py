@@ -27,7 +27,7 @@ import yaml
 from topogcn.io.limits import MAX_FRAMES
 from topogcn.transforms.input_spec import CENTER_MODES, CENTER_PERSONS, STREAMS
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))),
                           "configs")
 
 

@@ -79,7 +79,7 @@ class EpochLog(Callback):
         self.rows.append(epoch_row(trainer))
         if trainer.is_global_zero:
             write_log(self.log_path, self.rows)
-        trainer.save_checkpoint(self.last_path)
+        trainer.save_checkpoint(self.last_path, weights_only=False)
 
 
 def read_log(path: str) -> List[Dict[str, str]]:

@@ -1,0 +1,124 @@
+"""Every documented command is a test: the shell and Python blocks of the
+README and the tutorials run as written, page by page in a fresh folder
+(where ``benchmarks/`` of the repository is at hand, as in a clone), with a
+tiny training budget (``TOPOGCN_SET``).  The Python blocks of a page are
+one session, as a reader types them: each runs after the page's earlier
+Python blocks.  A block a test cannot run (it needs a real dataset, or it is
+``make test`` itself) carries a ``not-run`` marker with the reason right
+before it, which this file checks too."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
+#: the tiny budget every training command of the docs gets
+TINY = ("trainer.steps=2 trainer.epochs=1 trainer.baselines=false trainer.threads=2 "
+        "trainer.progress_bar=false")
+#: the pages whose commands run, and whether a page takes long (marked slow)
+PAGES = {
+    "README.md": False,
+    "docs/index.rst": False,
+    "docs/datasets.rst": False,
+    "docs/tutorials/train.rst": True,
+    "docs/tutorials/custom_data.rst": False,
+    "docs/tutorials/spotting.rst": False,
+    "docs/tutorials/analysis.rst": False,
+    "docs/tutorials/reproduce.rst": False,
+    "docs/howto/custom_skeleton.rst": False,
+    "docs/benchmarks.rst": False,
+}
+_RST_BLOCK = re.compile(r"^(?P<skip>\.\. not-run: (?P<why>.+)\n\n)?"
+                        r"\.\. code-block:: (?P<lang>bash|python)\n(?:   :\w+:.*\n)*\n"
+                        r"(?P<body>(?:(?:   .*)?\n)+)", re.M)
+_MD_BLOCK = re.compile(r"^(?P<skip><!-- not-run: (?P<why>.+) -->\n)?"
+                       r"```(?P<lang>bash|python)\n(?P<body>.*?)^```", re.M | re.S)
+
+
+def blocks(page):
+    """``(language, code, reason not run or None)`` of every bash/python
+    block of ``page``, in order."""
+    text = open(os.path.join(ROOT, page), encoding="utf-8").read()
+    pattern = _MD_BLOCK if page.endswith(".md") else _RST_BLOCK
+    out = []
+    for m in pattern.finditer(text):
+        body = m.group("body")
+        if not page.endswith(".md"):
+            body = "\n".join(line[3:] for line in body.splitlines())
+        out.append((m.group("lang"), body.strip() + "\n", m.group("why")))
+    return out
+
+
+def test_every_page_with_commands_is_listed():
+    """A new page with commands joins PAGES (or its commands would go untested)."""
+    pages = ["README.md"] + [os.path.relpath(os.path.join(d, f), ROOT)
+                             for d, _, files in os.walk(os.path.join(ROOT, "docs"))
+                             for f in files if f.endswith(".rst") and "_build" not in d]
+    with_code = {p for p in pages if blocks(p)}
+    assert with_code <= set(PAGES), sorted(with_code - set(PAGES))
+    for page in PAGES:
+        assert blocks(page), f"{page} has no bash/python block"
+        text = open(os.path.join(ROOT, page), encoding="utf-8").read()
+        markers = text.count("not-run:")
+        assert markers == sum(1 for b in blocks(page) if b[2]), \
+            f"{page}: a not-run marker is not right before its block"
+        for lang, code, why in blocks(page):
+            assert why is None or len(why) > 15, f"{page}: say why a block is not run"
+
+
+def run_page(page, tmp_path):
+    env = dict(os.environ, PATH=BIN + os.pathsep + os.environ["PATH"], TOPOGCN_SET=TINY,
+               TOPOGCN_CACHE=str(tmp_path / "cache"), MPLBACKEND="Agg")
+    os.symlink(os.path.join(ROOT, "benchmarks"), tmp_path / "benchmarks")
+    ran, session = 0, ""
+    for lang, code, why in blocks(page):
+        if why:
+            continue
+        if lang == "python":
+            session += code + "\n"
+        cmd = ["bash", "-e", "-o", "pipefail", "-c", code] if lang == "bash" else \
+            [sys.executable, "-c", session]
+        p = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=1200)
+        assert p.returncode == 0, f"{page}:\n{code}\n--- stdout\n{p.stdout}\n--- stderr\n{p.stderr}"
+        assert "Traceback" not in p.stderr, f"{page}:\n{code}\n{p.stderr}"
+        ran += 1
+    assert ran, f"{page}: no block ran"
+
+
+@pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.slow) if slow else p
+                                  for p, slow in PAGES.items()
+                                  if any(why is None for _, _, why in blocks(p))])
+def test_documented_commands_run_as_written(page, tmp_path):
+    run_page(page, tmp_path)
+
+
+def _table(path):
+    """The rows of a markdown table written by a benchmark (header -> cell)."""
+    lines = [line for line in open(os.path.join(ROOT, path), encoding="utf-8")
+             if line.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|\n").split("|")]
+    return [dict(zip(header, (c.strip() for c in line.strip("|\n").split("|"))))
+            for line in lines[2:]]
+
+
+def test_readme_figures_are_the_current_benchmark_results():
+    """The README's tables are copied from benchmarks/results, not remembered:
+    a re-run benchmark that changes a figure fails here until the README follows."""
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    defaults = {r["data"]: r for r in _table("benchmarks/results/bench_defaults.md")}
+    for data in ("synthetic", "synthetic-hands"):
+        r = defaults[data]
+        assert f"| {r['GE-CN top-1']} | {r['linear']} | {r['chance']} |" in readme, data
+        assert r["stopped by"] != "time limit", data
+    model = {(r["config"], r["mode"], r["implementation"]): r
+             for r in _table("benchmarks/results/bench_model.md")}
+    for config in ("ntu25", "openpose137"):
+        train = model[(config, "train", "topogcn")]
+        infer = model[(config, "eval", "topogcn")]
+        cells = [train["x plain"].split()[0] + "x", infer["x plain"].split()[0] + "x",
+                 f"{float(train['x plain (memory)']):.2f}x"]
+        assert f"| {' | '.join(cells)} |" in readme, (config, cells)
