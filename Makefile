@@ -9,14 +9,14 @@ CONSTRAINTS := requirements/constraints.txt
 STAMP := $(VENV)/.topogcn-installed
 RUN_DIR ?= runs/synthetic-default
 
-.PHONY: run test venv docs scatter bench clean
+.PHONY: run test lint venv docs scatter bench clean
 
 venv: $(STAMP)
 
 $(STAMP): setup.py pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -c $(CONSTRAINTS) torch==2.13.0
-	$(PIP) install -q -c $(CONSTRAINTS) -e ".[test,docs,export]"
+	$(PIP) install -q -c $(CONSTRAINTS) -e ".[test,docs,export,lint]"
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -26,6 +26,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# pyflakes/pycodestyle rules (ruff), and names used before they are bound
+# or shadowed by an import inside a function (pylint's checks of that kind)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check topogcn tests benchmarks docs/conf.py
+	$(VENV)/bin/pylint --disable=all --score=n --enable=used-before-assignment,possibly-used-before-assignment,undefined-variable,redefined-outer-name,reimported topogcn benchmarks
 
 # torch-scatter is a source build (about 8 minutes on 2 cores; pip caches the wheel).
 scatter: $(STAMP)

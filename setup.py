@@ -32,6 +32,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6.80"],
+        "lint": ["ruff>=0.6", "pylint>=3.0"],
         "docs": ["sphinx>=7", "furo>=2024.1"],
         "scatter": ["torch-scatter>=2.1"],
         "export": ["onnx>=1.16", "onnxruntime>=1.17", "onnxscript>=0.1"],

@@ -65,7 +65,8 @@ def classify(name: str, overrides, workdir: str) -> dict:
     return {"dataset": name, "top1": m["top1"], "linear": base["linear"],
             "chance": base["chance"], "margin": m["top1"] - base["linear"],
             "epochs": m["epoch"], "best_epoch": m["budget"]["best_epoch"],
-            "stopped_by": m["budget"]["stopped_by"], "num_train": m["num_train"], "num_val": m["num_val"], "num_test": m["num_test"],
+            "stopped_by": m["budget"]["stopped_by"], "num_train": m["num_train"],
+            "num_val": m["num_val"], "num_test": m["num_test"],
             "train_time_s": m["train_time_s"], "total_time_s": round(time.time() - start, 1)}
 
 

@@ -148,9 +148,10 @@ class Spotter:
         precision (str, optional): ``"32"`` (float32) or ``"bf16"``: the
             model runs under ``torch.autocast`` with bfloat16 matrix products
             and convolutions (probabilities in float32, at bfloat16's
-            resolution).  On a CPU with AVX-512 BF16 it spotted 1.1-1.4x as
-            fast with the paper-size model and more slowly with the compact
-            one (``benchmarks/bench_spotting.py``). (default: :obj:`"32"`)
+            resolution); faster on CPUs with bfloat16 instructions for the
+            paper-size model, not for the compact one (measured on the
+            benchmarks page, ``benchmarks/bench_spotting.py``).
+            (default: :obj:`"32"`)
     """
 
     def __init__(self, model: torch.nn.Module, classes: Sequence[str], length: int,

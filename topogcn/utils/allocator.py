@@ -4,9 +4,9 @@ glibc's ``malloc`` maps large blocks (above a threshold that adapts up to
 32 MB) afresh and returns them to the system when they are freed, and trims
 the top of its heap when much of it is free.  A training step allocates and
 frees the same large activations at every step, so the system zero-fills
-and faults in those pages again each time: on the paper-size model with
-the 137-keypoint skeleton, a third of topogcn's training step
-(``docs/benchmarks.rst``).  :func:`keep_freed_memory` tells the allocator
+and faults in those pages again each time, a large share of a training step
+of the paper-size model on large skeletons (measured on the benchmarks
+page, ``docs/benchmarks.rst``).  :func:`keep_freed_memory` tells the allocator
 to serve every block from its heap and to keep what is freed.
 """
 import ctypes

@@ -450,6 +450,7 @@ class SGConv(CSRMessagePassing):
         dtype = autocast_dtype(x)  # the products' dtype, and so the buffers'
         b = None if b is None else b.to(dtype)
         traced = is_tracing()  # then one block, in functional form
+        q = k = None
         if self.attention:
             q, k = self._inference_queries_keys(x)  # [B, V, H, D'], q scaled
         aggregate_first = C <= C_out
