@@ -122,3 +122,18 @@ def test_readme_figures_are_the_current_benchmark_results():
         cells = [train["x plain"].split()[0] + "x", infer["x plain"].split()[0] + "x",
                  f"{float(train['x plain (memory)']):.2f}x"]
         assert f"| {' | '.join(cells)} |" in readme, (config, cells)
+
+
+def test_the_readme_and_the_help_name_every_config_and_converter(capsys):
+    from topogcn.cli import build_parser, packaged_configs
+    from topogcn.datasets.convert import CONVERTERS
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    configs = packaged_configs()
+    assert len(configs) == len(os.listdir(os.path.join(ROOT, "topogcn", "configs")))
+    for name in configs:
+        assert f"`{name}`" in readme, name
+    convert_help = build_parser()._subparsers._group_actions[0].choices["convert"].format_help()
+    for name in CONVERTERS.names():
+        assert name in readme and name in convert_help, name
+    train_help = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    assert all(name in " ".join(train_help.split()) for name in configs)

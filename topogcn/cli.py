@@ -27,6 +27,14 @@ def _cmd_skeletons(args: argparse.Namespace) -> int:
 DEFAULT_CONFIG = "synthetic"
 
 
+def packaged_configs() -> List[str]:
+    """The names of the packaged configs (``topogcn/configs/*.yaml``), read
+    from the folder without importing the engine."""
+    folder = os.path.join(os.path.dirname(os.path.realpath(__file__)), "configs")
+    names = sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".yaml"))
+    return [DEFAULT_CONFIG] + [n for n in names if n != DEFAULT_CONFIG]
+
+
 #: extra ``--set`` overrides for every command that builds a configuration,
 #: applied after the command's own (smoke tests, CI: a tiny budget)
 OVERRIDES_ENV = "TOPOGCN_SET"
@@ -46,19 +54,28 @@ def _config(args: argparse.Namespace):
     return load_config(getattr(args, "config", None) or DEFAULT_CONFIG, _overrides(args))
 
 
+def _run(args: argparse.Namespace):
+    """The trained run of ``--checkpoint``, loaded once (verified unless
+    ``--allow-unverified``)."""
+    from topogcn.engine.trained_run import Run
+
+    if getattr(args, "_run", None) is None:
+        args._run = Run.load(args.checkpoint, allow_unverified=args.allow_unverified)
+    return args._run
+
+
 def _run_config(args: argparse.Namespace):
     """The configuration of a command on a trained run: ``--config`` (with
     the overrides), or the checkpoint's own with the overrides, or None (the
     checkpoint's own, unchanged)."""
     from topogcn.engine.config import apply_override, parse_override
-    from topogcn.engine.trained_run import Run
 
     if args.config:
         return _config(args)
     overrides = _overrides(args)
     if not overrides:
         return None
-    cfg = Run.load(args.checkpoint).config
+    cfg = _run(args).config
     for text in overrides:
         keys, value = parse_override(text)
         apply_override(cfg, keys, value, text)
@@ -139,7 +156,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from topogcn.engine.inference import evaluate
 
-    m = evaluate(args.checkpoint, _run_config(args), args.out)
+    m = evaluate(_run(args), _run_config(args), args.out)
     print(f"topogcn eval: {args.checkpoint}")
     _print_table([("test top-1", f"{100 * m['top1']:.2f}%"),
                   ("test top-5", f"{100 * m['top5']:.2f}%"),
@@ -153,7 +170,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     from topogcn.engine.inference import predict
 
-    result = predict(args.checkpoint, args.file, args.top_k)
+    result = predict(_run(args), args.file, args.top_k)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -181,7 +198,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
     cfg = _run_config(args)
     classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
-    report = analyze(args.checkpoint, args.out, cfg=cfg, classes=classes,
+    report = analyze(_run(args), args.out, cfg=cfg, classes=classes,
                      max_samples=args.max_samples)
     s = report.summary
     print(f"topogcn analyze: {len(report.figures)} figures in {args.out}")
@@ -225,7 +242,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from topogcn.engine.export import export_model
 
-    meta = export_model(args.checkpoint, args.out, args.format, check=not args.no_check,
+    meta = export_model(_run(args), args.out, args.format, check=not args.no_check,
                         tolerance=args.tolerance)
     shape = "x".join(str(s) for s in meta["input"]["shape"])
     print(f"topogcn export: {args.format} model for raw clips {shape} "
@@ -250,13 +267,13 @@ def _cmd_spot(args: argparse.Namespace) -> int:
                             ("min_length", args.min_length), ("precision", args.precision))
           if v is not None}
     if args.inputs:
-        detections = spot_files(args.checkpoint, args.inputs, **kw)
+        detections = spot_files(_run(args), args.inputs, **kw)
         for rec, dets in detections.items():
             print(f"{rec}: {len(dets)} micro-gestures")
             for d in dets:
                 print(f"  frames {d.start:6d}-{d.end:6d}  {d.name:24s} {d.score:.3f}")
     else:
-        res = spot_split(args.checkpoint, args.split, **kw)
+        res = spot_split(_run(args), args.split, **kw)
         detections = res["detections"]
         s = res["scores"]
         print(f"topogcn spot: {len(detections)} recordings of the {args.split} split, "
@@ -284,10 +301,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("skeletons", help="list the registered skeleton topologies")
     p.set_defaults(func=_cmd_skeletons)
 
+    packaged = ", ".join(packaged_configs())
+
+    def checkpoint_args(p: argparse.ArgumentParser,
+                        what: str = "a checkpoint written by topogcn train") -> None:
+        p.add_argument("--checkpoint", required=True, help=what)
+        p.add_argument("--allow-unverified", action="store_true",
+                       help="load a checkpoint that has no integrity record (not written by "
+                       "topogcn train, or edited): its content cannot be checked")
+
     def config_args(p: argparse.ArgumentParser, default: str = "default: synthetic") -> None:
-        p.add_argument("--config", help="YAML file or packaged config name (synthetic, "
-                       "synthetic-paper, synthetic-spotting, paper-smg, paper-imigue, "
-                       f"ntu60-xsub, ntu60-xview, ntu120-xsub, ntu120-xset); {default}")
+        p.add_argument("--config", help=f"YAML file or packaged config name ({packaged}); "
+                       f"{default}")
         p.add_argument("--set", action="extend", nargs="+", metavar="KEY=VALUE",
                        help="override keys, e.g. --set optim.lr=0.05 trainer.epochs=5 "
                             "(repeatable)")
@@ -307,14 +332,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("eval", help="test a checkpoint")
-    p.add_argument("--checkpoint", required=True, help="a checkpoint written by topogcn train")
+    checkpoint_args(p)
     config_args(p, "default: the checkpoint's own configuration (--set overrides it)")
     p.add_argument("--out", help="write metrics.json and scores.npz here (into OUT/eval-test "
                    "when OUT is a training run folder)")
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("predict", help="classify one skeleton sequence file")
-    p.add_argument("--checkpoint", required=True, help="a checkpoint written by topogcn train")
+    checkpoint_args(p)
     p.add_argument("file", help="raw clip: .npy/.npz [T,V,C] or [M,T,V,C] (any T), or a CSV "
                    "of frames (one row per frame, V*C values, joint-major)")
     p.add_argument("--top-k", type=int, default=5, help="how many classes to print")
@@ -323,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("analyze", help="figures of a trained model and an HTML report")
-    p.add_argument("--checkpoint", required=True, help="a checkpoint written by topogcn train")
+    checkpoint_args(p)
     config_args(p, "default: the checkpoint's own configuration")
     p.add_argument("--classes", help="comma-separated class names (or indices) for the "
                    "subset t-SNE (default: the first four)")
@@ -365,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("export", help="export a trained classifier to ONNX or TorchScript")
-    p.add_argument("--checkpoint", required=True, help="a checkpoint written by topogcn train")
+    checkpoint_args(p)
     p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
     p.add_argument("--out", required=True, help="output file (.onnx / .pt)")
     p.add_argument("--no-check", action="store_true",
@@ -378,8 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("spot", help="find micro-gestures in long recordings (a run trained "
                        "with data.window)")
-    p.add_argument("--checkpoint", required=True,
-                   help="a checkpoint of a run trained with data.window (spotting)")
+    checkpoint_args(p, "a checkpoint of a run trained with data.window (spotting)")
     p.add_argument("inputs", nargs="*", metavar="FILE_OR_DIR",
                    help="sequence files (.npy/.npz/.csv) or folders; none: the run's --split, "
                    "scored against its labels")

@@ -80,7 +80,7 @@ def test_json_custom_column_names(tmp_path):
      r"0002_000000000003_keypoints.json: not a valid OpenPose JSON"),
     (lambda r: open(r / "0002" / "0002_000000000004_keypoints.json", "w").write(
         '{"people": [{"pose_keypoints_2d": [1, 2]}]}'),
-     r"0002_000000000004_keypoints.json: person 0 'pose_keypoints_2d' has 2 values, expected 75"),
+     r"0002_000000000004_keypoints.json: people\[0\].pose_keypoints_2d: 2 values, expected 75"),
     (lambda r: open(r / "labels.csv", "a").write("0002,45,1,2,2,train\n"),
      r"labels.csv, line 6: label 45 is not an iMiGUE class"),
     (lambda r: open(r / "labels.csv", "a").write("0002,3,9,2,2,train\n"),
@@ -91,7 +91,7 @@ def test_json_custom_column_names(tmp_path):
      r"labels.csv, line 6: video '0009' has no keypoint file"),
     (lambda r: open(r / "0002" / "0002_000000000001_keypoints.json", "w").write(
         '{"people": [{"pose_keypoints_2d": [' + ",".join(["NaN"] * 75) + ']}]}'),
-     r"0002_000000000001_keypoints.json: person 0 has NaN or infinite keypoints"),
+     r"0002_000000000001_keypoints.json: people\[0\].pose_keypoints_2d: NaN or infinite"),
 ])
 def test_json_bad_input(json_root, mutate, match):
     mutate(json_root)

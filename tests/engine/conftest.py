@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from topogcn.engine import build_model
+from topogcn.engine.checkpoint import seal_checkpoint
 from topogcn.engine.config import load_config
 from topogcn.engine.data import build_dataset
 from topogcn.engine.trained_run import CKPT_KEY, run_payload
@@ -40,5 +41,5 @@ def untrained_checkpoint(path, stream, channels=("x", "y", "z"), **spec_kwargs):
             m.running_mean.uniform_(-0.1, 0.1)
             m.running_var.uniform_(0.5, 1.5)
     state = {f"model.{k}": v for k, v in model.state_dict().items()}
-    torch.save({"state_dict": state, CKPT_KEY: run_payload(cfg, spec)}, path)
+    torch.save(seal_checkpoint({"state_dict": state, CKPT_KEY: run_payload(cfg, spec)}), path)
     return str(path)

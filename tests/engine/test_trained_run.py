@@ -5,14 +5,17 @@ import torch
 
 from tests.engine.conftest import untrained_checkpoint
 from topogcn.engine import CheckpointError, Run
+from topogcn.engine.checkpoint import INTEGRITY_KEY, seal_checkpoint
 from topogcn.engine.trained_run import CKPT_KEY
 from topogcn.transforms import InputSpecError
 
 
-def rewrite(path, out, edit):
+def rewrite(path, out, edit, seal=True):
+    """The checkpoint with its topogcn entry edited (and sealed again, as a
+    tool that writes checkpoints would)."""
     ck = torch.load(path, weights_only=True)
     edit(ck[CKPT_KEY])
-    torch.save(ck, out)
+    torch.save(seal_checkpoint(ck) if seal else ck, out)
     return str(out)
 
 
@@ -49,7 +52,6 @@ def test_corrupt_weights_are_refused_by_every_command(tiny_checkpoint, tmp_path,
     """A flipped byte in a weight (the checksum) and NaN weights: predict,
     eval, export, analyze and spot exit 2 with a message naming the file."""
     from topogcn.cli import main
-    from topogcn.engine.checkpoint import INTEGRITY_KEY
     ck = torch.load(tiny_checkpoint, weights_only=True)
     assert len(ck[INTEGRITY_KEY]["sha256"]) == 64
     name = next(k for k, v in ck["state_dict"].items() if v.is_floating_point() and v.numel())
@@ -60,10 +62,9 @@ def test_corrupt_weights_are_refused_by_every_command(tiny_checkpoint, tmp_path,
     torch.save(flipped, tmp_path / "flip.ckpt")
     nan = {**ck, "state_dict": dict(ck["state_dict"])}
     nan["state_dict"][name] = torch.full_like(ck["state_dict"][name], float("nan"))
-    nan.pop(INTEGRITY_KEY)  # no checksum (as topogcn 0.1): the finiteness check still holds
-    torch.save(nan, tmp_path / "nan.ckpt")
+    torch.save(seal_checkpoint(nan), tmp_path / "nan.ckpt")  # sealed, but not finite
     np.save(tmp_path / "clip.npy", np.random.rand(20, 25, 3).astype(np.float32))
-    for bad, match in (("flip.ckpt", "do not match the checksum"),
+    for bad, match in (("flip.ckpt", "does not match the checksum"),
                        ("nan.ckpt", f"weight '{name}' has NaN")):
         path = str(tmp_path / bad)
         with pytest.raises(CheckpointError, match=match):
@@ -79,3 +80,35 @@ def test_corrupt_weights_are_refused_by_every_command(tiny_checkpoint, tmp_path,
             err = capsys.readouterr().err
             assert bad in err and match.split("'")[0] in err, (argv, err)
     assert not (tmp_path / "m.pt").exists() and not (tmp_path / "rep").exists()
+
+
+def test_the_whole_checkpoint_is_verified(tmp_path, capsys):
+    """Editing what decides behaviour (class names, the input spec, the
+    config) without the weights is caught; a checkpoint without an
+    integrity record loads only when asked to."""
+    from topogcn.cli import main
+    ckpt = untrained_checkpoint(tmp_path / "m.ckpt", "joint")
+    for name, edit in (("reversed", lambda m: m["input_spec"].update(
+                            classes=m["input_spec"]["classes"][::-1])),
+                       ("frames", lambda m: m["input_spec"].update(frames=10 ** 8)),
+                       ("config", lambda m: m["config"]["model"]["kwargs"].update(
+                           channels=[100000]))):
+        bad = rewrite(ckpt, tmp_path / f"{name}.ckpt", edit, seal=False)
+        with pytest.raises(CheckpointError, match="corrupt or was edited"):
+            Run.load(bad)
+    ck = torch.load(ckpt, weights_only=True)
+    ck.pop(INTEGRITY_KEY)
+    torch.save(ck, tmp_path / "bare.ckpt")
+    bare = str(tmp_path / "bare.ckpt")
+    with pytest.raises(CheckpointError, match="no integrity record .* --allow-unverified"):
+        Run.load(bare)
+    assert Run.load(bare, allow_unverified=True).spec == Run.load(ckpt).spec
+    np.save(tmp_path / "clip.npy", np.random.rand(20, 25, 3).astype(np.float32))
+    assert main(["predict", "--checkpoint", bare, str(tmp_path / "clip.npy")]) == 2
+    assert "--allow-unverified" in capsys.readouterr().err
+    assert main(["predict", "--allow-unverified", "--checkpoint", bare,
+                 str(tmp_path / "clip.npy")]) == 0
+    text = tmp_path / "notes.ckpt"
+    text.write_text("not a checkpoint at all\n" * 10)
+    with pytest.raises(CheckpointError, match="notes.ckpt' cannot be read"):
+        Run.load(str(text))

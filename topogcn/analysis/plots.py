@@ -122,8 +122,9 @@ def plot_curves(rows: Sequence[dict], path: str) -> Optional[str]:
         best = max(selection, key=lambda p: (p[1], -p[0]))[0]
         for ax in (a, b):
             ax.axvline(best, color="0.5", ls="--", lw=0.8)
-        b.annotate("best.ckpt", (best, 2), xytext=(-3, 0), textcoords="offset points",
-                   fontsize=7, color="0.4", ha="right")
+        # at the top of the plot, clear of the legend (lower right)
+        b.annotate("best.ckpt", (best, 98), xytext=(-3, 0), textcoords="offset points",
+                   fontsize=7, color="0.4", ha="right", va="top")
     for key, label in (("train/top1", "training"), ("val/top1", "validation")):
         pts = series(key)
         if pts:
@@ -199,6 +200,8 @@ def plot_skeleton(skeleton: Skeleton, pos: np.ndarray, path: str,
         for (i, j, _), s in zip(links, norm):
             ax.plot(pos[[i, j], 0], pos[[i, j], 1], color=cmap(s), lw=0.5 + 3.5 * s,
                     alpha=0.4 + 0.6 * s, zorder=2)
+        scale = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0.0, float(w.max())))
+        fig.colorbar(scale, ax=ax, shrink=0.6, pad=0.02, label="|link weight|")
         write_csv(os.path.splitext(path)[0] + ".csv", ["target", "source", "weight"],
                   [(skeleton.joint_names[i], skeleton.joint_names[j], float(x))
                    for i, j, x in links])

@@ -6,7 +6,7 @@ import html
 import json
 import os
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -59,9 +59,9 @@ def _resolve_classes(names: Optional[Sequence[str]], classes: Sequence[str],
     return out
 
 
-def analyze(checkpoint: str, out: str, cfg=None, classes: Optional[Sequence[str]] = None,
-            max_samples: Optional[int] = None, attention_samples: int = 128,
-            progress: bool = True, seed: int = 0) -> Report:
+def analyze(checkpoint: Union[str, Run], out: str, cfg=None,
+            classes: Optional[Sequence[str]] = None, max_samples: Optional[int] = None,
+            attention_samples: int = 128, progress: bool = True, seed: int = 0) -> Report:
     """Write the figures of a trained checkpoint on its test split into
     ``out``: t-SNE of the latent codes (all classes and a subset of
     ``classes``, default the first four, as the paper's figures 2-3) with
@@ -69,7 +69,7 @@ def analyze(checkpoint: str, out: str, cfg=None, classes: Optional[Sequence[str]
     shared topology and the mean attention of every block, the skeleton and
     its strongest learned links, ``summary.json`` and ``index.html``.  Every
     figure has its numbers beside it (CSV/NPZ)."""
-    run = Run.load(checkpoint)
+    run = Run.of(checkpoint)
     model = run.model
     dataset = run.dataset("test", cfg)
     names = run.classes
@@ -156,7 +156,7 @@ def analyze(checkpoint: str, out: str, cfg=None, classes: Optional[Sequence[str]
                            "links of the learned topologies drawn on the skeleton (width and "
                            "colour by weight).", ["skeleton_links.csv"]))
 
-    log = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint))), "logs",
+    log = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(run.name))), "logs",
                        "metrics.csv")
     if os.path.isfile(log):
         with open(log, newline="", encoding="utf-8") as f:
@@ -167,7 +167,7 @@ def analyze(checkpoint: str, out: str, cfg=None, classes: Optional[Sequence[str]
                                   [os.path.relpath(log, out)]))
 
     # relative to the report: the folder can be moved or shared
-    summary = {"checkpoint": os.path.relpath(checkpoint, out), "num_test": int(len(y)),
+    summary = {"checkpoint": os.path.relpath(run.name, out), "num_test": int(len(y)),
                "top1": float((pred == y).mean()), "silhouette_z": sil,
                "tsne_classes": [names[c] for c in chosen],
                "figures": [f.file for f in figs]}

@@ -26,6 +26,7 @@ from topogcn.datasets.smg import SMG
 from topogcn.io.coco import read_coco_keypoints
 from topogcn.io.errors import DatasetFormatError
 from topogcn.io.folder import CLASSES_FILE, read_label_table, write_folder
+from topogcn.io.limits import MAX_PERSONS
 from topogcn.io.mediapipe import mediapipe_columns, read_mediapipe_csv
 from topogcn.io.ntu import BENCHMARKS, NTU_ACTIONS, ntu_files, ntu_split, read_ntu_skeleton
 from topogcn.io.openpose import find_openpose_recordings, read_openpose_recording
@@ -61,6 +62,15 @@ def run_converter(name: str, root: str, out: str, **options: Any) -> str:
         flags = ", ".join("--" + m.replace("_", "-") for m in missing)
         raise ValueError(f"--from {name} needs {flags}")
     return fn(root=root, out=out, **options)
+
+
+def check_max_persons(max_persons: int) -> None:
+    """Refuse a person count outside ``1 .. MAX_PERSONS`` before anything is
+    allocated for it."""
+    if isinstance(max_persons, bool) or not isinstance(max_persons, int) or \
+            not 1 <= max_persons <= MAX_PERSONS:
+        raise ValueError(f"max_persons must be between 1 and {MAX_PERSONS}, got "
+                         f"{max_persons!r}")
 
 
 def _subset(skeleton: Skeleton, joints: Optional[Sequence]) -> Tuple[Skeleton, Optional[list]]:
@@ -137,8 +147,7 @@ def convert_ntu(root: str, out: str, benchmark: str = "xsub",
     :data:`NTU_ACTIONS`), the subject its performer, the split that of
     ``benchmark`` (``xsub``, ``xview``: NTU-60; ``xsub120``, ``xset120``:
     NTU-120).  ``joints`` keeps a subset of the skeleton."""
-    if max_persons < 1:
-        raise ValueError(f"max_persons must be at least 1, got {max_persons}")
+    check_max_persons(max_persons)
     skeleton, index = _subset(get_skeleton("ntu25"), joints)
     classes = list(NTU_ACTIONS[:BENCHMARKS.get(benchmark, 0)])
     rows: List[List] = []
@@ -212,8 +221,7 @@ def convert_openpose_json(root: str, labels: str, out: str,
 
     Channels are (x, y, confidence), as OpenPose writes them.
     """
-    if max_persons < 1:
-        raise ValueError(f"max_persons must be at least 1, got {max_persons}")
+    check_max_persons(max_persons)
     if missing not in ("zeros", "interpolate"):
         raise ValueError(f"missing must be 'zeros' or 'interpolate', got {missing!r}")
     recordings, any_extra = {}, False
@@ -281,6 +289,7 @@ def convert_coco_json(root: str, labels: str, out: str, max_persons: int = 1,
     on the ``coco17`` skeleton with channels ``x, y, confidence``.
     ``labels``' ``file`` column names the JSON files (with or without
     ``.json``); other arguments as :func:`convert_openpose_json`."""
+    check_max_persons(max_persons)
     recordings = {name: read_coco_keypoints(path, max_persons, missing) for name, path in
                   _labelled_files(root, labels, ".json", "COCO keypoints folder", missing)}
     return _convert(recordings, labels, out, get_skeleton("coco17"), joints, "COCO keypoints",

@@ -63,6 +63,19 @@ class PysklPickle(CachedSkeletonDataset):
         splits = data.get("split") or {}
         self.train_split = self._pick(splits, train_split, ("xsub_train", "train"), "train")
         self.test_split = self._pick(splits, test_split, ("xsub_val", "val", "test"), "test")
+        both = sorted({str(n) for n in splits[self.train_split]} &
+                      {str(n) for n in splits[self.test_split]})
+        if both:
+            raise DatasetFormatError(f"{self.path}: {len(both)} clips are in both the "
+                                     f"{self.train_split!r} and the {self.test_split!r} split "
+                                     f"(first: {both[0]!r})")
+        seen: Dict[str, int] = {}
+        for i, a in enumerate(self._annotations):
+            name = str(a.get("frame_dir", i))
+            if name in seen:
+                raise DatasetFormatError(f"{self.path}: annotations {seen[name]} and {i} are both "
+                                         f"'{name}'")
+            seen[name] = i
         self._split_of = {str(n): "train" for n in splits[self.train_split]}
         self._split_of.update({str(n): "test" for n in splits[self.test_split]})
         first = self._first_keypoints()

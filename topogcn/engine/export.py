@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import warnings
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Union
 
 import numpy as np
 import torch
@@ -50,13 +50,14 @@ def check_lengths(frames: int) -> List[int]:
     return sorted({max(2, frames // 2 + 1), frames, 2 * frames + 3})
 
 
-def export_model(checkpoint: str, out: str, format: str = "onnx", check: bool = True,
+def export_model(checkpoint: Union[str, Run], out: str, format: str = "onnx", check: bool = True,
                  tolerance: float = 1e-4) -> Dict[str, Any]:
     """Export the run of ``checkpoint`` (preprocessing and model) to ``out``
     and write ``out + ".json"`` (input spec, classes, shapes, check).
 
     Args:
-        checkpoint (str): A checkpoint written by ``topogcn train``.
+        checkpoint (str or Run): A checkpoint written by ``topogcn train``
+            (or its :class:`~topogcn.engine.Run`).
         out (str): Output file (``.onnx`` or ``.pt``).
         format (str, optional): ``"onnx"`` (needs ``pip install
             topogcn[export]``) or ``"torchscript"``. (default: ``"onnx"``)
@@ -84,7 +85,7 @@ def export_model(checkpoint: str, out: str, format: str = "onnx", check: bool = 
         except ImportError as e:
             raise RuntimeError(f"ONNX export needs onnx and onnxscript (and onnxruntime to "
                                f"check it): {e}; pip install 'topogcn[export]'") from None
-    run = Run.load(checkpoint)
+    run = Run.of(checkpoint)
     spec = run.spec
     module = run.classifier()
     gen = torch.Generator().manual_seed(0)
@@ -96,7 +97,7 @@ def export_model(checkpoint: str, out: str, format: str = "onnx", check: bool = 
     # example batch of 2 and a length unlike `frames`: torch.export specialises 1s
     example = raw(2, spec.frames + 5)
     meta: Dict[str, Any] = {
-        "format": format, "checkpoint": os.path.basename(checkpoint),
+        "format": format, "checkpoint": os.path.basename(run.name),
         "input": {"name": "clip", "shape": spec.raw_shape, "dtype": "float32",
                   "layout": "N, M, T, V, C: clips, persons, frames (any), joints, channels",
                   "channels": list(spec.channels)},

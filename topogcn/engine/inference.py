@@ -16,13 +16,13 @@ from topogcn.engine.training import collect_metrics, progress_bar, write_results
 from topogcn.io.sequence import read_sequence
 
 
-def evaluate(checkpoint: str, cfg: Optional[Config] = None,
+def evaluate(checkpoint: Union[str, Run], cfg: Optional[Config] = None,
              out: Optional[str] = None) -> Dict[str, Any]:
     """Test a checkpoint on its (or ``cfg.data``'s) test split, with the
     checkpoint's own preprocessing (its input spec); writes
     ``metrics.json`` and ``scores.npz`` into ``out`` when given (into
     ``out/eval-test`` when ``out`` is a training run folder)."""
-    run = Run.load(checkpoint)
+    run = Run.of(checkpoint)
     cfg = cfg or run.config
     dm = SkeletonDataModule(cfg.data, spec=run.spec)
     dm.setup("test")
@@ -62,7 +62,7 @@ def predict(checkpoint: Union[str, Run], path: str, top_k: int = 5) -> Dict[str,
         "probabilities": [one per class], "top": [{"class", "probability"},
         ...]}`` with the ``top_k`` most probable classes first.
     """
-    run = checkpoint if isinstance(checkpoint, Run) else Run.load(checkpoint)
+    run = Run.of(checkpoint)
     spec = run.spec
     x = torch.from_numpy(read_sequence(path, spec.num_nodes, spec.num_channels))
     prob = run.predict_proba(x, source=path)

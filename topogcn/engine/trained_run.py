@@ -75,14 +75,16 @@ class Run:
     _preprocess: Optional[Preprocess] = field(default=None, repr=False)
 
     @classmethod
-    def load(cls, checkpoint: str) -> "Run":
-        """Rebuild the run of a checkpoint written by ``topogcn train``;
-        errors name the file and the field."""
+    def load(cls, checkpoint: str, allow_unverified: bool = False) -> "Run":
+        """Rebuild the run of a checkpoint written by ``topogcn train``,
+        verified against its integrity record (a checkpoint without one
+        only with ``allow_unverified``); errors name the file and the
+        field."""
         ck = load_checkpoint_file(checkpoint)
-        if not isinstance(ck, Mapping) or CKPT_KEY not in ck or "state_dict" not in ck:
+        if CKPT_KEY not in ck or "state_dict" not in ck:
             raise CheckpointError(f"Checkpoint '{checkpoint}' was not written by `topogcn "
                                   f"train` (no '{CKPT_KEY}' entry)")
-        verify_checkpoint(ck, checkpoint)
+        verify_checkpoint(ck, checkpoint, allow_unverified)
         meta = ck[CKPT_KEY]
         where = f"checkpoint '{checkpoint}'"
         if not isinstance(meta, Mapping) or not isinstance(meta.get("config"), Mapping):
@@ -105,6 +107,17 @@ class Run:
             raise CheckpointError(f"Checkpoint '{checkpoint}' does not match its model: "
                                   f"{str(e).splitlines()[0]}") from None
         return cls(cfg, model.eval(), spec, checkpoint)
+
+    @classmethod
+    def of(cls, checkpoint: Union[str, "Run"]) -> "Run":
+        """``checkpoint`` itself when it is a :class:`Run`, else
+        :meth:`load` of it: library functions take either."""
+        return checkpoint if isinstance(checkpoint, Run) else cls.load(checkpoint)
+
+    @property
+    def name(self) -> str:
+        """The checkpoint's path, for messages."""
+        return self.checkpoint or "the run"
 
     # ------------------------------------------------------------ views
     @property
@@ -147,6 +160,6 @@ class Run:
         return probs[0] if single else probs
 
 
-def load_run(checkpoint: str) -> Run:
+def load_run(checkpoint: str, allow_unverified: bool = False) -> Run:
     """:meth:`Run.load`."""
-    return Run.load(checkpoint)
+    return Run.load(checkpoint, allow_unverified)

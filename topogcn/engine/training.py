@@ -225,9 +225,11 @@ def _train(cfg: Config, out: str, resume: bool, extra: List[Callback]) -> RunRes
     steps = batches_per_epoch(len(dm.train_set), dm.cfg, cfg.trainer)
     epochs = plan_epochs(cfg.trainer, steps)
     if cfg.trainer.steps is not None:
+        capped = epochs * steps < cfg.trainer.steps
         notes.append(f"budget: {cfg.trainer.steps} steps = {plural(epochs, 'epoch')} of "
                      f"{plural(steps, 'batch', 'batches')} ({len(dm.train_set)} training "
                      f"clips, batch {cfg.data.batch_size})"
+                     + (f", capped by trainer.epochs={cfg.trainer.epochs}" if capped else "")
                      + (f", stopped at {cfg.trainer.max_minutes:g} min if not done"
                         if cfg.trainer.max_minutes and not cfg.trainer.fit_to_time else "")
                      + (f", fitted to {cfg.trainer.max_minutes:g} min (fit_to_time)"

@@ -11,6 +11,12 @@ import numpy as np
 from topogcn.io.errors import DatasetFormatError
 from topogcn.io.limits import MAX_ARRAY_BYTES
 
+#: an ``.npz`` member may inflate to this many times its compressed size
+#: (skeleton data, even padded with zeros, compresses far less) ...
+MAX_INFLATION = 200
+#: ... unless it is at most this large
+MAX_INFLATED_BYTES = 256 * 2 ** 20
+
 
 def unsupported_file(path: str) -> DatasetFormatError:
     """The error for a sequence file of a type no reader takes."""
@@ -33,6 +39,9 @@ def _check_npy_header(f: IO[bytes], available: int, where: str) -> None:
     if dtype.hasobject:
         raise DatasetFormatError(f"{where}: holds Python objects ({dtype}); only numeric "
                                  f"arrays are read")
+    if dtype.kind not in "fiu":
+        raise DatasetFormatError(f"{where}: holds {dtype} values; only arrays of real numbers "
+                                 f"(float or integer) are read")
     nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
     if nbytes > MAX_ARRAY_BYTES:
         raise DatasetFormatError(f"{where}: an array of shape {list(shape)} ({nbytes / 2**30:.1f} "
@@ -63,6 +72,11 @@ def read_numpy(path: str, keys: Sequence[str] = ("x", "data")) -> np.ndarray:
                     raise DatasetFormatError(f"{path}: the archive holds no array")
                 key = next((k for k in keys if k in names), names[0])
                 info = z.getinfo(key + ".npy")
+                if info.file_size > max(MAX_INFLATED_BYTES,
+                                        MAX_INFLATION * max(info.compress_size, 1)):
+                    raise DatasetFormatError(
+                        f"{path} ['{key}']: {info.compress_size} compressed bytes inflate to "
+                        f"{info.file_size / 2**20:.0f} MiB, more than {MAX_INFLATION}x; refused")
                 with z.open(info) as member:
                     _check_npy_header(member, info.file_size, f"{path} ['{key}']")
         except zipfile.BadZipFile as e:

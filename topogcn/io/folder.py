@@ -19,6 +19,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Un
 import numpy as np
 
 from topogcn.io.errors import DatasetFormatError
+from topogcn.io.limits import check_finite
 from topogcn.io.text import open_text
 from topogcn.skeleton import Skeleton
 from topogcn.utils.io import atomic_dir
@@ -91,6 +92,8 @@ def write_folder(out: str, skeleton: Skeleton, recordings: Iterable[Tuple[str, n
     ``channels`` the meaning of the channels (``channels.txt``)."""
     with atomic_dir(out) as tmp:
         for fname, data in recordings:
+            # what is written is what a reader accepts: finite, within the limits
+            check_finite(np.asarray(data).transpose(1, 0, 2, 3), f"{fname} (converted)")
             with open(os.path.join(tmp, fname), "wb") as f:
                 np.save(f, np.ascontiguousarray(data, dtype=np.float32))
         buf = io.StringIO()

@@ -17,7 +17,7 @@ import numpy as np
 
 from topogcn.io.errors import DatasetFormatError
 from topogcn.io.limits import MAX_FRAMES, MAX_PERSONS
-from topogcn.io.text import read_names, read_text
+from topogcn.io.text import path_in_root, read_names, read_text
 
 #: values per body header and per joint line of an NTU RGB+D ``.skeleton`` file
 NTU_BODY_VALUES, NTU_JOINT_VALUES, NTU_JOINTS = 10, 12, 25
@@ -173,12 +173,19 @@ def ntu_files(root: str, benchmark: str = "xsub", missing_list: Optional[str] = 
     skip = set()
     if missing_list:
         skip = {os.path.splitext(n.strip())[0] for n in read_names(missing_list) if n.strip()}
-    found: List[Tuple[str, str]] = []
+    found: Dict[str, str] = {}
     for folder, _, names in os.walk(root):
-        found += [(n[:-9], os.path.join(folder, n)) for n in names if n.endswith(".skeleton")]
+        for n in sorted(names):
+            if not n.endswith(".skeleton"):
+                continue
+            path = path_in_root(root, os.path.relpath(os.path.join(folder, n), root), root)
+            if n[:-9] in found:
+                raise DatasetFormatError(f"{path}: the sample {n[:-9]} is also "
+                                         f"{found[n[:-9]]}; keep one")
+            found[n[:-9]] = path
     if not found:
         raise DatasetFormatError(f"{root}: no .skeleton file")
-    for stem, path in sorted(found):
+    for stem, path in sorted(found.items()):
         info = parse_ntu_name(stem)
         if info is None:
             raise DatasetFormatError(f"{path}: not an NTU name (expected "

@@ -6,7 +6,6 @@ read as the 137 points of ``openpose137`` (BODY_25, face, left hand,
 right hand) with (x, y, confidence)."""
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Dict, Optional, Tuple
@@ -16,7 +15,8 @@ import numpy as np
 from topogcn.io.errors import DatasetFormatError
 from topogcn.io.frames import fill_missing
 from topogcn.io.limits import check_frame_indices
-from topogcn.io.text import read_text
+from topogcn.io.json_values import kind, load_json, numbers
+from topogcn.io.text import path_in_root
 
 #: the file name of one frame: ``<recording>_<frame, 12 digits>_keypoints.json``
 OPENPOSE_FRAME = re.compile(r"^(.*)_(\d{12})_keypoints\.json$")
@@ -27,34 +27,26 @@ def read_openpose_people(path: str) -> Tuple[np.ndarray, bool]:
     confidence; BODY_25, face, left hand, right hand), ordered by summed
     BODY_25 confidence (highest first, ties in file order), and whether any
     person has face or hand keypoints."""
-    try:
-        data = json.loads(read_text(path))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DatasetFormatError(f"{path}: not a valid OpenPose JSON file ({e})") from None
+    data = load_json(path, "OpenPose JSON")
     people = data.get("people") if isinstance(data, dict) else None
     if not isinstance(people, list):
         raise DatasetFormatError(f"{path}: no 'people' list (expected OpenPose JSON output)")
     persons, extra = [], False
     for k, person in enumerate(people):
+        if not isinstance(person, dict):
+            raise DatasetFormatError(f"{path}: people[{k}] is {kind(person)}, expected an "
+                                     f"object with 'pose_keypoints_2d'")
         parts = []
         for key, n in (("pose_keypoints_2d", 25), ("face_keypoints_2d", 70),
                        ("hand_left_keypoints_2d", 21), ("hand_right_keypoints_2d", 21)):
-            vals = person.get(key) if isinstance(person, dict) else None
-            if key != "pose_keypoints_2d" and vals:
+            vals = person.get(key)
+            if vals is None or vals == []:  # not detected (or not asked for)
+                parts.append(np.zeros((n, 3)))
+                continue
+            if key != "pose_keypoints_2d":
                 extra = True
-            vals = vals or [0.0] * (3 * n)
-            if len(vals) != 3 * n:
-                raise DatasetFormatError(f"{path}: person {k} '{key}' has {len(vals)} values, "
-                                         f"expected {3 * n} ({n} keypoints x 3)")
-            try:
-                parts.append(np.asarray(vals, dtype=np.float64).reshape(n, 3))
-            except (TypeError, ValueError):
-                raise DatasetFormatError(f"{path}: person {k} '{key}' holds non-numeric "
-                                         f"values") from None
-        pts = np.concatenate(parts)
-        if not np.isfinite(pts).all():
-            raise DatasetFormatError(f"{path}: person {k} has NaN or infinite keypoints")
-        persons.append(pts)
+            parts.append(numbers(vals, f"{path}: people[{k}].{key}", (n, 3)))
+        persons.append(np.concatenate(parts))
     if not persons:
         return np.zeros((0, 137, 3), np.float32), False
     stacked = np.stack(persons)
@@ -81,13 +73,14 @@ def find_openpose_recordings(root: str) -> Dict[str, Dict[int, str]]:
                                 f"files, as written by OpenPose's --write_json)")
     found: Dict[str, Dict[int, str]] = {}
     for entry in sorted(os.listdir(root)):
-        path = os.path.join(root, entry)
+        path = path_in_root(root, entry, root)  # no link out of the root
         if os.path.isdir(path):
             frames = {}
             for fname in os.listdir(path):
                 m = OPENPOSE_FRAME.match(fname)
                 if m:
-                    frames[int(m.group(2))] = os.path.join(path, fname)
+                    frames[int(m.group(2))] = path_in_root(root, os.path.join(entry, fname),
+                                                           root)
             if frames:
                 found[entry] = frames
         else:

@@ -2,19 +2,36 @@
 running any code from the file."""
 from __future__ import annotations
 
+import _codecs
 import io
 import os
 import pickle
 from typing import Any, Dict, List
 
+import numpy as np
+
 from topogcn.io.errors import DatasetFormatError
 from topogcn.io.limits import MAX_ARRAY_BYTES
 
 #: what a skeleton pickle may contain besides plain Python values: numpy
-#: arrays, dtypes and scalars (numpy 1 and 2 module names)
+#: arrays (protocols 0-5), dtypes and scalars (numpy 1 and 2 module names)
 _ALLOWED = {(m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray")
             for n in ("_reconstruct", "scalar")} | {
+    (m, "_frombuffer") for m in ("numpy.core.numeric", "numpy._core.numeric")} | {
     ("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict")}
+#: the numbers of an annotation's arrays may be at most this many times the
+#: file's bytes (a pickle can refer to one array many times: each reference
+#: would be converted on its own)
+MAX_EXPANSION = 4
+
+
+def _latin1(text: str, encoding: str = "utf-8") -> bytes:
+    """``_codecs.encode`` as pickle protocols 0-2 use it for bytes (always
+    latin-1); any other codec is refused."""
+    if encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"the pickle encodes bytes with the codec {encoding!r}; "
+                                     f"only latin1 is read")
+    return _codecs.encode(text, "latin1")
 
 class _SafeUnpickler(pickle.Unpickler):
     def __init__(self, f, path: str) -> None:
@@ -22,6 +39,8 @@ class _SafeUnpickler(pickle.Unpickler):
         self.path = path
 
     def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("_codecs", "encode"):  # bytes in protocols 0-2
+            return _latin1
         if (module, name) in _ALLOWED:
             return super().find_class(module, name)
         raise DatasetFormatError(
@@ -46,11 +65,51 @@ def read_skeleton_pickle(path: str) -> Dict[str, Any]:
         except Exception as e:  # truncated or not a pickle
             raise DatasetFormatError(f"{path}: not a readable pickle ({type(e).__name__}: "
                                      f"{e})") from None
+    check_skeleton_pickle(data, path)
+    return data
+
+
+def check_skeleton_pickle(data: Any, path: str) -> None:
+    """The types of every field a skeleton pickle is read for, and the size
+    of its arrays against the file's (errors name the key)."""
     if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
         raise DatasetFormatError(f"{path}: expected a dict with 'split' and 'annotations' (the "
                                  f"PYSKL / MMAction2 skeleton format), got "
                                  f"{type(data).__name__}")
-    return data
+    split = data.get("split", {})
+    if not isinstance(split, dict):
+        raise DatasetFormatError(f"{path}: 'split' must be a dict of split name -> list of "
+                                 f"frame_dir, got {type(split).__name__}")
+    for name, members in split.items():
+        if not isinstance(name, str) or not isinstance(members, (list, tuple)) or \
+                not all(isinstance(m, (str, int)) for m in members):
+            raise DatasetFormatError(f"{path}: split {name!r} must be a list of frame_dir "
+                                     f"names, got {type(members).__name__}")
+    total = 0
+    for i, a in enumerate(data["annotations"]):
+        where = f"{path}, annotation {i}"
+        if not isinstance(a, dict):
+            raise DatasetFormatError(f"{where}: expected a dict (frame_dir, label, keypoint, "
+                                     f"...), got {type(a).__name__}")
+        for key in ("keypoint", "keypoint_score"):
+            arr = a.get(key)
+            if arr is None and key == "keypoint_score":
+                continue
+            if not isinstance(arr, np.ndarray):
+                raise DatasetFormatError(f"{where}: '{key}' must be a numpy array, got "
+                                         f"{type(arr).__name__}")
+            if arr.dtype.kind not in "fiu":
+                raise DatasetFormatError(f"{where}: '{key}' holds {arr.dtype} values; expected "
+                                         f"real numbers")
+            total += arr.nbytes
+        if "frame_dir" in a and not isinstance(a["frame_dir"], (str, int)):
+            raise DatasetFormatError(f"{where}: 'frame_dir' must be a name, got "
+                                     f"{type(a['frame_dir']).__name__}")
+    size = os.path.getsize(path)
+    if total > MAX_EXPANSION * size + 2 ** 20:
+        raise DatasetFormatError(f"{path}: its annotations hold {total / 2**20:.0f} MiB of "
+                                 f"keypoints in a {size}-byte file (arrays referred to "
+                                 f"several times); refused")
 
 
 def write_skeleton_pickle(path: str, annotations: List[Dict[str, Any]],

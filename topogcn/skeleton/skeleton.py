@@ -25,6 +25,11 @@ JointRef = Union[int, str]
 _NORMALIZATIONS = (None, "sym", "row")
 
 
+#: the most joints a skeleton may have (a skeleton file asking for more is
+#: refused before anything is allocated for it)
+MAX_JOINTS = 10_000
+
+
 class Skeleton:
     r"""An immutable, validated skeleton topology.
 
@@ -95,9 +100,10 @@ class Skeleton:
         if not isinstance(name, str) or not name:
             raise ValueError(f"Skeleton name must be a non-empty string, got {name!r}")
         if isinstance(num_nodes, bool) or not isinstance(num_nodes, (int, np.integer)) \
-                or num_nodes < 1:
+                or not 1 <= num_nodes <= MAX_JOINTS:
             raise ValueError(
-                f"Skeleton '{name}': num_nodes must be a positive integer, got {num_nodes!r}")
+                f"Skeleton '{name}': num_nodes must be an integer between 1 and {MAX_JOINTS}, "
+                f"got {num_nodes!r}")
         num_nodes = int(num_nodes)
 
         clean_bones: List[Bone] = []

@@ -7,7 +7,7 @@ import io
 import json
 import os
 import time
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Union
 
 import torch
 
@@ -19,12 +19,13 @@ from topogcn.spotting.spotter import Detection, Spotter
 from topogcn.utils.io import atomic_write_text
 
 
-def spot_split(checkpoint: str, split: str = "test", **spotter_kwargs) -> Dict[str, Any]:
+def spot_split(checkpoint: Union[str, Run], split: str = "test",
+               **spotter_kwargs) -> Dict[str, Any]:
     """Spot every recording of ``split`` of the run's dataset and score the
     detections against its labelled segments (:func:`spotting_scores`).
     Returns ``scores``, ``detections`` (recording -> list), ``frames`` and
     ``seconds`` (wall time of spotting, for frames per second)."""
-    run = Run.load(checkpoint)
+    run = Run.of(checkpoint)
     spotter = Spotter.from_run(run, **spotter_kwargs)
     data = dataclasses.replace(run.config.data, window=None)  # recordings, not windows
     ds = open_dataset(data, split)
@@ -40,11 +41,11 @@ def spot_split(checkpoint: str, split: str = "test", **spotter_kwargs) -> Dict[s
             "seconds": seconds}
 
 
-def spot_files(checkpoint: str, paths: Sequence[str], **spotter_kwargs
+def spot_files(checkpoint: Union[str, Run], paths: Sequence[str], **spotter_kwargs
                ) -> Dict[str, List[Detection]]:
     """Spot the sequences in ``paths`` (files read by
     :func:`~topogcn.io.read_sequence`, or folders of them)."""
-    spotter = Spotter.from_run(Run.load(checkpoint), **spotter_kwargs)
+    spotter = Spotter.from_run(Run.of(checkpoint), **spotter_kwargs)
     files: List[str] = []
     for p in paths:
         if os.path.isdir(p):
