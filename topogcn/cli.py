@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import sys
 from typing import List, Optional
 
@@ -25,6 +26,28 @@ def _cmd_skeletons(args: argparse.Namespace) -> int:
 
 
 DEFAULT_CONFIG = "synthetic"
+
+
+def positive_int(text: str) -> int:
+    """An argument that must be a whole number of at least 1 (at most 10^6)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= 10 ** 6:
+        raise argparse.ArgumentTypeError(f"expected a number from 1 to 1000000, got {value}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """An argument that must be a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value <= 1:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text}")
+    return value
 
 
 def packaged_configs() -> List[str]:
@@ -182,7 +205,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_ensemble(args: argparse.Namespace) -> int:
     from topogcn.engine.inference import ensemble
 
-    weights = [float(w) for w in args.weights.split(",")] if args.weights else None
+    try:
+        weights = [float(w) for w in args.weights.split(",")] if args.weights else None
+    except ValueError:
+        raise ValueError(f"--weights {args.weights}: expected comma-separated numbers") from None
     res = ensemble(args.runs, weights)
     rows = [(run, f"top-1 {100 * r['top1']:.2f}%  top-5 {100 * r['top5']:.2f}%")
             for run, r in res["runs"].items()]
@@ -260,9 +286,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_spot(args: argparse.Namespace) -> int:
     from topogcn.spotting import spot_files, spot_split, write_detections
 
+    from topogcn.utils.io import check_not_an_input
+
     if args.out and (os.path.isdir(args.out) or not args.out.lower().endswith((".json", ".csv"))):
         raise ValueError(f"--out {args.out}: give a file name ending in .json or .csv (the "
                          f"detections are written there)")
+    if args.out:
+        check_not_an_input(args.out, list(args.inputs) + [args.checkpoint])
     kw = {k: v for k, v in (("threshold", args.threshold), ("stride", args.stride),
                             ("min_length", args.min_length), ("precision", args.precision))
           if v is not None}
@@ -342,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     checkpoint_args(p)
     p.add_argument("file", help="raw clip: .npy/.npz [T,V,C] or [M,T,V,C] (any T), or a CSV "
                    "of frames (one row per frame, V*C values, joint-major)")
-    p.add_argument("--top-k", type=int, default=5, help="how many classes to print")
+    p.add_argument("--top-k", type=positive_int, default=5, help="how many classes to print")
     p.add_argument("--json", action="store_true", help="print one JSON object: file, classes, "
                    "probabilities (one per class, model order), top")
     p.set_defaults(func=_cmd_predict)
@@ -352,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_args(p, "default: the checkpoint's own configuration")
     p.add_argument("--classes", help="comma-separated class names (or indices) for the "
                    "subset t-SNE (default: the first four)")
-    p.add_argument("--max-samples", type=int, help="at most this many test clips")
+    p.add_argument("--max-samples", type=positive_int, help="at most this many test clips")
     p.add_argument("--out", required=True, help="folder for the figures and index.html")
     p.set_defaults(func=_cmd_analyze)
 
@@ -371,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "mediapipe_hand21 or mediapipe_holistic75 (default: read from the header); "
                    "pyskl: any skeleton (default: from the keypoint count, 25 -> ntu25, "
                    "17 -> coco17)")
-    p.add_argument("--max-persons", type=int,
+    p.add_argument("--max-persons", type=positive_int,
                    help="openpose-json, coco-json: persons kept, best scores first (default: "
                    "1); ntu: bodies kept, most present first (default: 2)")
     p.add_argument("--benchmark", choices=["xsub", "xview", "xsub120", "xset120"],
@@ -395,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output file (.onnx / .pt)")
     p.add_argument("--no-check", action="store_true",
                    help="skip comparing the exported model with PyTorch")
-    p.add_argument("--tolerance", type=float, default=1e-4,
+    p.add_argument("--tolerance", type=fraction, default=1e-4,
                    help="largest probability / relative logit difference to the float64 model "
                    "accepted (or 10x PyTorch's own float32 difference, if larger); above it "
                    "nothing is written and the exit code is 2 (default 1e-4)")
@@ -411,10 +441,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="without FILE_OR_DIR: the split of the run's dataset to spot and score "
                    "(default: test)")
     p.add_argument("--out", help="write the detections (.json or .csv)")
-    p.add_argument("--threshold", type=float, help="class probability of a detected frame "
+    p.add_argument("--threshold", type=fraction, help="class probability of a detected frame "
                    "(default: none, the most probable class, background included)")
-    p.add_argument("--stride", type=int, help="frames between windows (default: the run's)")
-    p.add_argument("--min-length", type=int, help="shortest detection in frames (default 4)")
+    p.add_argument("--stride", type=positive_int,
+                   help="frames between windows (default: the run's)")
+    p.add_argument("--min-length", type=positive_int,
+                   help="shortest detection in frames (default 4)")
     p.add_argument("--precision", choices=["32", "bf16"],
                    help="run the model in float32 (default) or bfloat16 autocast (faster on "
                    "CPUs with bfloat16 instructions)")
@@ -450,6 +482,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.command != "skeletons":
         _quiet_libraries()
+    if hasattr(signal, "SIGXFSZ"):  # past a file-size limit a write fails (OSError), not all
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         return int(args.func(args) or 0)
     except (ValueError, OSError, RuntimeError) as e:  # OSError: permissions, disk space, ...

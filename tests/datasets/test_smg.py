@@ -107,7 +107,7 @@ def test_interrupted_processing_leaves_no_trusted_cache(smg_root, monkeypatch):
     (lambda r: _replace_line(r / "Sample0001" / "Sample0001_skeleton.csv", 4, "abc"),
      r"Sample0001_skeleton.csv, line 5, column 1: 'abc' is not a number"),
     (lambda r: _replace_line(r / "Sample0001" / "Sample0001_skeleton.csv", 7, "nan"),
-     r"Sample0001_skeleton.csv: frame 7 has NaN or infinite coordinates"),
+     r"Sample0001_skeleton.csv, line 8, column 1: nan is not a finite value"),
     (lambda r: _append(r / "Sample0003" / "Sample0003_finelabels.csv", "18,1,2\n"),
      r"Sample0003_finelabels.csv, line 2: label 18 outside the class range"),
     (lambda r: _append(r / "Sample0003" / "Sample0003_finelabels.csv", "3,30,20\n"),

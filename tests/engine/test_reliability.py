@@ -146,7 +146,7 @@ def test_runaway_sizes_in_label_tables_and_frame_names(tmp_path):
     from topogcn.datasets.convert import convert_openpose_json
     root = five_folder(tmp_path, "file,label\na.npy,10000000\n")
     with pytest.raises(DatasetFormatError, match=r"line 2: label 10000000 would make 10000001 "
-                                                 r"classes .* limit of 10000; write the class"):
+                                                 r"classes .* limit of 1000; write the class"):
         SkeletonFolder(root, _five(tmp_path), "train")
     src = tmp_path / "op"
     write_openpose(str(src), "rec", 2)

@@ -337,11 +337,12 @@ class CachedSkeletonDataset(SkeletonDataset):
                                      "skeleton": self.skeleton.to_dict(),
                                      "options": self.processing_options(), "splits": {},
                                      "skipped": skipped}
+            channels = recs[0].data.shape[3]  # of the first good recording
             for split in self.official_splits():
                 part = [r for r in recs if r.split == split]
                 index["splits"][split] = {"recordings": [r.name for r in part],
                                           "clips": sum(len(r.segments) for r in part)}
-                torch.save(self._pack(part), os.path.join(tmp, f"{split}.pt"))
+                torch.save(self._pack(part, channels), os.path.join(tmp, f"{split}.pt"))
             with open(os.path.join(tmp, "index.json"), "w", encoding="utf-8") as f:
                 json.dump(index, f, indent=1)
             try:
@@ -369,8 +370,8 @@ class CachedSkeletonDataset(SkeletonDataset):
             if same:
                 shutil.rmtree(path, ignore_errors=True)
 
-    def _pack(self, recs: Sequence[RawRecording]) -> Dict[str, Any]:
-        V, C = self.skeleton.num_nodes, self.num_input_channels
+    def _pack(self, recs: Sequence[RawRecording], channels: int) -> Dict[str, Any]:
+        V, C = self.skeleton.num_nodes, channels
         M = max((r.data.shape[1] for r in recs), default=1)
         offsets, clips, parts = [0], [], []
         for i, r in enumerate(recs):
@@ -384,8 +385,6 @@ class CachedSkeletonDataset(SkeletonDataset):
         return {"frames": frames, "rec_offsets": torch.tensor(offsets, dtype=torch.long),
                 "clips": torch.tensor(clips, dtype=torch.long).view(-1, 4),
                 "names": [r.name for r in recs], "subjects": [int(r.subject) for r in recs]}
-
-    num_input_channels = 3
 
     def _load(self) -> None:
         carve = self.val_subjects is not None and self.split in ("train", "val")

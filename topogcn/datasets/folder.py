@@ -253,14 +253,6 @@ class SkeletonFolder(CachedSkeletonDataset):
             except DatasetFormatError as e:
                 yield e
 
-    @property
-    def num_input_channels(self) -> int:  # type: ignore[override]
-        for r in self._table:
-            path = os.path.join(self.root, r["file"])
-            if os.path.isfile(path):
-                return read_recording(path, self.skeleton.num_nodes).shape[3]
-        return 3
-
 
 @register_dataset("folder", description="SkeletonFolder: your own data (labels.csv + files)")
 def _build(root, split, *, skeleton=None, frames=64, val_subjects=None, **options):

@@ -119,10 +119,6 @@ class PysklPickle(CachedSkeletonDataset):
         return kp
 
     # ------------------------------------------------------------ cache hooks
-    @property
-    def num_input_channels(self) -> int:  # type: ignore[override]
-        return self._num_channels
-
     def raw_files(self) -> List[str]:
         return [self.path]
 

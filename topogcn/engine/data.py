@@ -81,7 +81,7 @@ def input_spec_for(cfg: DataConfig, dataset: SkeletonDataset) -> InputSpec:
 
 def check_matches(spec: InputSpec, dataset: SkeletonDataset, what: str = "the data") -> None:
     """Raise :class:`ConfigError` unless ``dataset`` gives what ``spec``
-    expects (skeleton, channels, classes)."""
+    expects (skeleton, channels, the class names in their order)."""
     problems = dataset.skeleton.differences(spec.skeleton)
     if problems:
         raise ConfigError(f"{what} is on skeleton '{dataset.skeleton.name}', the model on "
@@ -92,6 +92,11 @@ def check_matches(spec: InputSpec, dataset: SkeletonDataset, what: str = "the da
     if len(dataset.classes) != spec.num_classes:
         raise ConfigError(f"{what} has {len(dataset.classes)} classes, the model "
                           f"{spec.num_classes}")
+    if tuple(dataset.classes) != tuple(spec.classes):
+        k = next(i for i, (a, b) in enumerate(zip(dataset.classes, spec.classes)) if a != b)
+        raise ConfigError(f"{what} names its classes in another order than the model: class "
+                          f"{k} is {dataset.classes[k]!r} in the data, {spec.classes[k]!r} for "
+                          f"the model (labels would be scored against the wrong names)")
 
 
 def uses_mirroring(cfg: DataConfig, spec: InputSpec,

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from topogcn.engine.trained_run import Run
-from topogcn.utils.io import atomic_path, atomic_write_text
+from topogcn.utils.io import atomic_path, atomic_write_text, check_not_an_input
 
 FORMATS = ("onnx", "torchscript")
 
@@ -86,6 +86,8 @@ def export_model(checkpoint: Union[str, Run], out: str, format: str = "onnx", ch
             raise RuntimeError(f"ONNX export needs onnx and onnxscript (and onnxruntime to "
                                f"check it): {e}; pip install 'topogcn[export]'") from None
     run = Run.of(checkpoint)
+    for path in (out, out + ".json"):
+        check_not_an_input(path, [run.checkpoint], "the export's output")
     spec = run.spec
     module = run.classifier()
     gen = torch.Generator().manual_seed(0)

@@ -1,6 +1,7 @@
 """Using trained runs: evaluation, prediction and ensembles."""
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Dict, Optional, Sequence, Union
 
@@ -13,6 +14,7 @@ from topogcn.engine.data import SkeletonDataModule
 from topogcn.engine.task import ClassificationTask
 from topogcn.engine.trained_run import Run
 from topogcn.engine.training import collect_metrics, progress_bar, write_results
+from topogcn.io.scores import read_scores
 from topogcn.io.sequence import read_sequence
 
 
@@ -44,12 +46,22 @@ def evaluate(checkpoint: Union[str, Run], cfg: Optional[Config] = None,
 
 def eval_folder(out: str, split: str = "test") -> str:
     """Where ``evaluate`` writes: ``out``, or ``out/eval-<split>`` when
-    ``out`` is a training run folder (its own ``metrics.json`` and
-    ``scores.npz`` are never overwritten)."""
-    if os.path.isfile(os.path.join(out, "config.yaml")) and \
-            os.path.isdir(os.path.join(out, "checkpoints")):
+    ``out`` is a training run folder (it holds ``config.yaml``,
+    ``checkpoints/`` or a training ``metrics.json``: its own results are
+    never overwritten)."""
+    if os.path.isfile(os.path.join(out, "config.yaml")) or \
+            os.path.isdir(os.path.join(out, "checkpoints")) or _training_metrics(out):
         return os.path.join(out, f"eval-{split}")
     return out
+
+
+def _training_metrics(out: str) -> bool:
+    """Whether ``out/metrics.json`` is a training run's (it has a budget)."""
+    try:
+        with open(os.path.join(out, "metrics.json"), encoding="utf-8") as f:
+            return "budget" in json.load(f)
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def predict(checkpoint: Union[str, Run], path: str, top_k: int = 5) -> Dict[str, Any]:
@@ -83,14 +95,19 @@ def ensemble(run_dirs: Sequence[str], weights: Optional[Sequence[float]] = None
     weights = list(weights) if weights else [1.0] * len(run_dirs)
     if len(weights) != len(run_dirs):
         raise ConfigError(f"{len(weights)} weights for {len(run_dirs)} runs")
+    if not all(np.isfinite(w) and w >= 0 for w in weights) or not any(weights):
+        raise ConfigError(f"ensemble weights must be finite, not negative and not all zero, "
+                          f"got {weights}")
     fused, labels, per_run = None, None, {}
     for run, w in zip(run_dirs, weights):
         path = os.path.join(run, "scores.npz")
         if not os.path.isfile(path):
             raise ConfigError(f"'{run}' has no scores.npz (is it a finished `topogcn train` "
                               f"run folder?)")
-        with np.load(path) as data:
-            s, y = data["scores"], data["labels"]
+        s, y, _ = read_scores(path)
+        if fused is not None and s.shape[1] != fused.shape[1]:
+            raise ConfigError(f"'{run}' scored {s.shape[1]} classes, '{run_dirs[0]}' "
+                              f"{fused.shape[1]}; runs of one ensemble share their classes")
         if labels is not None and (len(y) != len(labels) or (y != labels).any()):
             raise ConfigError(f"'{run}' tested other clips than '{run_dirs[0]}' (labels differ); "
                               f"runs of one ensemble must share the test split")

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
@@ -90,7 +91,18 @@ class RunResult:
     metrics: Dict[str, Any]
 
 
-def _prepare_out(out: str, resume: bool, overwrite: bool) -> None:
+#: what a run writes into its folder (``--overwrite`` replaces these)
+RUN_FILES = ("checkpoints", "logs", "metrics.json", "scores.npz", "config.yaml")
+#: the prefix of the folder ``--overwrite`` moves the previous run into
+ASIDE_PREFIX = ".replaced."
+
+
+def _prepare_out(out: str, resume: bool, overwrite: bool) -> Optional[str]:
+    """Check and prepare the run folder; with ``overwrite``, the previous
+    run is moved aside (into ``out/.replaced.*``, returned), to be removed
+    only once the new run has started training (:class:`ReleaseAside`)."""
+    if os.path.isdir(out):
+        _recover_aside(out)
     done = os.path.isfile(os.path.join(out, "metrics.json"))
     ckpts = os.path.join(out, "checkpoints")
     # a run that wrote no checkpoint (e.g. out of disk space) has not started
@@ -99,19 +111,58 @@ def _prepare_out(out: str, resume: bool, overwrite: bool) -> None:
         if not os.path.isfile(os.path.join(out, "checkpoints", "last.ckpt")):
             raise ConfigError(f"--resume: '{out}' has no checkpoints/last.ckpt to resume from")
         remove_stale_temporaries(out)
-        return
+        return None
     if (done or started) and not overwrite:
         raise ConfigError(f"'{out}' already holds a run; pass --resume to continue it, "
                           f"--overwrite to replace it, or another --out")
-    if overwrite and os.path.isdir(out):
-        for name in ("checkpoints", "logs", "metrics.json", "scores.npz", "config.yaml"):
-            p = os.path.join(out, name)
-            if os.path.isdir(p):
-                shutil.rmtree(p)
-            elif os.path.exists(p):
-                os.remove(p)
     os.makedirs(out, exist_ok=True)
     remove_stale_temporaries(out)
+    present = [n for n in RUN_FILES if os.path.lexists(os.path.join(out, n))]
+    if not overwrite or not present:
+        return None
+    aside = tempfile.mkdtemp(prefix=ASIDE_PREFIX, dir=out)
+    for name in present:
+        os.replace(os.path.join(out, name), os.path.join(aside, name))
+    return aside
+
+
+def _restore_aside(out: str, aside: str) -> None:
+    """Put the previous run back (the new one failed before training)."""
+    for name in os.listdir(aside):
+        target = os.path.join(out, name)
+        if os.path.isdir(target) and not os.path.islink(target):
+            shutil.rmtree(target)
+        elif os.path.lexists(target):
+            os.remove(target)
+        os.replace(os.path.join(aside, name), target)
+    os.rmdir(aside)
+
+
+def _recover_aside(out: str) -> None:
+    """A run killed between moving the previous run aside and starting to
+    train left it in ``.replaced.*``: put it back (it is the last run the
+    folder holds), unless a newer run has started since."""
+    for name in sorted(os.listdir(out)):
+        path = os.path.join(out, name)
+        if name.startswith(ASIDE_PREFIX) and os.path.isdir(path):
+            ckpts = os.path.join(out, "checkpoints")
+            if os.path.isdir(ckpts) and os.listdir(ckpts):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                _restore_aside(out, path)
+
+
+class ReleaseAside(Callback):
+    """Remove the previous run ``--overwrite`` moved aside, once the new run
+    has started training (its configuration and data were valid)."""
+
+    def __init__(self, aside: Optional[str]) -> None:
+        self.aside = aside
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if self.aside and trainer.is_global_zero:
+            shutil.rmtree(self.aside, ignore_errors=True)
+            self.aside = None
 
 
 def remove_stale_temporaries(out: str) -> None:
@@ -191,8 +242,15 @@ def train(cfg: Config, out: str, resume: bool = False, overwrite: bool = False,
         with folder_lock(out) if rank0 else contextlib.nullcontext():
             if resume:
                 check_resumed_config(cfg, out)
-            _prepare_out(out, resume, overwrite)
-            return _train(cfg, out, resume, list(callbacks))
+            # rank 0 prepares the folder; DDP's other processes find it prepared
+            aside = _prepare_out(out, resume, overwrite) if rank0 else None
+            release = ReleaseAside(aside)
+            try:
+                return _train(cfg, out, resume, [release] + list(callbacks))
+            except BaseException:
+                if release.aside and os.path.isdir(release.aside):  # not started: put it back
+                    _restore_aside(out, release.aside)
+                raise
     except FolderInUseError:
         raise
     except BaseException:

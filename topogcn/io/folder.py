@@ -43,7 +43,8 @@ Expected layout:
 
 def read_label_csv(path: str) -> Iterator[Tuple[int, Dict[str, str]]]:
     """``(line number, row)`` of a label table with a ``file,label[,...]``
-    header (keys and values stripped)."""
+    header (keys and values stripped).  A header naming a column twice, and
+    a clip (file, start and end frame) labelled twice, are errors."""
     with open_text(path) as f:
         reader = csv.DictReader(f)
         header = [h.strip() for h in (reader.fieldnames or [])]
@@ -52,8 +53,20 @@ def read_label_csv(path: str) -> Iterator[Tuple[int, Dict[str, str]]]:
                 raise DatasetFormatError(f"{path}, line 1: missing column '{need}' (header "
                                          f"{header}; expected 'file,label[,start_frame,"
                                          f"end_frame,subject,split]')")
-        for lineno, row in enumerate(reader, start=2):
-            yield lineno, {k.strip(): (v or "").strip() for k, v in row.items() if k}
+        twice = sorted({h for h in header if header.count(h) > 1 and h})
+        if twice:
+            raise DatasetFormatError(f"{path}, line 1: the column(s) {twice} appear twice")
+        seen: Dict[Tuple[str, ...], int] = {}
+        for lineno, raw in enumerate(reader, start=2):
+            row = {k.strip(): (v if isinstance(v, str) else "").strip()
+                   for k, v in raw.items() if k}
+            key = tuple(row.get(k, "") for k in ("file", "start_frame", "end_frame"))
+            if row.get("file") and key in seen:
+                raise DatasetFormatError(f"{path}, line {lineno}: the clip {key[0]} "
+                                         f"{key[1] or 'start'}..{key[2] or 'end'} is labelled "
+                                         f"on line {seen[key]} already")
+            seen[key] = lineno
+            yield lineno, row
 
 
 def read_label_table(path: str) -> List[Dict[str, Union[str, int]]]:

@@ -5,7 +5,8 @@ value (one table in the docs page "Datasets").
 * :data:`MAX_FRAMES`: a recording has at most 100,000 frames (55 minutes at
   30 frames/s);
 * :data:`MAX_PERSONS`: at most 16 persons per frame;
-* :data:`MAX_CLASSES`: at most 10,000 classes;
+* :data:`MAX_CLASSES`: at most 1,000 classes (a confusion matrix of
+  1,000,000 counts);
 * :data:`MAX_ABS_VALUE`: coordinates and confidences within +-1e6.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from topogcn.io.errors import DatasetFormatError
 MAX_ARRAY_BYTES = 4 * 2 ** 30
 MAX_FRAMES = 100_000
 MAX_PERSONS = 16
-MAX_CLASSES = 10_000
+MAX_CLASSES = 1_000
 #: the largest coordinate magnitude read (pixels, millimetres and metres stay far below)
 MAX_ABS_VALUE = 1e6
 

@@ -9,6 +9,7 @@ from typing import List, Optional
 import numpy as np
 
 from topogcn.io.errors import DatasetFormatError
+from topogcn.io.limits import MAX_ABS_VALUE
 
 
 def read_text(path: str) -> str:
@@ -73,12 +74,22 @@ def read_numeric_csv(path: str, expected: Optional[int], what: str) -> np.ndarra
     a :class:`DatasetFormatError` naming it."""
     text = read_text(path)
     try:
-        data = np.loadtxt(io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=2)
+        data = np.loadtxt(io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=2,
+                          comments=None)
         if expected is None or data.shape[1] == expected or data.size == 0:
-            return data.astype(np.float32) if data.size else np.zeros((0, expected or 0),
-                                                                       np.float32)
-    except ValueError:
-        pass
+            if not data.size:
+                return np.zeros((0, expected or 0), np.float32)
+            bad = ~(np.abs(data) <= MAX_ABS_VALUE)  # NaN too
+            if bad.any():
+                row, col = (int(i) for i in np.argwhere(bad)[0])
+                lineno = _data_lines(text)[row]
+                raise DatasetFormatError(f"{path}, line {lineno}, column {col + 1}: "
+                                         f"{data[row, col]:.3g} is not a finite value within "
+                                         f"+-{MAX_ABS_VALUE:.0e} ({what})")
+            return data.astype(np.float32)
+    except ValueError as e:
+        if isinstance(e, DatasetFormatError):
+            raise
     with io.StringIO(text, newline=None) as f:
         for lineno, row in enumerate(csv.reader(f), start=1):
             if not row or all(not c.strip() for c in row):
@@ -95,6 +106,11 @@ def read_numeric_csv(path: str, expected: Optional[int], what: str) -> np.ndarra
                         f"{path}, line {lineno}, column {col + 1}: {cell.strip()!r} is not a "
                         f"number ({what})") from None
     raise DatasetFormatError(f"{path}: rows of unequal length ({what})")
+
+
+def _data_lines(text: str) -> List[int]:
+    """The line numbers of the non-empty lines of ``text`` (rows of loadtxt)."""
+    return [n for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
 
 
 def path_in_root(root: str, name: str, where: str) -> str:

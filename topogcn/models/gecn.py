@@ -14,6 +14,9 @@ from topogcn.utils.tracing import is_tracing
 
 PAPER_CHANNELS = (64, 64, 64, 128, 128, 128, 256, 256, 256)
 PAPER_STRIDES = (1, 1, 1, 2, 1, 1, 2, 1, 1)
+#: the widest layer and the most blocks a GE-CN may have (a configuration or
+#: checkpoint asking for more is refused before anything is allocated)
+MAX_WIDTH, MAX_BLOCKS = 4096, 64
 #: ``checkpoint="auto"`` recomputes activations for skeletons larger than this
 CHECKPOINT_MIN_JOINTS = 64
 #: without autograd, samples are encoded in chunks of at most this many
@@ -147,6 +150,14 @@ class GECN(Module):
                              f"must be non-empty and of the same length")
         if num_classes < 1:
             raise ValueError(f"GECN: num_classes must be positive, got {num_classes}")
+        sizes = {"channels": list(channels), "in_channels": [in_channels],
+                 "num_person": [num_person], "heads": [heads]}
+        for name, values in sizes.items():  # checked before anything is allocated
+            if len(channels) > MAX_BLOCKS or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_WIDTH
+                    for v in values):
+                raise ValueError(f"GECN: {name} must be whole numbers from 1 to {MAX_WIDTH} "
+                                 f"(at most {MAX_BLOCKS} blocks), got {values}")
         self.skeleton = skeleton
         self.num_classes = num_classes
         self.in_channels = in_channels

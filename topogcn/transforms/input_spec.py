@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
+from topogcn.io.limits import MAX_CLASSES, MAX_FRAMES, MAX_PERSONS
 from topogcn.skeleton import Skeleton
 
 #: version of :meth:`InputSpec.to_dict`; raised when a field changes meaning
@@ -114,11 +115,15 @@ class InputSpec:
         if len(set(classes)) != len(classes):
             dup = sorted({c for c in classes if classes.count(c) > 1})
             raise InputSpecError(f"classes: duplicate class names {dup}")
+        if len(classes) > MAX_CLASSES:
+            raise InputSpecError(f"classes: {len(classes)} names, more than the limit of "
+                                 f"{MAX_CLASSES}")
         set_(self, "classes", classes)
-        for name in ("persons", "frames"):
+        for name, top in (("persons", MAX_PERSONS), ("frames", MAX_FRAMES)):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InputSpecError(f"{name} must be a positive integer, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top:
+                raise InputSpecError(f"{name} must be a positive integer of at most {top}, "
+                                     f"got {v!r}")
         if self.center not in CENTER_MODES:
             raise InputSpecError(f"center must be one of {', '.join(CENTER_MODES)}, got "
                                  f"{self.center!r}")

@@ -108,3 +108,14 @@ def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def check_not_an_input(out: PathLike, inputs, what: str = "--out") -> None:
+    """Refuse an output path that is one of the command's ``inputs`` (the
+    same file, through any path or link): no command writes onto its own
+    input."""
+    real = os.path.realpath(os.fspath(out))
+    for src in inputs:
+        if src is not None and os.path.realpath(os.fspath(src)) == real:
+            raise ValueError(f"{what} {os.fspath(out)} is an input of this command "
+                             f"({os.fspath(src)}); choose another output path")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -23,7 +24,17 @@ def folder_lock(folder: str) -> Iterator[None]:
     message only."""
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, LOCK_FILE)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:  # never through a link: a planted link would have the pid written into its target
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    except OSError:
+        if os.path.islink(path):
+            raise FolderInUseError(f"'{path}' is a symbolic link, not topogcn's lock file; "
+                                   f"remove it") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FolderInUseError(f"'{path}' is not a regular file (topogcn's lock file); "
+                               f"remove it")
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
