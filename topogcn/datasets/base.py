@@ -19,7 +19,7 @@ from topogcn.io.limits import check_finite
 from topogcn.io.segments import Segment, check_segments
 from topogcn.skeleton import Skeleton
 from topogcn.transforms import resize_frames
-from topogcn.utils.io import temp_dir_beside
+from topogcn.utils.io import temp_dir_beside, torch_save
 
 __all__ = ["DatasetFormatError", "Segment", "check_finite", "check_segments", "ClipInfo",
            "Recording", "RawRecording", "SkeletonDataset", "CachedSkeletonDataset",
@@ -342,7 +342,7 @@ class CachedSkeletonDataset(SkeletonDataset):
                 part = [r for r in recs if r.split == split]
                 index["splits"][split] = {"recordings": [r.name for r in part],
                                           "clips": sum(len(r.segments) for r in part)}
-                torch.save(self._pack(part, channels), os.path.join(tmp, f"{split}.pt"))
+                torch_save(self._pack(part, channels), os.path.join(tmp, f"{split}.pt"))
             with open(os.path.join(tmp, "index.json"), "w", encoding="utf-8") as f:
                 json.dump(index, f, indent=1)
             try:

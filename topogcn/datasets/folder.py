@@ -155,7 +155,11 @@ class SkeletonFolder(CachedSkeletonDataset):
     def _classes(self) -> List[str]:
         path = os.path.join(self.root, CLASSES_FILE)
         if os.path.isfile(path):
-            return unique_names(read_names(path), path)
+            names = unique_names(read_names(path), path)
+            if len(names) > MAX_CLASSES:
+                raise DatasetFormatError(f"{path}: {len(names)} class names, more than the "
+                                         f"limit of {MAX_CLASSES}")
+            return names
         labels = {r["label"] for r in self._table}
         if all(label.isdigit() for label in labels):
             top = max(int(x) for x in labels)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from topogcn.utils.io import atomic_path
+from topogcn.utils.io import atomic_path, torch_save
 
 
 class CheckpointError(ValueError):
@@ -119,7 +119,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: Dict[str, Any], path, storage_options=None) -> None:
         checkpoint = seal_checkpoint(checkpoint)
         with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
+            torch_save(checkpoint, tmp)
 
     def load_checkpoint(self, path, map_location: Optional[Any] = None,
                         weights_only: Optional[bool] = None) -> Dict[str, Any]:

@@ -109,7 +109,8 @@ def export_model(checkpoint: Union[str, Run], out: str, format: str = "onnx", ch
     with atomic_path(out) as tmp, torch.no_grad(), _quiet():
         if format == "torchscript":
             exported = torch.jit.trace(module, example, check_trace=False)
-            torch.jit.save(exported, tmp)
+            with open(tmp, "wb") as f:  # a failed write: OSError, not a crash in C++
+                torch.jit.save(exported, f)
         else:
             batch = torch.export.Dim("batch", min=1, max=4096)
             length = torch.export.Dim("frames", min=2, max=1_000_000)

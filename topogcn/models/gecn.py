@@ -145,11 +145,6 @@ class GECN(Module):
     ) -> None:
         super().__init__()
         skeleton = get_skeleton(skeleton)
-        if len(channels) != len(strides) or not channels:
-            raise ValueError(f"GECN: channels ({len(channels)}) and strides ({len(strides)}) "
-                             f"must be non-empty and of the same length")
-        if num_classes < 1:
-            raise ValueError(f"GECN: num_classes must be positive, got {num_classes}")
         sizes = {"channels": list(channels), "in_channels": [in_channels],
                  "num_person": [num_person], "heads": [heads]}
         for name, values in sizes.items():  # checked before anything is allocated
@@ -158,6 +153,11 @@ class GECN(Module):
                     for v in values):
                 raise ValueError(f"GECN: {name} must be whole numbers from 1 to {MAX_WIDTH} "
                                  f"(at most {MAX_BLOCKS} blocks), got {values}")
+        if len(channels) != len(strides) or not channels:
+            raise ValueError(f"GECN: channels ({len(channels)}) and strides ({len(strides)}) "
+                             f"must be non-empty and of the same length")
+        if num_classes < 1:
+            raise ValueError(f"GECN: num_classes must be positive, got {num_classes}")
         self.skeleton = skeleton
         self.num_classes = num_classes
         self.in_channels = in_channels

@@ -67,11 +67,24 @@ def atomic_write_text(path: PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_torch_save(obj: Any, path: PathLike) -> None:
+def torch_save(obj: Any, path: PathLike) -> None:
+    """``torch.save`` through a Python file object, so that a write that
+    fails (a full disk, a file-size limit) is an :class:`OSError` naming the
+    file rather than a crash inside torch's C++ writer."""
     import torch
 
+    with open(path, "wb") as f:
+        try:
+            torch.save(obj, f)
+        except RuntimeError as e:  # torch's writer reports the failed write so
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise OSError(f"writing '{os.fspath(path)}' failed ({first}): is the disk full, "
+                          f"or a file-size limit set?") from None
+
+
+def atomic_torch_save(obj: Any, path: PathLike) -> None:
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        torch_save(obj, tmp)
 
 
 def pid_alive(pid: int) -> bool:
