@@ -31,6 +31,10 @@ CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__fil
                           "configs")
 
 
+#: a configuration file larger than this is not one
+MAX_CONFIG_BYTES = 1 << 20
+
+
 class ConfigError(ValueError):
     """A configuration key or value that is not valid."""
 
@@ -562,16 +566,29 @@ def _read_chain(path: str, seen: Optional[set] = None) -> List[Tuple[Dict[str, A
         raise ConfigError(f"{path}: 'base' loops back to itself")
     seen.add(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            data = load_yaml(f) or {}
-    except yaml.YAMLError as e:
+        with open(path, "rb") as f:
+            text = f.read(MAX_CONFIG_BYTES + 1).decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte at offset {e.start})") from None
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB; not a "
+                          f"configuration")
+    try:
+        data = load_yaml(text) or {}
+    except (yaml.YAMLError, RecursionError) as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     chain: List[Tuple[Dict[str, Any], str]] = []
     base = data.pop("base", None)
-    if base:
-        beside = os.path.join(os.path.dirname(os.path.abspath(path)), str(base))
-        chain += _read_chain(beside if os.path.isfile(beside) else resolve_config_path(base),
-                             seen)
+    if base is not None:
+        if not isinstance(base, str) or not base:
+            raise ConfigError(f"{path}: 'base' must name a config (a file beside this one or "
+                              f"a packaged name), got {base!r}")
+        beside = os.path.join(os.path.dirname(os.path.abspath(path)), base)
+        try:
+            parent = beside if os.path.isfile(beside) else resolve_config_path(base)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: base: {e}") from None
+        chain += _read_chain(parent, seen)
     return chain + [(data, path)]

@@ -3,7 +3,6 @@ running any code from the file."""
 from __future__ import annotations
 
 import _codecs
-import io
 import os
 import pickle
 from typing import Any, Dict, List
@@ -33,6 +32,39 @@ def _latin1(text: str, encoding: str = "utf-8") -> bytes:
                                      f"only latin1 is read")
     return _codecs.encode(text, "latin1")
 
+class _BoundedFile:
+    """A file whose reads may not ask for more bytes than it has left: a
+    pickle's length fields (a string or a frame claiming 2 GiB) cannot make
+    the unpickler allocate more than the file holds."""
+
+    def __init__(self, f, size: int, path: str) -> None:
+        self.f, self.left, self.path = f, size, path
+
+    def _take(self, n: int) -> None:
+        if n > self.left:
+            raise pickle.UnpicklingError(f"an item claims {n} bytes where the file has "
+                                         f"{self.left} left (truncated or forged)")
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = self.left
+        self._take(n)
+        data = self.f.read(n)
+        self.left -= len(data)
+        return data
+
+    def readinto(self, buf) -> int:
+        self._take(len(buf))
+        got = self.f.readinto(buf)
+        self.left -= got
+        return got
+
+    def readline(self) -> bytes:
+        data = self.f.readline()
+        self.left -= len(data)
+        return data
+
+
 class _SafeUnpickler(pickle.Unpickler):
     def __init__(self, f, path: str) -> None:
         super().__init__(f)
@@ -59,7 +91,7 @@ def read_skeleton_pickle(path: str) -> Dict[str, Any]:
         raise DatasetFormatError(f"{path}: larger than {8 * MAX_ARRAY_BYTES / 2**30:.0f} GiB")
     with open(path, "rb") as f:
         try:
-            data = _SafeUnpickler(io.BufferedReader(f), path).load()
+            data = _SafeUnpickler(_BoundedFile(f, os.path.getsize(path), path), path).load()
         except DatasetFormatError:
             raise
         except Exception as e:  # truncated or not a pickle

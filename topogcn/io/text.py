@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import warnings
 from typing import List, Optional
 
 import numpy as np
@@ -74,8 +75,10 @@ def read_numeric_csv(path: str, expected: Optional[int], what: str) -> np.ndarra
     a :class:`DatasetFormatError` naming it."""
     text = read_text(path)
     try:
-        data = np.loadtxt(io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=2,
-                          comments=None)
+        with warnings.catch_warnings():  # an empty file: "no data", checked below
+            warnings.simplefilter("ignore", UserWarning)
+            data = np.loadtxt(io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=2,
+                              comments=None)
         if expected is None or data.shape[1] == expected or data.size == 0:
             if not data.size:
                 return np.zeros((0, expected or 0), np.float32)

@@ -25,6 +25,8 @@ JointRef = Union[int, str]
 _NORMALIZATIONS = (None, "sym", "row")
 
 
+#: a skeleton file larger than this is not one
+MAX_SKELETON_FILE_BYTES = 16 * 2 ** 20
 #: the most joints a skeleton may have (a skeleton file asking for more is
 #: refused before anything is allocated for it)
 MAX_JOINTS = 10_000
@@ -632,23 +634,28 @@ class Skeleton:
         if not os.path.isfile(path):
             raise ValueError(f"Skeleton file '{path}' does not exist")
         ext = os.path.splitext(path)[1].lower()
-        with open(path, "r", encoding="utf-8") as f:
-            text = f.read()
+        if ext not in (".json", ".yaml", ".yml"):
+            raise ValueError(f"Skeleton file '{path}': unknown extension '{ext}' (expected "
+                             f".json, .yaml or .yml)")
+        if os.path.getsize(path) > MAX_SKELETON_FILE_BYTES:
+            raise ValueError(f"Skeleton file '{path}': larger than "
+                             f"{MAX_SKELETON_FILE_BYTES // 2**20} MiB")
+        with open(path, "rb") as f:
+            raw = f.read()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"Skeleton file '{path}': not UTF-8 text (byte at offset "
+                             f"{e.start})") from None
         try:
             if ext == ".json":
                 data = json.loads(text)
-            elif ext in (".yaml", ".yml"):
+            else:
                 import yaml
                 data = yaml.safe_load(text)
-            else:
-                raise ValueError(
-                    f"Skeleton file '{path}': unknown extension '{ext}' "
-                    f"(expected .json, .yaml or .yml)")
-        except (json.JSONDecodeError, ImportError) as e:
+        except (json.JSONDecodeError, RecursionError) as e:
             raise ValueError(f"Skeleton file '{path}' is not valid JSON: {e}") from None
         except Exception as e:  # yaml.YAMLError
-            if isinstance(e, ValueError):
-                raise
             raise ValueError(f"Skeleton file '{path}' is not valid YAML: {e}") from None
         return cls.from_dict(data, source=f"Skeleton file '{path}'")
 
