@@ -16,7 +16,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from topogcn.io.errors import DatasetFormatError
-from topogcn.io.limits import MAX_FRAMES, MAX_PERSONS
+from topogcn.io.limits import MAX_FRAMES, MAX_PERSONS, check_finite
 from topogcn.io.text import path_in_root, read_names, read_text
 
 #: values per body header and per joint line of an NTU RGB+D ``.skeleton`` file
@@ -47,24 +47,31 @@ def read_ntu_skeleton(path: str, max_persons: int = 2) -> np.ndarray:
         except ValueError:
             raise DatasetFormatError(f"{path}: {what}: {tok!r} is not a number") from None
 
-    T = int(number(take(1, "the frame count")[0], "frame count"))
+    def count(tok: str, what: str) -> int:
+        value = number(tok, what)
+        if not value.is_integer():  # NaN and infinity too
+            raise DatasetFormatError(f"{path}: {what}: {tok!r} is not a whole number")
+        return int(value)
+
+    T = count(take(1, "the frame count")[0], "frame count")
     if not 0 < T <= MAX_FRAMES:
         raise DatasetFormatError(f"{path}: frame count {T} outside 1..{MAX_FRAMES}")
     bodies: dict = {}  # body id -> {frame: [25, 3]}
     for t in range(T):
-        count = int(number(take(1, f"frame {t}")[0], f"frame {t}: body count"))
-        if not 0 <= count <= MAX_PERSONS:
-            raise DatasetFormatError(f"{path}: frame {t}: body count {count} outside "
+        n_bodies = count(take(1, f"frame {t}")[0], f"frame {t}: body count")
+        if not 0 <= n_bodies <= MAX_PERSONS:
+            raise DatasetFormatError(f"{path}: frame {t}: body count {n_bodies} outside "
                                      f"0..{MAX_PERSONS}")
-        for _ in range(count):
+        for _ in range(n_bodies):
             body_id = take(NTU_BODY_VALUES, f"frame {t}: body header")[0]
-            joints = int(number(take(1, f"frame {t}: joint count")[0], "joint count"))
+            joints = count(take(1, f"frame {t}: joint count")[0], "joint count")
             if joints != NTU_JOINTS:
                 raise DatasetFormatError(f"{path}: frame {t}: {joints} joints, expected "
                                          f"{NTU_JOINTS} (Kinect v2)")
             vals = [number(v, f"frame {t}: joint values")
                     for v in take(NTU_JOINTS * NTU_JOINT_VALUES, f"frame {t}: joints")]
-            xyz = np.asarray(vals, np.float32).reshape(NTU_JOINTS, NTU_JOINT_VALUES)[:, :3]
+            with np.errstate(over="ignore"):  # beyond float32: inf, refused below
+                xyz = np.asarray(vals, np.float32).reshape(NTU_JOINTS, NTU_JOINT_VALUES)[:, :3]
             bodies.setdefault(body_id, {})[t] = xyz
     if pos != len(lines):
         raise DatasetFormatError(f"{path}: {len(lines) - pos} values after the last of its "
@@ -83,6 +90,7 @@ def read_ntu_skeleton(path: str, max_persons: int = 2) -> np.ndarray:
     for m, b in enumerate(order[:max_persons]):
         for t, xyz in bodies[b].items():
             out[m, t] = xyz
+    check_finite(out.transpose(1, 0, 2, 3), path)
     return out
 
 

@@ -65,7 +65,48 @@ class _BoundedFile:
         return data
 
 
-class _SafeUnpickler(pickle.Unpickler):
+class _CheckedArray(np.ndarray):
+    """What the unpickler builds arrays as: its state (shape, dtype, data)
+    is checked before numpy allocates anything for it -- a shape that the
+    data does not fill would otherwise allocate the whole claimed size."""
+
+    def __setstate__(self, state) -> None:
+        try:
+            shape, dtype, data = state[1], state[2], state[4]
+            n = int(np.prod([int(d) for d in shape], dtype=np.float64)) * np.dtype(dtype).itemsize
+        except Exception as e:  # noqa: BLE001 - any malformed state is refused alike
+            raise pickle.UnpicklingError(f"an array with a malformed state ({e})") from None
+        if any(int(d) < 0 for d in shape) or not isinstance(data, (bytes, bytearray)) or \
+                n != len(data):
+            raise pickle.UnpicklingError(f"an array of shape {tuple(shape)} whose data is "
+                                         f"{len(data) if isinstance(data, bytes) else '?'} bytes, "
+                                         f"not {n}")
+        super().__setstate__(state)
+
+
+def _reconstruct(cls, shape, dtype):
+    """numpy's ``_reconstruct`` of an ndarray, as a :class:`_CheckedArray`."""
+    if cls is not np.ndarray:
+        raise pickle.UnpicklingError(f"an array of class {cls!r}")
+    return np.ndarray.__new__(_CheckedArray, (0,), dtype)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with every checked array turned back into a plain ndarray."""
+    if isinstance(value, _CheckedArray):
+        return value.view(np.ndarray)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
+class _SafeUnpickler(pickle._Unpickler):  # the Python one: its memo is a dict
+    # (the C unpickler sizes its memo by the largest index a PUT names: a
+    # forged index of 2**31 allocates gigabytes)
     def __init__(self, f, path: str) -> None:
         super().__init__(f)
         self.path = path
@@ -73,6 +114,8 @@ class _SafeUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) == ("_codecs", "encode"):  # bytes in protocols 0-2
             return _latin1
+        if name == "_reconstruct" and (module, name) in _ALLOWED:  # arrays, checked
+            return _reconstruct
         if (module, name) in _ALLOWED:
             return super().find_class(module, name)
         raise DatasetFormatError(
@@ -91,7 +134,8 @@ def read_skeleton_pickle(path: str) -> Dict[str, Any]:
         raise DatasetFormatError(f"{path}: larger than {8 * MAX_ARRAY_BYTES / 2**30:.0f} GiB")
     with open(path, "rb") as f:
         try:
-            data = _SafeUnpickler(_BoundedFile(f, os.path.getsize(path), path), path).load()
+            data = _plain(_SafeUnpickler(_BoundedFile(f, os.path.getsize(path), path),
+                                         path).load())
         except DatasetFormatError:
             raise
         except Exception as e:  # truncated or not a pickle

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from typing import List, Tuple
 
 import numpy as np
@@ -20,7 +21,7 @@ def read_scores(path: str) -> Tuple[np.ndarray, np.ndarray, List[str]]:
     try:
         with zipfile.ZipFile(path) as z:
             names = {n[:-4] for n in z.namelist() if n.endswith(".npy")}
-    except zipfile.BadZipFile as e:
+    except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError) as e:
         raise DatasetFormatError(f"{path}: not a scores.npz archive ({e})") from None
     missing = [k for k in ("scores", "labels") if k not in names]
     if missing:
@@ -41,6 +42,13 @@ def read_scores(path: str) -> Tuple[np.ndarray, np.ndarray, List[str]]:
         raise DatasetFormatError(f"{path}: labels must be integers in 0..{scores.shape[1] - 1}")
     classes: List[str] = []
     if "classes" in names:
-        with np.load(path, allow_pickle=False) as data:
-            classes = [str(c) for c in data["classes"]]
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                classes = [str(c) for c in data["classes"]]
+        except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError) as e:
+            raise DatasetFormatError(f"{path}: its class names cannot be read "
+                                     f"({type(e).__name__}: {str(e)[:120]})") from None
+        if len(classes) != scores.shape[1]:
+            raise DatasetFormatError(f"{path}: {len(classes)} class names for "
+                                     f"{scores.shape[1]} columns of scores")
     return scores, labels.astype(np.int64), classes

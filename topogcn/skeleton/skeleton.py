@@ -588,6 +588,19 @@ class Skeleton:
         for key in ("name", "bones"):
             if key not in data:
                 raise ValueError(f"{source}: missing required key '{key}'")
+        kinds = {"name": str, "bones": list, "joint_names": list, "parts": Mapping,
+                 "mirror": list}
+        for key, kind in kinds.items():
+            if data.get(key) is not None and not isinstance(data[key], kind):
+                raise ValueError(f"{source}: '{key}' must be a {kind.__name__.lower()}, got "
+                                 f"{type(data[key]).__name__}")
+        try:
+            return cls._from_checked_dict(data, source)
+        except (TypeError, AttributeError, OverflowError, KeyError, IndexError) as e:
+            raise ValueError(f"{source}: malformed skeleton ({type(e).__name__}: {e})") from None
+
+    @classmethod
+    def _from_checked_dict(cls, data: Mapping[str, Any], source: str) -> "Skeleton":
         names = data.get("joint_names")
         num_nodes = data.get("num_nodes", len(names) if names is not None else None)
         if num_nodes is None:
@@ -599,6 +612,8 @@ class Skeleton:
                 if j not in lookup:
                     raise ValueError(f"{source}: {what} names unknown joint {j!r}")
                 return lookup[j]
+            if not isinstance(j, (int, str)) or isinstance(j, bool):
+                raise ValueError(f"{source}: {what} must be a joint index or name, got {j!r}")
             return int(j)
 
         try:
