@@ -10,6 +10,7 @@ import numpy as np
 
 from topogcn.io.errors import DatasetFormatError
 from topogcn.io.frames import fill_missing
+from topogcn.io.limits import MAX_ABS_VALUE
 from topogcn.io.text import open_text
 from topogcn.skeleton import get_skeleton
 
@@ -125,15 +126,16 @@ def read_mediapipe_csv(path: str, joint_names: Optional[Sequence[str]] = None,
                 present.append(False)
                 continue
             try:
-                vals = np.array([float(c) for c in cells], np.float32)
+                vals = np.array([float(c) for c in cells], np.float64)
             except ValueError:
                 bad = next(k for k, c in enumerate(cells) if not _is_float(c))
                 raise DatasetFormatError(f"{path}, line {lineno}, column "
                                          f"'{header[index[bad]].strip()}': {cells[bad]!r} is "
                                          f"not a number") from None
-            if not np.isfinite(vals).all():
-                raise DatasetFormatError(f"{path}, line {lineno}: NaN or infinite coordinates")
-            frames.append(vals)
+            if not (np.abs(vals) <= MAX_ABS_VALUE).all():  # NaN and infinity too
+                raise DatasetFormatError(f"{path}, line {lineno}: NaN, infinite or values "
+                                         f"beyond +-{MAX_ABS_VALUE:.0e}")
+            frames.append(vals.astype(np.float32))
             present.append(True)
     if not frames:
         raise DatasetFormatError(f"{path}: no frame (only a header)")

@@ -45,7 +45,8 @@ def read_scores(path: str) -> Tuple[np.ndarray, np.ndarray, List[str]]:
         try:
             with np.load(path, allow_pickle=False) as data:
                 classes = [str(c) for c in data["classes"]]
-        except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError) as e:
+        except (zipfile.BadZipFile, zlib.error, NotImplementedError, OSError, ValueError,
+                EOFError) as e:
             raise DatasetFormatError(f"{path}: its class names cannot be read "
                                      f"({type(e).__name__}: {str(e)[:120]})") from None
         if len(classes) != scores.shape[1]:
