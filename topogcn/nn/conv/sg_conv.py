@@ -432,9 +432,9 @@ class SGConv(CSRMessagePassing):
         When :math:`C_{in} \leq C_{out}` the coefficients
         ``[n, V_i, H, V_j]`` aggregate the inputs first and one
         :math:`1 \times 1` convolution over ``[B * V, H * C_in]`` applies
-        every head's :math:`W^m` and sums the heads (oneDNN runs it at
-        1.3--1.8x the speed of the transform-first matrix product, whose
-        inner size is only :math:`C_{in}`); otherwise every head's
+        every head's :math:`W^m` and sums the heads (faster in oneDNN than
+        the transform-first matrix product, whose inner size is only
+        :math:`C_{in}`); otherwise every head's
         :math:`x W^m` comes first and the coefficients ``[n, V_i, V_j, H]``
         sum over sources and heads.  ``scale`` and ``shift`` (per output
         channel) fold an affine map of the output (a following batch norm)
@@ -506,9 +506,8 @@ class SGConv(CSRMessagePassing):
         r"""Queries (already scaled by :math:`1 / \sqrt{D'}`, folded into
         their weights) and keys ``[B, V, H, D']`` for the inference path:
         the projection as a :math:`1 \times 1` convolution over the
-        channels-last ``[B * V, C_in]`` (oneDNN runs it at 1.25--1.5x the
-        speed of the matrix product of :class:`~torch.nn.Linear` on these
-        narrow shapes)."""
+        channels-last ``[B * V, C_in]`` (faster in oneDNN than the matrix
+        product of :class:`~torch.nn.Linear` on these narrow shapes)."""
         B, V, C = x.shape
         H, D = self.heads, self.head_channels
         w = self.lin_qk.weight.view(2, H * D, C)  # query rows, then key rows
