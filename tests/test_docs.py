@@ -137,3 +137,19 @@ def test_the_readme_and_the_help_name_every_config_and_converter(capsys):
         assert name in readme and name in convert_help, name
     train_help = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
     assert all(name in " ".join(train_help.split()) for name in configs)
+
+
+@pytest.mark.slow
+def test_the_readme_export_accepts_the_checkpoint_of_the_main_job(tmp_path):
+    """The README's main job (the default recipe, full budget) and then its
+    export command, as written: the export check judges this checkpoint
+    fairly and writes the model."""
+    env = dict(os.environ, PATH=BIN + os.pathsep + os.environ["PATH"])
+    env.pop("TOPOGCN_SET", None)
+    for cmd in ("topogcn train --out runs/first --set trainer.progress_bar=false",
+                "topogcn export --checkpoint runs/first/checkpoints/best.ckpt --format onnx "
+                "--out gecn.onnx"):
+        p = subprocess.run(["bash", "-c", cmd], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, timeout=3000)
+        assert p.returncode == 0, f"{cmd}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+    assert (tmp_path / "gecn.onnx").is_file() and (tmp_path / "gecn.onnx.json").is_file()
