@@ -320,9 +320,20 @@ def test_converters_write_only_what_readers_accept(tmp_path):
     text[3] = ",".join(cells)
     (src / "rec.csv").write_text("\n".join(text) + "\n")
     labels = write_labels(tmp_path / "labels.csv", ["rec,wave,,,s1"])
-    with pytest.raises(DatasetFormatError, match=r"rec.npy \(converted\): frame 2 has the value"):
+    with pytest.raises(DatasetFormatError, match=r"rec.csv, line 4: NaN, infinite or values "
+                                                 r"beyond"):
         convert_mediapipe_csv(str(src), labels, str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+    # and the writer itself refuses what no reader would accept
+    from topogcn.io import write_folder
+    from topogcn.skeleton import get_skeleton
+    for bad in (np.nan, 5e6):
+        data = np.zeros((1, 4, 25, 3), np.float32)
+        data[0, 2, 3, 1] = bad
+        with pytest.raises(DatasetFormatError, match=r"r.npy \(converted\): frame 2"):
+            write_folder(str(tmp_path / "w"), get_skeleton("ntu25"), [("r.npy", data)],
+                         [["r.npy", "a", "", "", "", ""]], ["a"], ["x", "y", "z"])
+        assert not (tmp_path / "w").exists()
 
 
 def test_duplicates_and_overlaps_are_refused(tmp_path):
