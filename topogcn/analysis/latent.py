@@ -12,11 +12,16 @@ from torch.utils.data import DataLoader
 def extract_latents(model: torch.nn.Module, dataset, batch_size: int = 64,
                     max_samples: Optional[int] = None, progress: bool = True
                     ) -> Dict[str, np.ndarray]:
-    """Run ``model.encode`` over ``dataset`` (eval mode, so ``z = mu``).
+    """The representation of every clip of ``dataset`` (eval mode): the
+    latent code ``z = mu`` of a model with a latent head, else the pooled
+    ``features`` of a plain classifier, else its logits.
 
     Returns ``z`` ``[N, D]``, ``labels`` ``[N]``, ``preds`` ``[N]`` and the
     softmax ``scores`` ``[N, K]``.
     """
+    from topogcn.models.interface import has_latent_head
+
+    latent = has_latent_head(model)
     from tqdm.auto import tqdm
 
     was_training = model.training
@@ -26,10 +31,15 @@ def extract_latents(model: torch.nn.Module, dataset, batch_size: int = 64,
     zs, ys, scores = [], [], []
     for x, y in tqdm(DataLoader(subset, batch_size=batch_size), desc="latents",
                      disable=None if progress else True, leave=False):  # None: off when piped
-        z = model.encode(x).z
+        if latent:
+            z = model.encode(x).z
+            logits = model.classifier(z)
+        else:
+            logits = model(x)
+            z = model.features(x) if hasattr(model, "features") else logits
         zs.append(z)
         ys.append(y)
-        scores.append(torch.softmax(model.classifier(z), dim=1))
+        scores.append(torch.softmax(logits, dim=1))
     model.train(was_training)
     s = torch.cat(scores).numpy()
     return {"z": torch.cat(zs).numpy(), "labels": torch.cat(ys).numpy(),

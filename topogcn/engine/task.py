@@ -6,12 +6,14 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import lightning as L
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from topogcn.engine.config import ConfigError, LossConfig, OptimConfig
-from topogcn.models import LatentMMDLoss
+from topogcn.models import LatentMMDLoss, LossTerms
+from topogcn.models.interface import has_latent_head
 
 
 #: weight of the validation cross-entropy in ``val/selection`` (top-1 minus
@@ -88,10 +90,13 @@ def _metrics(num_classes: int, prefix: str, sync: bool = True) -> MetricCollecti
 
 
 class ClassificationTask(L.LightningModule):
-    """Wraps a model with ``encode(x).z`` and ``classifier`` (GE-CN, its
-    baseline, ST-GCN) with the latent MMD loss, the optimiser and schedule of
-    the recipe, and torchmetrics top-1/top-5, per-class accuracy and the
-    confusion matrix.  The test scores (softmax) are kept in
+    """Trains any :class:`~topogcn.models.interface.SkeletonModel`: a model
+    with a latent head (:class:`~topogcn.models.interface.LatentModel`:
+    GE-CN, its baseline) with the latent MMD loss on ``encode(x).z``, any
+    other (ST-GCN, a plugin's classifier) with the label-smoothed
+    cross-entropy on its logits; the optimiser and schedule of the recipe,
+    and torchmetrics top-1/top-5, per-class accuracy and the confusion
+    matrix.  The test scores (softmax) are kept in
     :attr:`test_scores` for ensembles and analysis.
 
     Args:
@@ -107,9 +112,12 @@ class ClassificationTask(L.LightningModule):
                  epochs: int, batch_size: int, class_names: Optional[List[str]] = None) -> None:
         super().__init__()
         self.model = model
+        self.latent = has_latent_head(model)
+        self.label_smoothing = loss.label_smoothing
         self.loss_fn = LatentMMDLoss.from_model(
             model, label_smoothing=loss.label_smoothing, mmd_weight=loss.mmd_weight,
-            z_mean_weight=loss.z_mean_weight, prior_gain=loss.prior_gain)
+            z_mean_weight=loss.z_mean_weight, prior_gain=loss.prior_gain) \
+            if self.latent else None
         self.optim_cfg, self.epochs, self.batch_size = optim, epochs, batch_size
         self.class_names = class_names
         n = model.num_classes
@@ -134,11 +142,17 @@ class ClassificationTask(L.LightningModule):
 
     def _step(self, batch, metrics: MetricCollection, stage: str):
         x, y = batch
-        out = self.model.encode(x)
-        if stage == "train":
-            self._check_latent(out.logvar)
-        logits = self.model.classifier(out.z)
-        terms = self.loss_fn(logits, out.z, y)
+        if self.latent:
+            out = self.model.encode(x)
+            if stage == "train":
+                self._check_latent(out.logvar)
+            logits = self.model.classifier(out.z)
+            terms = self.loss_fn(logits, out.z, y)
+        else:  # a plain classifier: the cross-entropy alone
+            logits = self.model(x)
+            ce = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+            zero = ce.new_zeros(())
+            terms = LossTerms(ce, ce, zero, zero)
         metrics.update(logits, y)
         on_step = stage == "train"
         self.log(f"{stage}/loss", terms.loss, on_step=on_step, on_epoch=True, prog_bar=True,

@@ -1,5 +1,6 @@
 """Models composed from :mod:`topogcn.nn`: GE-CN, its baseline, ST-GCN, and the loss."""
-from topogcn.models.gecn import GECN, LatentOutput
+from topogcn.models.gecn import GECN
+from topogcn.models.interface import LatentModel, LatentOutput, SkeletonModel, has_latent_head
 from topogcn.models.losses import LatentMMDLoss, LossTerms
 from topogcn.models.registry import create_model, list_models, register_model
 from topogcn.models.stgcn import STGCN
@@ -8,6 +9,9 @@ __all__ = [
     "GECN",
     "STGCN",
     "LatentOutput",
+    "SkeletonModel",
+    "LatentModel",
+    "has_latent_head",
     "LatentMMDLoss",
     "LossTerms",
     "create_model",

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 from torch.nn import BatchNorm1d, Conv2d, Dropout, Linear, Module, ModuleList, ReLU
 
-from topogcn.models.interface import LatentOutput, check_input
+from topogcn.models.interface import check_input
 from topogcn.nn import PartitionGraphConv
 from topogcn.nn.block import residual_path
 from topogcn.nn.init import conv_init
@@ -54,9 +54,10 @@ class STGCN(Module):
     centrifugal w.r.t. the skeleton's centre) and learnable edge importance,
     global average pooling and a linear classifier.
 
-    Same contract as :class:`~topogcn.models.GECN`; ``encode`` returns the
-    pooled features as ``z`` (no reparameterisation), so the latent loss and
-    the analysis tools apply unchanged.
+    A plain classifier (:class:`~topogcn.models.interface.SkeletonModel`,
+    no latent head): the engine trains it with the label-smoothed
+    cross-entropy alone, as the ST-GCN paper does, and analysis uses its
+    pooled ``features``.
 
     Args:
         num_classes (int): Number of classes.
@@ -90,7 +91,7 @@ class STGCN(Module):
                                      dropout=dropout, residual=i > 0))
             c_in = c
         self.blocks = ModuleList(blocks)
-        self.latent_dim = c_in
+        self.feature_dim = c_in
         self.classifier = Linear(c_in, num_classes)
 
     def features(self, x: Tensor) -> Tensor:
@@ -104,11 +105,6 @@ class STGCN(Module):
         for block in self.blocks:
             h = block(h)
         return h.mean(dim=(1, 2)).view(N, M, -1).mean(dim=1)
-
-    def encode(self, x: Tensor):
-
-        h = self.features(x)
-        return LatentOutput(h, h, torch.zeros_like(h))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x))
