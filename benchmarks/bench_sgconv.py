@@ -90,7 +90,7 @@ def measure(V: int, edges: str, impl: str, frames: int, repeats: int) -> dict:
         conv.zero_grad()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"V": V, "edges": edges, "E": V * V if ei is None else int(ei.size(1)), "impl": impl,
-            "chosen": conv._choose_backend(ei) if impl == "auto" else impl,
+            "chosen": conv.backend_for(ei) if impl == "auto" else impl,
             "frames": frames, "ms": 1000 * statistics.median(times),
             "peak_mb": (peak - base_rss) / 1024}
 

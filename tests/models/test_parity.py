@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from topogcn.models import GECN, gecn
+from topogcn.models import GECN
+from topogcn.nn.functional import TUNING
 
 
 MODE = {"training": True}  # which statistics the reference's batch norms use
@@ -138,7 +139,7 @@ def test_whole_model_evaluation_mode_parity(path, monkeypatch):
     Without autograd (the blocks' inference path: BN folded into S-GC,
     residuals in place), also in chunks of samples, and with autograd."""
     if path.startswith("chunks"):  # 2 samples of 2 persons, 12 frames, 25 joints, 16 channels
-        monkeypatch.setattr(gecn, "INFERENCE_CHUNK_ELEMENTS", 2 * 2 * 12 * 25 * 16)
+        monkeypatch.setattr(TUNING, "inference_chunk_elements", 2 * 2 * 12 * 25 * 16)
     torch.manual_seed(0)
     model = GECN(num_classes=5, skeleton="ntu25", num_person=2, channels=[16, 32, 32],
                  strides=[1, 2, 1]).double()

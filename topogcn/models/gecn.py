@@ -9,6 +9,7 @@ from torch.nn import BatchNorm1d, Dropout, Linear, Module, ModuleList, ReLU, Seq
 
 from topogcn.models.interface import LatentOutput, check_input
 from topogcn.nn import EncoderBlock, JointEmbedding
+from topogcn.nn.functional.tuning import TUNING
 from topogcn.skeleton import Skeleton, get_skeleton
 from topogcn.utils.tracing import is_tracing
 
@@ -19,10 +20,6 @@ PAPER_STRIDES = (1, 1, 1, 2, 1, 1, 2, 1, 1)
 MAX_WIDTH, MAX_BLOCKS = 4096, 64
 #: ``checkpoint="auto"`` recomputes activations for skeletons larger than this
 CHECKPOINT_MIN_JOINTS = 64
-#: without autograd, samples are encoded in chunks of at most this many
-#: embedded joint features (``persons * frames * joints * channels``, 8 MB in
-#: float32), so that no activation is a large fresh allocation
-INFERENCE_CHUNK_ELEMENTS = 1 << 21
 
 
 def resolve_edges(skeleton: Skeleton, edges: Union[str, int]) -> Optional[Tensor]:
@@ -227,7 +224,8 @@ class GECN(Module):
     def features(self, x: Tensor) -> Tensor:
         """The pooled encoder output :math:`h` ``[N, C]``.  Without autograd
         in evaluation mode, where samples are independent, in chunks of
-        samples (:data:`INFERENCE_CHUNK_ELEMENTS`): every activation of a
+        samples (``TUNING.inference_chunk_elements`` of
+        :mod:`topogcn.nn.functional.tuning`): every activation of a
         chunk is small enough to be recycled by the memory allocator instead
         of page-faulted in afresh: 15--20% faster on 2 CPU cores (ntu25 and
         openpose137, paper size, batch 32, side by side)."""
@@ -235,7 +233,8 @@ class GECN(Module):
         if self.training or torch.is_grad_enabled() or is_tracing():
             return self._features(x)  # (traced: no size-dependent branch)
         N, M, T, V, _ = x.shape
-        step = max(1, INFERENCE_CHUNK_ELEMENTS // max(1, M * T * V * self.blocks[0].in_channels))
+        per_sample = M * T * V * self.blocks[0].in_channels
+        step = max(1, TUNING.inference_chunk_elements // max(1, per_sample))
         if step >= N:
             return self._features(x)
         step = -(-N // -(-N // step))  # equal chunks: 32 as 8 + 8 + 8 + 8, not 10 + 10 + 10 + 2

@@ -116,7 +116,7 @@ class EncoderBlock(Module):
         its weights, the residuals added in place (every large tensor that
         is not allocated is a page-faulting allocation saved)."""
         scale, shift = batch_norm_affine(self.gcn_norm)
-        h = self.gcn._forward_scaled(x, edge_index, scale, shift)  # a fresh tensor
+        h = self.gcn(x, edge_index).mul_(scale).add_(shift)  # in place on a fresh tensor
         h.add_(self.down(x)).relu_()
         y = self.tcn(h)  # a fresh tensor
         if self.residual is not None:

@@ -3,7 +3,7 @@ import torch
 import torch_geometric.typing
 
 from topogcn.nn import SGConv
-from topogcn.nn.conv import head_aggregation, sg_conv
+from topogcn.nn.functional import TUNING
 from topogcn.skeleton import Skeleton, get_skeleton
 
 
@@ -74,14 +74,13 @@ def test_matches_einsum_reference(cin, cout, backend, edges):
 @pytest.mark.parametrize("frames_per_block", [3, None])
 def test_inference_and_checkpointed_paths_match_the_reference(cin, cout, attention, edges,
                                                               frames_per_block, monkeypatch):
-    """Without autograd the dense path runs its own layout; with
+    """Without autograd the dense path runs its own kernel; with
     ``checkpoint=True`` it recomputes the attention in backward: both give
-    the reference's outputs, the checkpointed one its gradients too; the
-    inference path whether the frames go in one block or several (3 frames
-    per block: 3 + 3 + 2), in its traced (functional) form, and with a
-    following affine map (a batch norm) folded into its weights."""
+    the reference's outputs, the checkpointed one its gradients too,
+    whether the frames go in one block or several (3 per block: 3 + 3 + 2).
+    The kernels themselves are tested in ``tests/nn/functional``."""
     if frames_per_block:
-        monkeypatch.setattr(sg_conv, "INFERENCE_BLOCK_PAIRS", 25 * 25 * frames_per_block)
+        monkeypatch.setattr(TUNING, "inference_block_pairs", 25 * 25 * frames_per_block)
     ei = None
     if edges != "none":
         ei = get_skeleton("ntu25").k_hop_edge_index(2)
@@ -95,16 +94,6 @@ def test_inference_and_checkpointed_paths_match_the_reference(cin, cout, attenti
     if ei is None:
         ref, _ = reference_sgc(conv, x)
         torch.testing.assert_close(fast, ref, rtol=0, atol=1e-12)
-    scale, shift = torch.rand(cout, dtype=x.dtype) + 0.5, torch.randn(cout, dtype=x.dtype)
-    with torch.inference_mode():
-        scaled = conv._forward_scaled(x, ei, scale, shift)
-        for module in (sg_conv, head_aggregation):  # the layer and its frame blocks
-            monkeypatch.setattr(module, "is_tracing", lambda: True)
-        traced = conv(x, ei)
-        for module in (sg_conv, head_aggregation):
-            monkeypatch.setattr(module, "is_tracing", lambda: False)
-    torch.testing.assert_close(scaled, plain * scale + shift, rtol=0, atol=1e-12)
-    torch.testing.assert_close(traced, plain, rtol=0, atol=1e-12)
 
     params = [p for p in conv.parameters()]
     xx = x.clone().requires_grad_()
@@ -238,11 +227,20 @@ def test_attention_weights_are_normalised(backend):
 
 
 def test_auto_backend_choice():
-    big = SGConv(4, 4, 500)
+    """``"auto"``: per-edge messages below the density threshold on more
+    than 32 joints, the dense kernel otherwise (seen by which hook fires)."""
+    def path(conv, ei, V):
+        seen = []
+        h1 = conv.register_message_and_aggregate_forward_hook(lambda *a: seen.append("dense"))
+        h2 = conv.register_aggregate_forward_hook(lambda *a: seen.append("sparse"))
+        conv(torch.randn(2, V, 4), ei)
+        h1.remove(), h2.remove()
+        return seen
+
     sparse_ei = torch.randint(0, 500, (2, 2000))  # 0.8% of V^2
-    assert big._choose_backend(sparse_ei) == "sparse"
-    assert big._choose_backend(None) == "dense"
-    assert SGConv(4, 4, 25)._choose_backend(sparse_ei[:, :10] % 25) == "dense"
+    assert path(SGConv(4, 4, 500), sparse_ei, 500) == ["sparse"]
+    assert path(SGConv(4, 4, 500), None, 500) == ["dense"]
+    assert path(SGConv(4, 4, 25), sparse_ei[:, :10] % 25, 25) == ["dense"]
 
 
 def test_reset_and_topology_init():
@@ -436,3 +434,64 @@ def test_qk_init_normal_as_the_reference_or_scaled_uniform():
     assert float(scaled.lin_qk.weight.std()) > 0.5 * bound / 3 ** 0.5
     with pytest.raises(ValueError, match="qk_init"):
         SGConv(8, 8, num_nodes=5, qk_init="xavier")
+
+
+@pytest.mark.parametrize("backend", ["dense", "sparse"])
+@pytest.mark.parametrize("mode", ["train", "eval", "no_grad", "checkpoint"])
+@pytest.mark.parametrize("edges", ["complete", "khop1"])
+def test_propagate_pre_hook_fires_on_every_path(backend, mode, edges):
+    """Every path runs through ``propagate``: a pre-hook sees the call, and
+    may change its inputs (here: zero the features on the dense path, the
+    values on the per-edge path), whatever the path."""
+    ei = None if edges == "complete" else get_skeleton("ntu25").k_hop_edge_index(1)
+    conv = make_conv(8, 12, 25, backend=backend, checkpoint=mode == "checkpoint")
+    conv.train(mode != "eval")
+    calls = []
+
+    def zero_inputs(module, inputs):
+        edge_index, size, kwargs = inputs
+        calls.append(edge_index.layout)
+        for name in ("x", "value"):
+            if kwargs[name] is not None:
+                kwargs[name] = torch.zeros_like(kwargs[name])
+        return edge_index, size, kwargs
+
+    conv.register_propagate_forward_pre_hook(zero_inputs)
+    x = torch.randn(2, 25, 8, requires_grad=mode != "no_grad")
+    with torch.set_grad_enabled(mode != "no_grad"):
+        out = conv(x, ei)
+    assert len(calls) == 1
+    assert calls[0] == (torch.sparse_coo if backend == "dense" else torch.strided)
+    torch.testing.assert_close(out, conv.bias.expand_as(out).detach())
+
+
+def test_attention_explainer_on_a_pyg_graph():
+    """``torch_geometric.explain.AttentionExplainer`` reads every layer's
+    ``alpha`` ``[E, M]`` on a plain PyG graph (``x: [num_nodes, C]``)."""
+    from torch_geometric.explain import AttentionExplainer, Explainer
+
+    class TwoLayers(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = SGConv(3, 8, 6, heads=2)
+            self.conv2 = SGConv(8, 8, 6, heads=2)
+            self.out = torch.nn.Linear(8, 3)
+
+        def forward(self, x, edge_index):
+            h = self.conv2(self.conv1(x, edge_index).relu(), edge_index).relu()
+            return self.out(h.mean(0, keepdim=True))
+
+    torch.manual_seed(0)
+    model = TwoLayers().eval()
+    ei = Skeleton("chain", 6, [(i, i + 1) for i in range(5)]).k_hop_edge_index(1)
+    x = torch.randn(6, 3)
+    explainer = Explainer(model, algorithm=AttentionExplainer(reduce="max"),
+                          explanation_type="model", edge_mask_type="object",
+                          model_config=dict(mode="multiclass_classification",
+                                            task_level="graph", return_type="raw"))
+    expl = explainer(x, ei)
+    _, (_, a1) = model.conv1(x, ei, return_attention_weights=True)
+    _, (_, a2) = model.conv2(model.conv1(x, ei).relu(), ei, return_attention_weights=True)
+    expected = torch.stack([a1.max(-1).values, a2.max(-1).values], -1).max(-1).values
+    torch.testing.assert_close(expl.edge_mask, expected)
+    assert expl.edge_mask.shape == (ei.size(1),)

@@ -2,12 +2,10 @@ import math
 import torch
 from torch import Tensor
 from torch.nn import Parameter
-from torch_geometric.index import index2ptr
-
-from topogcn.nn.conv.csr import CSRMessagePassing
+from torch_geometric.nn.conv import MessagePassing
 
 
-class PartitionGraphConv(CSRMessagePassing):
+class PartitionGraphConv(MessagePassing):
     r"""The spatial graph convolution of ST-GCN (`"Spatial Temporal Graph
     Convolutional Networks for Skeleton-Based Action Recognition"
     <https://arxiv.org/abs/1801.07455>`_), with a partition of the
@@ -50,7 +48,6 @@ class PartitionGraphConv(CSRMessagePassing):
         self.num_subsets, self.num_nodes = partition.size(0), partition.size(1)
         tgt, src = (partition.abs().sum(0) > 0).nonzero(as_tuple=True)  # sorted by target
         self.register_buffer("edge_index", torch.stack([src, tgt]), persistent=False)
-        self.register_buffer("ptr", index2ptr(tgt, self.num_nodes), persistent=False)
         self.register_buffer("edge_weight", partition[:, tgt, src].t().contiguous())  # [E, K]
         self.importance = Parameter(torch.ones_like(self.edge_weight)) if edge_importance \
             else None
@@ -75,7 +72,7 @@ class PartitionGraphConv(CSRMessagePassing):
         xt = x.reshape(-1, V, C).transpose(0, 1)  # [V, B, C_in]
         xw = (xt @ self.weight).view(V, -1, self.num_subsets, self.out_channels)
         w = self.edge_weight if self.importance is None else self.edge_weight * self.importance
-        out = self.propagate(self.edge_index, x=xw, w=w, csr_ptr=self.ptr, size=(V, V))
+        out = self.propagate(self.edge_index, x=xw, w=w, size=(V, V))
         if self.bias is not None:
             out = out + self.bias
         return out.transpose(0, 1).reshape(*lead, V, self.out_channels)

@@ -20,22 +20,21 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor
 
+from topogcn.nn.functional.tuning import TUNING
 from topogcn.utils.tracing import is_tracing
-
-#: aggregated feature values (frames * V * H * C_in) per block
-BLOCK_ELEMENTS = 1 << 20
 
 
 def frame_blocks(B: int, per_frame: int,
                  budget: Optional[int] = None) -> List[Tuple[int, int]]:
     """``(start, length)`` of the blocks of at most ``budget // per_frame``
-    frames (at least one; ``budget`` defaults to :data:`BLOCK_ELEMENTS` as
-    it is at the call) that cover ``B`` frames; one block under tracing (no
-    loop over a symbolic batch, nothing unrolled)."""
+    frames (at least one; ``budget`` defaults to
+    :attr:`TUNING.block_elements <topogcn.nn.functional.tuning.Tuning.block_elements>`
+    as it is at the call) that cover ``B`` frames; one block under tracing
+    (no loop over a symbolic batch, nothing unrolled)."""
     if is_tracing():
         return [(0, B)]
     if budget is None:
-        budget = BLOCK_ELEMENTS
+        budget = TUNING.block_elements
     step = max(1, budget // max(1, per_frame))
     return [(i, min(step, B - i)) for i in range(0, B, step)]
 

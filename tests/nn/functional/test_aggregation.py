@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from topogcn.nn.conv import head_aggregation as ha
+from topogcn.nn.functional import aggregation as ha
+from topogcn.nn.functional.tuning import TUNING
 
 
 def reference(coef, x, weight, bias):
@@ -15,7 +16,7 @@ def reference(coef, x, weight, bias):
 def test_values_and_gradients_equal_the_head_by_head_reference(bias, block_elements,
                                                                monkeypatch):
     if block_elements:
-        monkeypatch.setattr(ha, "BLOCK_ELEMENTS", block_elements)
+        monkeypatch.setattr(TUNING, "block_elements", block_elements)
     torch.manual_seed(0)
     coef = torch.randn(7, 5, 3, 5, dtype=torch.float64, requires_grad=True)
     x = torch.randn(7, 5, 4, dtype=torch.float64, requires_grad=True)
@@ -72,7 +73,7 @@ def attention_reference(q, k, topo, mask, x, weight, bias):
 def test_attention_values_and_gradients_equal_the_reference(masked, block_elements,
                                                             monkeypatch):
     if block_elements:
-        monkeypatch.setattr(ha, "BLOCK_ELEMENTS", block_elements)
+        monkeypatch.setattr(TUNING, "block_elements", block_elements)
     torch.manual_seed(0)
     f64 = dict(dtype=torch.float64, requires_grad=True)
     q, k = torch.randn(7, 5, 3, 2, **f64), torch.randn(7, 5, 3, 2, **f64)

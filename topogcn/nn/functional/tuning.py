@@ -1,0 +1,39 @@
+"""The tuning of topogcn's CPU kernels, in one place, read at every call.
+
+The blocked kernels keep the large intermediate tensors of S-GC (the
+per-head aggregated features, the attention maps) one block of frames at a
+time in a small reused buffer: on a CPU, where a fresh large tensor is
+memory the operating system must fault in, this is faster and far smaller
+(measured on the benchmarks page).  On other devices the plain batched
+formulation is used unless a kernel has been measured faster there: none
+has, so far.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Tuning:
+    #: aggregated feature values (frames * V * H * C_in) per block of the
+    #: training kernels
+    block_elements: int = 1 << 20
+    #: joint pairs per head (frames * V * V) per block of the inference kernel
+    inference_block_pairs: int = 1 << 17
+    #: samples per chunk of a model's inference (persons * frames * joints *
+    #: channels of the embedded input, 8 MB in float32)
+    inference_chunk_elements: int = 1 << 21
+    #: the device types the blocked kernels run on
+    blocked_devices: tuple = ("cpu",)
+
+
+#: the settings every kernel reads when it is called (change a field to tune)
+TUNING = Tuning()
+
+
+def use_blocked_kernels(device: torch.device) -> bool:
+    """Whether the blocked kernels run on ``device`` (the CPU; elsewhere the
+    plain batched formulation)."""
+    return device.type in TUNING.blocked_devices
