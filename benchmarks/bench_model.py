@@ -75,6 +75,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import results_io  # noqa: E402
 
 from topogcn.models import GECN  # noqa: E402
+from topogcn.nn import fuse  # noqa: E402
 from topogcn.skeleton import get_skeleton  # noqa: E402
 
 CHANNELS = (64, 64, 64, 128, 128, 128, 256, 256, 256)
@@ -251,7 +252,7 @@ def max_logit_difference(name: str, frames: int = 16) -> dict:
     out = {}
     with torch.inference_mode():
         model.eval(), plain.eval()
-        a, b = model(x), plain(x)
+        a, b = fuse(model)(x), plain(x)
         out["eval"] = float((a - b).abs().max() / b.abs().max())
         model.train(), plain.train()
         torch.manual_seed(1)
@@ -270,11 +271,15 @@ IMPLS = ("plain", "topogcn", "topogcn+bf16", "topogcn+compile")
 KEEP_MEMORY_ENV = {"MALLOC_TRIM_THRESHOLD_": str(1 << 36), "MALLOC_MMAP_MAX_": "0"}
 
 
-def build(impl: str, name: str):
+def build(impl: str, name: str, mode: str = "train"):
+    """The network of ``impl``; for inference, topogcn's as a user runs it
+    (``topogcn.nn.fuse``)."""
     skel, M, K = CONFIGS[name]
     V = get_skeleton(skel).num_nodes
     model = (PlainInfoGCN(K, V, M) if impl == "plain" else
              GECN(K, skel, num_person=M, checkpoint=False if impl == NO_CHECKPOINT else "auto"))
+    if mode == "eval" and impl != "plain":
+        model = fuse(model)
     if impl == "topogcn+compile":
         model = torch.compile(model)
     return model, M, V, K
@@ -312,7 +317,7 @@ def timed(step) -> tuple:
 def measure(impl: str, name: str, mode: str, batch: int, frames: int, steps: int,
             warmup: int = 2) -> dict:
     torch.manual_seed(0)
-    model, M, V, K = build(impl, name)
+    model, M, V, K = build(impl, name, mode)
     x = torch.randn(batch, M, frames, V, 3)
     y = torch.randint(0, K, (batch,))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -343,7 +348,7 @@ def alternate(name: str, mode: str, batch: int, frames: int, steps: int,
     allocator, so their ratio does not carry the drift between processes
     and minutes that the per-process rounds average over."""
     torch.manual_seed(0)
-    built = {impl: build(impl, name) for impl in ("plain", "topogcn")}
+    built = {impl: build(impl, name, mode) for impl in ("plain", "topogcn")}
     nets = {impl: b[0] for impl, b in built.items()}
     _, M, V, K = built["plain"]
     x = torch.randn(batch, M, frames, V, 3)
@@ -405,8 +410,7 @@ def _fresh(values) -> str:
 
 def gmacs(name: str, frames: int) -> float:
     from torch.utils.flop_counter import FlopCounterMode
-    model, M, V, K = build("topogcn", name)
-    model.eval()
+    model, M, V, K = build("topogcn", name, "eval")
     with FlopCounterMode(display=False) as fc, torch.no_grad():
         model(torch.randn(1, M, frames, V, 3))
     return fc.get_total_flops() / 2e9

@@ -32,6 +32,23 @@ def test_load_gives_spec_model_and_preprocessing(tmp_path):
         run.predict_proba(torch.zeros(30, 24, 3), "clip.npy")
 
 
+def test_prediction_and_spotting_run_the_fused_model(tmp_path):
+    """``predict``, ``export`` (``run.classifier()``) and ``spot`` run
+    ``topogcn.nn.fuse`` of the model: no batch norm left in its blocks, the
+    same probabilities as the model itself."""
+    from topogcn.spotting import Spotter
+    run = Run.load(untrained_checkpoint(tmp_path / "m.ckpt", "joint"))
+    spotter = Spotter(run.model, run.classes[:-1] + ["background"], length=30, stride=10)
+    for model in (run.classifier().model, spotter.model):
+        assert model is not run.model and not model.training
+        assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                       for m in model.blocks.modules())
+    clip = torch.randn(1, 1, 30, 25, 3)
+    with torch.inference_mode():
+        plain = torch.softmax(run.model(run.preprocess(clip)), -1)
+    torch.testing.assert_close(run.predict_proba(clip), plain, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("edit, match", [
     (lambda m: m.pop("input_spec"), "has no 'input_spec' \\(what the model expects"),
     (lambda m: m["input_spec"].pop("channels"), "input_spec: missing field 'channels'"),

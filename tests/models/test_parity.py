@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from topogcn.models import GECN
+from topogcn.nn import fuse
 from topogcn.nn.functional import TUNING
 
 
@@ -132,13 +133,15 @@ def test_whole_model_training_mode_parity(num_person, strides):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-9, msg=name)
 
 
-@pytest.mark.parametrize("path", ["inference", "chunks of 2 samples", "autograd"])
+@pytest.mark.parametrize("path", ["fused", "fused, chunks of 2 samples", "eval",
+                                  "eval, autograd"])
 def test_whole_model_evaluation_mode_parity(path, monkeypatch):
-    """Evaluation: the running statistics, folded into the convolutions by
-    topogcn, applied after each convolution by the reference; z = mu.
-    Without autograd (the blocks' inference path: BN folded into S-GC,
-    residuals in place), also in chunks of samples, and with autograd."""
-    if path.startswith("chunks"):  # 2 samples of 2 persons, 12 frames, 25 joints, 16 channels
+    """Evaluation: the running statistics, applied after each convolution
+    by the reference; z = mu.  ``topogcn.nn.fuse`` (the batch norms folded
+    into the convolutions and S-GC, residuals in place, also in chunks of
+    samples), and the model itself in evaluation mode, with and without
+    autograd; fusing leaves the model as it was."""
+    if "chunks" in path:  # 2 samples of 2 persons, 12 frames, 25 joints, 16 channels
         monkeypatch.setattr(TUNING, "inference_chunk_elements", 2 * 2 * 12 * 25 * 16)
     torch.manual_seed(0)
     model = GECN(num_classes=5, skeleton="ntu25", num_person=2, channels=[16, 32, 32],
@@ -151,12 +154,22 @@ def test_whole_model_evaluation_mode_parity(path, monkeypatch):
                 m.running_mean.normal_(0, 0.3)
                 m.running_var.uniform_(0.5, 2.0)
     model.eval()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
     x = torch.randn(3, 2, 12, 25, 3, dtype=torch.float64)
-    if path == "autograd":
+    if path == "eval, autograd":
         ours = model(x).detach()
-    else:
+    elif path == "eval":
         with torch.inference_mode():
             ours = model(x)
+    else:
+        fused = fuse(model)
+        norms = [m for m in fused.blocks.modules()
+                 if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        assert not norms and fused.chunked and not model.chunked
+        with torch.inference_mode():
+            ours = fused(x)
+        for k, v in model.state_dict().items():
+            assert torch.equal(v, state[k]), k
     MODE["training"] = False
     try:
         with torch.no_grad():

@@ -282,9 +282,9 @@ class AutocastProbe(OracleModel):
 @pytest.mark.parametrize("precision, dtype", [("32", None), ("bf16", torch.bfloat16)])
 def test_spotter_runs_the_model_under_inference_mode_and_its_precision(precision, dtype):
     x = stream(120, [(0, 20, 45), (1, 70, 100)])
-    probe = AutocastProbe()
-    found = Spotter(probe, CLASSES, length=16, stride=4, precision=precision).spot(x)
+    spotter = Spotter(AutocastProbe(), CLASSES, length=16, stride=4, precision=precision)
+    found = spotter.spot(x)
     assert found == Spotter(OracleModel(), CLASSES, length=16, stride=4).spot(x)
-    assert probe.modes == {(True, dtype)}
+    assert spotter.model.modes == {(True, dtype)}  # (the spotter's inference copy)
     with pytest.raises(ValueError, match="precision"):
         Spotter(OracleModel(), CLASSES, length=16, precision="16")

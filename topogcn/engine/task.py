@@ -14,6 +14,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 from topogcn.engine.config import ConfigError, LossConfig, OptimConfig
 from topogcn.models import LatentMMDLoss, LossTerms
 from topogcn.models.interface import has_latent_head
+from topogcn.nn import fuse
 
 
 #: weight of the validation cross-entropy in ``val/selection`` (top-1 minus
@@ -112,6 +113,7 @@ class ClassificationTask(L.LightningModule):
                  epochs: int, batch_size: int, class_names: Optional[List[str]] = None) -> None:
         super().__init__()
         self.model = model
+        self._set_inference_model(None)
         self.latent = has_latent_head(model)
         self.label_smoothing = loss.label_smoothing
         self.loss_fn = LatentMMDLoss.from_model(
@@ -142,14 +144,17 @@ class ClassificationTask(L.LightningModule):
 
     def _step(self, batch, metrics: MetricCollection, stage: str):
         x, y = batch
+        # validation and test run the inference copy made at the epoch's start
+        model = self._inference_model if stage != "train" else None
+        model = self.model if model is None else model
         if self.latent:
-            out = self.model.encode(x)
+            out = model.encode(x)
             if stage == "train":
                 self._check_latent(out.logvar)
-            logits = self.model.classifier(out.z)
+            logits = model.classifier(out.z)
             terms = self.loss_fn(logits, out.z, y)
         else:  # a plain classifier: the cross-entropy alone
-            logits = self.model(x)
+            logits = model(x)
             ce = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
             zero = ce.new_zeros(())
             terms = LossTerms(ce, ce, zero, zero)
@@ -196,8 +201,13 @@ class ClassificationTask(L.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self._val_sums.zero_()
+        self._set_inference_model(fuse(self.model))
 
     def on_validation_epoch_end(self) -> None:
+        self._set_inference_model(None)
+        self._record_selection()
+
+    def _record_selection(self) -> None:
         correct, ce, n = self._val_sums.tolist()
         if n:
             # the selection score of best.ckpt and early stopping: validation
@@ -217,6 +227,14 @@ class ClassificationTask(L.LightningModule):
 
     def on_test_epoch_start(self) -> None:
         self.test_scores, self.test_labels = [], []
+        self._set_inference_model(fuse(self.model))
+
+    def on_test_epoch_end(self) -> None:
+        self._set_inference_model(None)
+
+    def _set_inference_model(self, model: Optional[torch.nn.Module]) -> None:
+        # not a submodule: never in the checkpoint nor in the optimiser
+        object.__setattr__(self, "_inference_model", model)
 
     def test_step(self, batch, batch_idx: int) -> None:
         _, logits, y = self._step(batch, self.test_metrics, "test")

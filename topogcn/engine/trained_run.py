@@ -12,6 +12,7 @@ from topogcn.engine.checkpoint import CheckpointError, load_checkpoint_file, ver
 from topogcn.engine.config import Config, ConfigError, load_config, merge_config
 from topogcn.engine.data import build_dataset
 from topogcn.models import create_model
+from topogcn.nn import fuse
 from topogcn.skeleton import Skeleton
 from topogcn.transforms import InputSpec, InputSpecError, Preprocess
 
@@ -73,6 +74,7 @@ class Run:
     spec: InputSpec
     checkpoint: Optional[str] = None
     _preprocess: Optional[Preprocess] = field(default=None, repr=False)
+    _inference_model: Optional[torch.nn.Module] = field(default=None, repr=False)
 
     @classmethod
     def load(cls, checkpoint: str, allow_unverified: bool = False) -> "Run":
@@ -135,9 +137,17 @@ class Run:
             self._preprocess = Preprocess(self.spec)
         return self._preprocess
 
+    @property
+    def inference_model(self) -> torch.nn.Module:
+        """:func:`topogcn.nn.fuse` of the model (made once): what
+        evaluation, prediction, spotting and export run."""
+        if self._inference_model is None:
+            self._inference_model = fuse(self.model)
+        return self._inference_model
+
     def classifier(self) -> ClipClassifier:
-        """Preprocessing and model as one module (eval mode)."""
-        return ClipClassifier(self.preprocess, self.model).eval()
+        """Preprocessing and the inference model as one module (eval mode)."""
+        return ClipClassifier(self.preprocess, self.inference_model).eval()
 
     def dataset(self, split: str = "test", cfg: Optional[Config] = None) -> SkeletonDataset:
         """``split`` of the run's dataset (or of ``cfg.data``) with the

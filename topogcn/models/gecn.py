@@ -168,6 +168,8 @@ class GECN(Module):
         elif not isinstance(checkpoint, bool):
             raise ValueError(f"GECN: checkpoint must be true, false or 'auto', got {checkpoint!r}")
         self.checkpoint = checkpoint
+        #: encode samples in chunks (set by :meth:`fuse_`: inference only)
+        self.chunked = False
         edge_index = resolve_edges(skeleton, edges)
         if edge_index is None:
             self.edge_index: Optional[Tensor] = None
@@ -222,15 +224,14 @@ class GECN(Module):
         return h.reshape(N * M, T, V, -1).contiguous()  # the blocks work in this layout
 
     def features(self, x: Tensor) -> Tensor:
-        """The pooled encoder output :math:`h` ``[N, C]``.  Without autograd
-        in evaluation mode, where samples are independent, in chunks of
-        samples (``TUNING.inference_chunk_elements`` of
-        :mod:`topogcn.nn.functional.tuning`): every activation of a
-        chunk is small enough to be recycled by the memory allocator instead
-        of page-faulted in afresh: 15--20% faster on 2 CPU cores (ntu25 and
-        openpose137, paper size, batch 32, side by side)."""
+        """The pooled encoder output :math:`h` ``[N, C]``.  Once fused for
+        inference (:meth:`fuse_`), in chunks of samples
+        (``TUNING.inference_chunk_elements`` of
+        :mod:`topogcn.nn.functional.tuning`): every activation of a chunk is
+        small enough to be recycled by the memory allocator instead of
+        page-faulted in afresh."""
         check_input(x, self.num_nodes, self.in_channels, type(self).__name__)
-        if self.training or torch.is_grad_enabled() or is_tracing():
+        if not self.chunked or is_tracing():
             return self._features(x)  # (traced: no size-dependent branch)
         N, M, T, V, _ = x.shape
         per_sample = M * T * V * self.blocks[0].in_channels
@@ -239,6 +240,11 @@ class GECN(Module):
             return self._features(x)
         step = -(-N // -(-N // step))  # equal chunks: 32 as 8 + 8 + 8 + 8, not 10 + 10 + 10 + 2
         return torch.cat([self._features(x[i:i + step]) for i in range(0, N, step)])
+
+    def fuse_(self) -> None:
+        """For inference (see :func:`topogcn.nn.fuse`): samples encoded in
+        chunks (they are independent in evaluation mode)."""
+        self.chunked = True
 
     def _features(self, x: Tensor) -> Tensor:
         N, M = x.shape[:2]

@@ -6,6 +6,7 @@ dimension -1 (``[N, T, V, C]`` for sequences).
 from topogcn.nn.block import EncoderBlock
 from topogcn.nn.conv import PartitionGraphConv, SGConv
 from topogcn.nn.embedding import JointEmbedding
+from topogcn.nn.fuse import fuse
 from topogcn.nn.ms_tc import MultiScaleTemporalConv, TemporalPointwiseConv
 
 __all__ = [
@@ -15,4 +16,5 @@ __all__ = [
     "TemporalPointwiseConv",
     "JointEmbedding",
     "EncoderBlock",
+    "fuse",
 ]

@@ -79,6 +79,8 @@ class EncoderBlock(Module):
                                           stride=stride, dilations=dilations)
         self.residual = residual_path(in_channels, out_channels, stride, residual)
         self.relu = ReLU()
+        #: add the residuals in place (set by :meth:`fuse_`: inference only)
+        self.inplace = False
 
     def reset_parameters(self) -> None:
         """Every part initialises itself: S-GC (its reference rules), the BN
@@ -93,35 +95,36 @@ class EncoderBlock(Module):
 
     def forward(self, x: Tensor, edge_index: Optional[Tensor] = None,
                 return_attention_weights: bool = False):
-        if not (self.training or torch.is_grad_enabled() or return_attention_weights) \
-                and not self.gcn_norm.training and self.gcn_norm.track_running_stats:
-            return self._inference(x, edge_index)
         out = self.gcn(x, edge_index, return_attention_weights=return_attention_weights)
         if return_attention_weights:
             out, att = out
-        h = (self.gcn_norm(out) + self.down(x)).relu_()  # in place on a fresh sum
+        h = self.gcn_norm(out)  # a fresh tensor (S-GC's own output once fused)
+        h = (h.add_(self.down(x)) if self.inplace else h + self.down(x)).relu_()
         if self.checkpoint and self.training and torch.is_grad_enabled():
             y = _recomputed(self.tcn, h)
         else:
-            y = self.tcn(h)
+            y = self.tcn(h)  # a fresh tensor
         if self.residual is not None:
-            y = y + self.residual(x)
-            y = y.relu_()
+            y = (y.add_(self.residual(x)) if self.inplace else y + self.residual(x)).relu_()
         else:
             y = self.relu(y)
         return (y, att) if return_attention_weights else y
 
-    def _inference(self, x: Tensor, edge_index: Optional[Tensor]) -> Tensor:
-        """The forward pass without autograd: the BN after S-GC folded into
-        its weights, the residuals added in place (every large tensor that
-        is not allocated is a page-faulting allocation saved)."""
+    @torch.no_grad()
+    def fuse_(self) -> None:
+        """For inference (see :func:`topogcn.nn.fuse`): the batch norm after
+        S-GC folded into its per-head weights and bias (S-GC is linear in
+        them), the residuals added in place."""
+        norm = self.gcn_norm
+        if not isinstance(norm, _BatchNorm) or norm.training or not norm.track_running_stats:
+            return  # fused already, or statistics of the batch
         scale, shift = batch_norm_affine(self.gcn_norm)
-        h = self.gcn(x, edge_index).mul_(scale).add_(shift)  # in place on a fresh tensor
-        h.add_(self.down(x)).relu_()
-        y = self.tcn(h)  # a fresh tensor
-        if self.residual is not None:
-            y.add_(self.residual(x))
-        return y.relu_()
+        gcn = self.gcn
+        gcn.weight.mul_(scale)
+        bias = shift if gcn.bias is None else torch.addcmul(shift, gcn.bias, scale)
+        gcn.bias = torch.nn.Parameter(bias, requires_grad=False)
+        self.gcn_norm = torch.nn.Identity()
+        self.inplace = True
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "

@@ -3,7 +3,6 @@ import math
 from typing import Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import BatchNorm2d, Conv2d, MaxPool2d, Module, ModuleList, init
 
@@ -68,14 +67,8 @@ class TemporalPointwiseConv(Conv2d):
         super().__init__(in_channels, out_channels, 1)
         self.temporal_stride = stride
 
-    def forward(self, x: Tensor, weight: Optional[Tensor] = None,
-                bias: Optional[Tensor] = None) -> Tensor:
-        """``weight`` and ``bias``, if given, replace the layer's own (e.g. with a
-        batch norm folded in)."""
-        x = every_nth_frame(x, self.temporal_stride)
-        if weight is None:
-            return super().forward(x)
-        return F.conv2d(x, weight, bias)
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(every_nth_frame(x, self.temporal_stride))
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", temporal_stride={self.temporal_stride}"
@@ -98,7 +91,7 @@ class PointwiseBN(Module):
             :math:`(N, T, V, C)` instead of :math:`(N, C, T, V)`.
             (default: :obj:`False`)
 
-    In evaluation mode the batch norm is folded into the convolution.
+    :meth:`fuse_` folds the batch norm into the convolution (inference).
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1,
@@ -119,11 +112,19 @@ class PointwiseBN(Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.channels_last:
             x = x.permute(0, 3, 1, 2)
-        if not self.training and self.bn.track_running_stats:  # BN folded into the conv
-            out = self.conv(x, *fold_batch_norm(self.conv.weight, self.conv.bias, self.bn))
-        else:
-            out = self.bn(self.conv(x))
+        out = self.conv(x)
+        if self.bn is not None:
+            out = self.bn(out)
         return out.permute(0, 2, 3, 1) if self.channels_last else out
+
+    @torch.no_grad()
+    def fuse_(self) -> None:
+        """For inference (see :func:`topogcn.nn.fuse`): the batch norm folded
+        into the convolution."""
+        if self.bn is None or self.bn.training or not self.bn.track_running_stats:
+            return
+        _fold_into(self.conv, self.bn)
+        self.bn = None
 
 
 class MultiScaleTemporalConv(Module):
@@ -153,11 +154,10 @@ class MultiScaleTemporalConv(Module):
     close every branch are one batch norm over the concatenated output
     (``out_bn``); batch norm is per channel, so this is the same function
     with the same parameters, in two wide operations instead of seven narrow
-    ones.  In evaluation mode every batch norm that follows a convolution is
-    folded into it (the convolution runs with
-    :math:`\gamma W / \sigma` and :math:`\gamma (b - \mu) / \sigma + \beta`),
-    computed at every call from the current parameters and statistics, so
-    nothing is stored twice and training can resume at any time.
+    ones.  For inference, :meth:`fuse_` folds every batch norm that follows a
+    convolution into it (:math:`\gamma W / \sigma` and
+    :math:`\gamma (b - \mu) / \sigma + \beta`; the max-pool branch keeps its
+    affine map).
 
     The tensor stays channels-last: :math:`(N, T, V, C)` is viewed as
     :math:`(N, C, T, V)` in ``channels_last`` memory format, which the
@@ -228,6 +228,7 @@ class MultiScaleTemporalConv(Module):
         else:
             self.residual = PointwiseBN(in_channels, out_channels, stride, kaiming=False)
         self.activation = activation
+        self.register_buffer("pool_affine", None)  # [scale, shift], set by fuse_
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -257,43 +258,24 @@ class MultiScaleTemporalConv(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = x.permute(0, 3, 1, 2)  # (N, C, T, V), channels_last in memory
-        fold = not self.training and self.out_bn.track_running_stats
         outs = []
-        c = self.branch_channels
         if self.expand is not None:
-            if fold:
-                y = F.conv2d(x, *fold_batch_norm(self.expand.weight, self.expand.bias,
-                                                 self.expand_bn))
-            else:
-                y = self.expand_bn(self.expand(x))
-            y = y.relu_()
+            y = self.expand(x)
+            y = (y if self.expand_bn is None else self.expand_bn(y)).relu_()
             # one split (its backward is one concatenation) rather than a slice
             # per branch (each slice's backward is a zero-filled full-size gradient)
-            parts = y.split(c, dim=1)
-            for i, conv in enumerate(self.temporal):
-                part = parts[i]
-                if fold:
-                    w, b = fold_batch_norm(conv.weight, conv.bias, self.out_bn, i * c, c)
-                    part = F.conv2d(part, w, b, conv.stride, conv.padding, conv.dilation)
-                else:
-                    part = conv(part)
-                outs.append(part)
+            parts = y.split(self.branch_channels, dim=1)
+            outs = [conv(part) for conv, part in zip(self.temporal, parts)]
             if self.pool is not None:
-                i = len(self.temporal)
-                part = self.pool(parts[i])
-                if fold:
-                    scale, shift = batch_norm_affine(self.out_bn, i * c, c)
+                part = self.pool(parts[len(self.temporal)])
+                if self.pool_affine is not None:  # the pool branch's folded batch norm
+                    scale, shift = self.pool_affine
                     part = torch.addcmul(shift.view(-1, 1, 1), part, scale.view(-1, 1, 1))
                 outs.append(part)
         if self.pointwise_conv is not None:
-            conv = self.pointwise_conv
-            if fold:
-                outs.append(conv(x, *fold_batch_norm(conv.weight, conv.bias, self.out_bn,
-                                                     self.out_channels - c, c)))
-            else:
-                outs.append(conv(x))
+            outs.append(self.pointwise_conv(x))
         out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
-        if not fold:
+        if self.out_bn is not None:
             out = self.out_bn(out)
         if self.residual is not None:
             out = out + self.residual(x)
@@ -301,7 +283,39 @@ class MultiScaleTemporalConv(Module):
             out = out.relu_()  # `out` is a fresh cat/sum
         return out.permute(0, 2, 3, 1)
 
+    @torch.no_grad()
+    def fuse_(self) -> None:
+        """For inference (see :func:`topogcn.nn.fuse`): ``expand_bn`` folded
+        into ``expand``, each branch's slice of ``out_bn`` into the
+        convolution that ends the branch (the max-pool branch keeps it as an
+        affine map, ``pool_affine``)."""
+        bn, c = self.out_bn, self.branch_channels
+        if bn is None or bn.training or not bn.track_running_stats:
+            return
+        if self.expand is not None:
+            _fold_into(self.expand, self.expand_bn)
+            self.expand_bn = None
+        for i, conv in enumerate(self.temporal):
+            _fold_into(conv, bn, i * c, c)
+        if self.pool is not None:
+            scale, shift = batch_norm_affine(bn, len(self.temporal) * c, c)
+            self.register_buffer("pool_affine", torch.stack([scale, shift]))
+        if self.pointwise_conv is not None:
+            _fold_into(self.pointwise_conv, bn, self.out_channels - c, c)
+        self.out_bn = None
+
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
                 f"kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"dilations={list(self.dilations)}, branches={self.num_branches})")
+
+
+def _fold_into(conv: Conv2d, bn: BatchNorm2d, start: int = 0, length: Optional[int] = None) -> None:
+    """Folds channels ``start`` to ``start + length`` of the evaluation-mode
+    ``bn`` into ``conv``'s weight and bias, in place."""
+    weight, bias = fold_batch_norm(conv.weight, conv.bias, bn, start, length)
+    conv.weight.copy_(weight)
+    if conv.bias is None:
+        conv.bias = torch.nn.Parameter(bias, requires_grad=False)
+    else:
+        conv.bias.copy_(bias)

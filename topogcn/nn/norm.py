@@ -13,9 +13,6 @@ class ChannelsLastBatchNorm(BatchNorm2d):
     :math:`(N, C, T, V)` in ``channels_last`` memory format, which
     :class:`torch.nn.BatchNorm2d` handles without a copy.
 
-    In evaluation mode (running statistics) it is one per-channel affine map
-    over the contiguous last dimension.
-
     Args:
         num_features (int): Number of channels :math:`C`.
         weight_init (float, optional): Initial scale :math:`\gamma`.
@@ -37,10 +34,6 @@ class ChannelsLastBatchNorm(BatchNorm2d):
             self.weight.data.fill_(self.weight_init)
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
-        if not self.training and self.track_running_stats:
-            # evaluation: one affine map over the contiguous channels
-            scale, shift = batch_norm_affine(self)
-            return torch.addcmul(shift, x, scale)
         return super().forward(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
 
 

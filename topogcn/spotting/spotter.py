@@ -9,6 +9,7 @@ from torch import Tensor
 
 from topogcn.datasets.windows import BACKGROUND, temporal_iou
 from topogcn.engine.trained_run import Run
+from topogcn.nn import fuse
 from topogcn.transforms import resize_frames
 
 
@@ -173,7 +174,7 @@ class Spotter:
         if precision not in ("32", "bf16"):
             raise ValueError(f"precision must be '32' or 'bf16', got {precision!r}")
         self.weighting, self.precision = weighting, precision
-        self.model = model.eval()
+        self.model = fuse(model)  # the inference copy
         self.classes = list(classes)
         self.length, self.stride = int(length), int(stride)
         self.frames = frames or self.length

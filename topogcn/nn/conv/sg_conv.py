@@ -156,7 +156,9 @@ class SGConv(MessagePassing):
     def forward(self, x: Tensor, edge_index: Optional[Tensor] = None,
                 return_attention_weights: bool = False
                 ) -> Union[Tensor, Tuple[Tensor, Tuple[Tensor, Tensor]]]:
-        r"""Args:
+        r"""Runs the forward pass of the module.
+
+        Args:
             x (torch.Tensor): Joint features :math:`(*, V, C_{in})`.
             edge_index (torch.Tensor, optional): Edges :math:`(2, E)`, or
                 :obj:`None` for the complete graph.
