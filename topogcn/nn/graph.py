@@ -45,3 +45,9 @@ def sparse_adjacency(edge_index: Optional[Tensor], num_nodes: int,
     values = torch.ones(edge_index.size(1), device=device)
     return torch.sparse_coo_tensor(edge_index.flip(0), values, (num_nodes, num_nodes),
                                    check_invariants=False)
+
+
+def node_major(t: Tensor, batched: bool) -> Tensor:
+    """``[B, V, ...]`` as PyG's node-major ``[V, B, ...]`` (``[V, ...]`` for
+    one graph, ``B = 1``)."""
+    return t.transpose(0, 1) if batched else t[0]

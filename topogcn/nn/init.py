@@ -3,15 +3,16 @@ from typing import Union
 
 import torch
 from torch import Tensor
-from torch.nn import Conv2d, init
+from torch.nn import Conv2d
+from torch.nn import init as nn_init
 
 
 def conv_init(conv: Conv2d) -> None:
     """Kaiming-normal weights (fan-out, as the reference code) and zero
     bias."""
-    init.kaiming_normal_(conv.weight, mode="fan_out")
+    nn_init.kaiming_normal_(conv.weight, mode="fan_out")
     if conv.bias is not None:
-        init.zeros_(conv.bias)
+        nn_init.zeros_(conv.bias)
 
 
 def initial_topology(init: Union[str, Tensor], heads: int, num_nodes: int) -> Tensor:

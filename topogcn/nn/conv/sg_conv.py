@@ -9,7 +9,8 @@ from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.utils import softmax
 
 from topogcn.nn.functional.sgc import dense_sgc, edge_counts, project_queries_keys
-from topogcn.nn.graph import check_edge_index, complete_edge_index, sparse_adjacency
+from topogcn.nn.graph import (check_edge_index, complete_edge_index, node_major,
+                               sparse_adjacency)
 from topogcn.nn.init import initial_topology
 from topogcn.utils.tracing import is_tracing
 
@@ -52,9 +53,7 @@ class SGConv(MessagePassing):
     message hook switches the layer to the per-edge path, so that they see
     every message, in the caller's edge order.
 
-    .. note::
-        Not PyG's :class:`torch_geometric.nn.conv.SGConv` (the simplified
-        GCN); import this one as ``from topogcn.nn import SGConv``.
+    Not PyG's :class:`torch_geometric.nn.conv.SGConv` (the simplified GCN).
 
     Args:
         in_channels (int): Size :math:`C_{in}` of each input joint feature.
@@ -105,9 +104,8 @@ class SGConv(MessagePassing):
                  dropout: float = 0.0, bias: bool = True, backend: str = "auto",
                  dense_threshold: float = 0.03, checkpoint: bool = False, **kwargs) -> None:
         aggr = kwargs.setdefault("aggr", "add")
-        if aggr not in ("add", "sum"):
-            raise ValueError(f"SGConv: aggr={aggr!r} is not supported; S-GC sums the "
-                             f"attention-weighted messages (aggr='add')")
+        if aggr not in ("add", "sum"):  # S-GC sums its messages
+            raise ValueError(f"SGConv: aggr={aggr!r} is not supported (only aggr='add')")
         super().__init__(node_dim=0, **kwargs)
         for arg, val in (("in_channels", in_channels), ("out_channels", out_channels),
                          ("num_nodes", num_nodes), ("heads", heads)):
@@ -184,7 +182,7 @@ class SGConv(MessagePassing):
                 edges = complete_edge_index(V, x.device)
             alpha = self._attention(edges, q, k, x, batched)  # [E, (B,) M]
         if per_edge:
-            value = _node_major(torch.einsum("bjc,mcd->bjmd", x, self.weight), batched)
+            value = node_major(torch.einsum("bjc,mcd->bjmd", x, self.weight), batched)
             out = self.propagate(edges, value=value,  # psi_j W^m [V, (B,) M, C_out]
                                  alpha=F.dropout(alpha, self.dropout, self.training), x=None,
                                  query=None, key=None, count=None, size=(V, V))
@@ -207,8 +205,8 @@ class SGConv(MessagePassing):
                    x: Tensor, batched: bool) -> Tensor:
         if q is None:
             return x.new_ones(edge_index.size(1), *x.shape[:batched], self.heads)
-        return self.edge_updater(edge_index, query=_node_major(q, batched),
-                                 key=_node_major(k, batched),
+        return self.edge_updater(edge_index, query=node_major(q, batched),
+                                 key=node_major(k, batched),
                                  size=(self.num_nodes, self.num_nodes))
 
     def edge_update(self, query_i: Tensor, key_j: Tensor, index: Tensor,
@@ -250,9 +248,3 @@ class SGConv(MessagePassing):
         extra = "" if self.attention else ", attention=False"
         return (f"topogcn.nn.{self.__class__.__name__}({self.in_channels}, "
                 f"{self.out_channels}, num_nodes={self.num_nodes}, heads={self.heads}{extra})")
-
-
-def _node_major(t: Tensor, batched: bool) -> Tensor:
-    """``[B, V, ...]`` as PyG's node-major ``[V, B, ...]`` (``[V, ...]`` for
-    one graph)."""
-    return t.transpose(0, 1) if batched else t[0]
