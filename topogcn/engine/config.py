@@ -178,6 +178,13 @@ class DataConfig(_Section):
     center_joint: Optional[Union[int, str]] = None
     #: centre ``each`` person on its own joint, or all on the ``first`` person's
     center_person: Literal[CENTER_PERSONS] = "each"  # type: ignore[valid-type]
+    #: view alignment after centring, as the reference's NTU data: four joints
+    #: (names or indices: spine base, spine, left hip, right hip) whose
+    #: first-frame directions turn each person's clip (spine along z, hips
+    #: along x); none: not aligned. 3-D data only
+    align: Optional[List[Union[int, str]]] = setting(
+        None, check=lambda v: None if len(v) == 4 else
+        f"must be 4 joints (spine base, spine, left hip, right hip), got {list(v)}")
     #: divide by the mean bone length
     normalize_scale: bool = True
     #: training augmentation: random crop-and-resize and rotation

@@ -68,13 +68,19 @@ def input_spec_for(cfg: DataConfig, dataset: SkeletonDataset) -> InputSpec:
             center_joint = skeleton.index(cfg.center_joint)
         except (ValueError, IndexError, KeyError) as e:
             raise ConfigError(f"data.center_joint: {e}") from None
+    align = None
+    if cfg.align is not None:
+        try:
+            align = tuple(skeleton.index(j) for j in cfg.align)
+        except (ValueError, IndexError, KeyError) as e:
+            raise ConfigError(f"data.align: {e}") from None
     try:
         return InputSpec(skeleton=skeleton, channels=tuple(dataset.channels),
                          classes=tuple(dataset.classes), persons=dataset.num_person,
                          frames=cfg.frames, center=cfg.center,
                          normalize_scale=cfg.normalize_scale, stream=cfg.stream,
                          center_joint=center_joint, center_person=cfg.center_person,
-                         test_crop=cfg.test_crop, k=cfg.k)
+                         test_crop=cfg.test_crop, k=cfg.k, align=align)
     except InputSpecError as e:
         raise ConfigError(f"data: {e}") from None
 

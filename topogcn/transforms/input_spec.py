@@ -88,6 +88,12 @@ class InputSpec:
         test_crop (float): Fraction of the clip kept (centred) before
             resampling; the reference tests on 0.95. (default: 1.0)
         k (int): :math:`k` of the ``kmode`` stream. (default: 1)
+        align (tuple of 4 int, optional): View alignment after centring (see
+            :func:`~topogcn.transforms.align_view`): the joints (spine base,
+            spine, left hip, right hip) whose first-frame directions turn
+            every person's clip so that the spine points along z and the
+            hips along x, as the reference's NTU data; 3-D coordinates
+            only. (default: :obj:`None`, not aligned)
     """
 
     skeleton: Skeleton
@@ -102,6 +108,7 @@ class InputSpec:
     center_person: str = "each"
     test_crop: float = 1.0
     k: int = 1
+    align: Optional[Tuple[int, int, int, int]] = None
     version: int = field(default=INPUT_SPEC_VERSION)
 
     def __post_init__(self) -> None:
@@ -146,9 +153,28 @@ class InputSpec:
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
             raise InputSpecError(f"k must be a positive integer (k = 0 would make "
                                  f"(I - A^0) X all zeros), got {self.k!r}")
+        if self.align is not None:
+            set_(self, "align", self._check_align(self.align))
         if self.version != INPUT_SPEC_VERSION:
             raise InputSpecError(f"input spec version {self.version} is not supported by this "
                                  f"topogcn (it reads version {INPUT_SPEC_VERSION})")
+
+    def _check_align(self, joints: Any) -> Tuple[int, int, int, int]:
+        V = self.skeleton.num_nodes
+        if (not isinstance(joints, (list, tuple)) or len(joints) != 4
+                or any(isinstance(j, bool) or not isinstance(j, int) or not 0 <= j < V
+                       for j in joints)):
+            raise InputSpecError(f"align must be 4 joint indices of '{self.skeleton.name}' "
+                                 f"(0..{V - 1}): spine base, spine, left hip, right hip; got "
+                                 f"{joints!r}")
+        base, spine, left, right = joints
+        if base == spine or left == right:
+            raise InputSpecError(f"align: the spine joints ({base}, {spine}) and the hip joints "
+                                 f"({left}, {right}) must be two different joints each")
+        if self.coordinate_dims != 3:
+            raise InputSpecError(f"align turns 3-D coordinates; the channels are "
+                                 f"{list(self.channels)}")
+        return (base, spine, left, right)
 
     # ------------------------------------------------------------ derived
     @property
@@ -258,6 +284,10 @@ class InputSpec:
         centre = ("not centred" if self.center == "none" else
                   f"centred ({self.center}) on {who} "
                   f"'{self.skeleton.joint_names[self.root]}'")
+        if self.align is not None:
+            names = [self.skeleton.joint_names[j] for j in self.align]
+            centre += (f", view-aligned on the first frame ({names[0]}->{names[1]} along z, "
+                       f"{names[3]}->{names[2]} along x)")
         return (f"{self.persons} person(s) x T frames x {self.num_nodes} joints "
                 f"('{self.skeleton.name}') x ({', '.join(self.channels)}); {centre}, "
                 f"scale {'normalised' if self.normalize_scale else 'kept'}, {crop}resampled to "

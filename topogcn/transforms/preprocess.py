@@ -8,7 +8,7 @@ from torch import Tensor
 
 from topogcn.transforms.input_spec import InputSpec
 from topogcn.transforms.transforms import (
-    Compose, center_joint, kmode_stream, motion_stream, normalize_scale, resize_frames,
+    Compose, align_view, center_joint, kmode_stream, motion_stream, normalize_scale, resize_frames,
 )
 
 
@@ -19,7 +19,7 @@ class Preprocess(torch.nn.Module):
     .. math::
         \mathbf{X} \in \mathbb{R}^{M' \times T' \times V \times C}
         \xrightarrow{\text{persons}} \xrightarrow{\text{centre}}
-        \xrightarrow{\text{scale}} \xrightarrow{\text{resample}}
+        \xrightarrow{\text{align}} \xrightarrow{\text{scale}} \xrightarrow{\text{resample}}
         \xrightarrow{\text{stream}}
         \mathbb{R}^{M \times T \times V \times C}
 
@@ -61,6 +61,8 @@ class Preprocess(torch.nn.Module):
         if spec.center != "none":
             x = center_joint(x, spec.root, dims, spec.center == "per_frame",
                              first_person=spec.center_person == "first")
+        if spec.align is not None:
+            x = align_view(x, spec.align)
         if spec.normalize_scale:
             x = normalize_scale(x, self.bones, dims)
         return x

@@ -97,6 +97,55 @@ def center_joint(x: Tensor, center: int, dims: int = 3, per_frame: bool = False,
     return _with_coordinates(x, coords - ref, dims)
 
 
+def _unit(v: Tensor) -> Tuple[Tensor, Tensor]:
+    """``v / |v|`` over the last dimension, and ``|v|`` (0 stays 0)."""
+    n = v.norm(dim=-1, keepdim=True)
+    return v / torch.where(n > 0, n, torch.ones_like(n)), n
+
+
+def _cross(a: Tensor, b: Tensor) -> Tensor:
+    """Cross product over the last dimension, in plain indexing (which
+    ``torch.onnx.export`` captures)."""
+    i, j = [1, 2, 0], [2, 0, 1]
+    return a[..., i] * b[..., j] - a[..., j] * b[..., i]
+
+
+def align_view(x: Tensor, joints: Sequence[int], eps: float = 1e-6) -> Tensor:
+    r"""The reference's view alignment (``align_skeleton`` of the InfoGCN
+    code, applied there to the whole NTU data set): every person's clip
+    turned by one orthogonal transform taken from its *first frame*, so that
+    the spine points along :math:`z` and the hips along :math:`x`.
+
+    With ``joints = (b, s, l, r)`` (spine base, spine, left hip, right hip;
+    NTU: ``SpineBase, SpineMid, HipLeft, HipRight``) and, at frame 0,
+    :math:`u_1 = \widehat{x_s - x_b}`,
+    :math:`u_2 = \widehat{w - (w \cdot u_1) u_1}` with :math:`w = x_l - x_r`,
+    :math:`u_3 = \widehat{u_2 	imes u_1}`, every joint of every frame
+    becomes :math:`R^{-1} x` with :math:`R = [u_2\ u_3\ u_1]` (its
+    determinant is :math:`-1`: the reference's transform mirrors as it
+    turns).  No translation: centre first (the reference aligns centred
+    data).  As the reference, a person whose spine vector is zero in frame 0
+    (absent there) becomes all zeros; where the hips give no direction
+    (:math:`|u_2|` or :math:`|u_3|` below ``eps``; the reference gives NaN
+    and its loader drops the clip) the person is left as it is.
+
+    ``x`` is ``[..., M, T, V, C]`` with at least 3 channels, of which the
+    first 3 (x, y, z) turn and the others are carried unchanged."""
+    base, spine, left, right = (int(j) for j in joints)
+    coords = x[..., :3]
+    first = coords[..., :1, :, :]  # [..., M, 1, V, 3]
+    u1, n1 = _unit(first[..., spine, :] - first[..., base, :])  # [..., M, 1, 3]
+    w = first[..., left, :] - first[..., right, :]
+    u2, n2 = _unit(w - (w * u1).sum(-1, keepdim=True) * u1)
+    u3, n3 = _unit(_cross(u2, u1))
+    rot = torch.stack([u2, u3, u1], dim=-1)  # columns; [..., M, 1, 3, 3]
+    turned = coords @ rot  # rows x^T R = (R^T x)^T, and R^T = R^-1
+    present = (n1 > 0).unsqueeze(-1)
+    defined = ((n2 > eps) & (n3 > eps)).unsqueeze(-1)
+    out = torch.where(defined, turned, coords) * present.to(x.dtype)
+    return _with_coordinates(x, out, 3)
+
+
 def normalize_scale(x: Tensor, bones: Tensor, dims: int = 3, eps: float = 1e-6) -> Tensor:
     """Divide the coordinates of every clip of ``[..., M, T, V, C]`` by its
     mean bone length (over persons, frames and bones longer than ``eps``;
