@@ -105,19 +105,22 @@ def test_trained_checkpoint_exports_and_errors(tiny_checkpoint, tmp_path, capsys
 
 @pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
 def test_official_preprocessing_exports(fmt, tmp_path):
-    """k-mode input, first-person centring on SpineMid, view alignment, 95%
-    centre crop, two persons: the exported graph follows any clip length."""
+    """k-mode input, first-person centring on SpineMid in its first present
+    frame, view alignment, 95% centre crop, two persons: the exported graph
+    follows any clip length and missing frames."""
     if fmt == "onnx":
         pytest.importorskip("onnxruntime")
         pytest.importorskip("onnxscript")
     ckpt = untrained_checkpoint(tmp_path / "m.ckpt", "kmode", persons=2, k=1, test_crop=0.95,
                                 center_person="first", center_joint=1, normalize_scale=False,
-                                align=(0, 1, 12, 16))
+                                align=(0, 1, 12, 16), center="first_present")
     out = str(tmp_path / ("m.pt" if fmt == "torchscript" else "m.onnx"))
     meta = export_model(ckpt, out, fmt)
     assert meta["check"]["max_abs_prob_diff"] <= 1e-4 and 41 not in meta["check"]["clip_lengths"]
     run = Run.load(ckpt)
     x = torch.randn(3, 2, 41, 25, 3)  # 41 frames: 1 frame cropped at each end
+    x[0, 0, :3] = 0  # the first person enters at frame 3
+    x[1, 1, 10:20] = 0  # the second person leaves for a while
     ref = torch.softmax(run.classifier()(x), -1).detach().numpy()
     if fmt == "onnx":
         import onnxruntime as ort

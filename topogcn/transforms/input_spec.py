@@ -14,7 +14,7 @@ from topogcn.skeleton import Skeleton
 INPUT_SPEC_VERSION = 1
 #: channel names that are coordinates (centred, scaled, rotated, differenced)
 COORDINATE_CHANNELS = ("x", "y", "z")
-CENTER_MODES = ("first_frame", "per_frame", "none")
+CENTER_MODES = ("first_frame", "first_present", "per_frame", "none")
 CENTER_PERSONS = ("each", "first")
 STREAMS = ("joint", "bone", "motion", "bone_motion", "kmode")
 
@@ -74,7 +74,10 @@ class InputSpec:
         classes (sequence of str): Class names, index = label.
         persons (int): Persons per clip ``M``.
         frames (int): Frames of the model input ``T``.
-        center (str): ``"first_frame"``, ``"per_frame"`` or ``"none"``.
+        center (str): ``"first_frame"``, ``"first_present"`` (the first
+            frame in which the person is present, and frames in which a
+            person is missing, all zeros, kept at zero: the reference's
+            NTU preprocessing), ``"per_frame"`` or ``"none"``.
         normalize_scale (bool): Divide by the mean bone length.
         stream (str): ``"joint"``, ``"bone"``, ``"motion"``,
             ``"bone_motion"`` or ``"kmode"``, computed after resampling.

@@ -60,7 +60,8 @@ class Preprocess(torch.nn.Module):
         x = spec.fit_persons(x)
         if spec.center != "none":
             x = center_joint(x, spec.root, dims, spec.center == "per_frame",
-                             first_person=spec.center_person == "first")
+                             first_person=spec.center_person == "first",
+                             first_present=spec.center == "first_present")
         if spec.align is not None:
             x = align_view(x, spec.align)
         if spec.normalize_scale:

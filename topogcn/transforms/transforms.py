@@ -79,22 +79,35 @@ def _with_coordinates(x: Tensor, coords: Tensor, dims: int) -> Tensor:
 
 
 def center_joint(x: Tensor, center: int, dims: int = 3, per_frame: bool = False,
-                 first_person: bool = False) -> Tensor:
+                 first_person: bool = False, first_present: bool = False) -> Tensor:
     """Subtract the centre joint's coordinates (of the first frame, or of
     every frame) from every joint of the same person, or with
     ``first_person=True`` of the first person from every present person (as
     the reference's preprocessing); ``x`` is ``[..., M, T, V, C]`` and only
     its first ``dims`` channels move.  A person that is all zeros (absent)
-    stays zero."""
+    stays zero.
+
+    With ``first_present=True`` (the reference's ``seq_translation``) the
+    first frame is the first one in which the person (with
+    ``first_person``: the first person) has a non-zero coordinate, and a
+    frame in which a person is all zeros (missing) stays zero."""
     coords = x[..., :dims]
     ref = coords[..., center:center + 1, :]
-    if not per_frame:
+    seen = (coords != 0).flatten(-2).any(-1)  # [..., M, T]: the person is in the frame
+    if first_present and not per_frame:
+        t0 = seen.to(torch.int64).argmax(-1)  # the first such frame (0 if none)
+        index = t0[..., None, None, None].expand(t0.shape + (1, 1, dims))
+        ref = ref.gather(-3, index)
+    elif not per_frame:
         ref = ref[..., :1, :, :]
     if first_person:
         ref = ref[..., :1, :, :, :]
         present = (coords != 0).flatten(-3).any(-1).to(x.dtype)[..., None, None, None]
         ref = ref * present
-    return _with_coordinates(x, coords - ref, dims)
+    out = coords - ref
+    if first_present:
+        out = out * seen.to(x.dtype)[..., None, None]
+    return _with_coordinates(x, out, dims)
 
 
 def _unit(v: Tensor) -> Tuple[Tensor, Tensor]:
