@@ -47,16 +47,16 @@ def reference(x, frames, dims, center_mode, scale, stream, crop=1.0, first_perso
     w = (src - lo)[None, :, None, None]
     x = x[:, lo] * (1 - w) + x[:, hi] * w
     c = x[..., :dims]
-    if stream in ("bone", "bone_motion", "kmode"):
-        anc = CHAIN_ANCESTOR2 if stream == "kmode" else CHAIN_PARENT
+    if stream in ("bone", "bone_motion", "kmode", "kmode_motion"):
+        anc = CHAIN_ANCESTOR2 if stream.startswith("kmode") else CHAIN_PARENT
         keep = np.array([a == v for v, a in enumerate(anc)])[None, None, :, None]
         c = np.where(keep, c, c - c[:, :, anc])
-    if stream in ("motion", "bone_motion"):
+    if stream in ("motion", "bone_motion", "kmode_motion"):
         c = np.concatenate([c[:, 1:] - c[:, :-1], np.zeros_like(c[:, :1])], 1)
     return np.concatenate([c, x[..., dims:]], -1)
 
 
-@pytest.mark.parametrize("stream", STREAMS + ["kmode"])
+@pytest.mark.parametrize("stream", STREAMS + ["kmode", "kmode_motion"])
 @pytest.mark.parametrize("channels", [("x", "y", "z"), ("x", "y", "confidence")])
 @pytest.mark.parametrize("T", [5, 12, 29])
 def test_matches_numpy_reference(stream, channels, T):
@@ -73,7 +73,7 @@ def test_matches_numpy_reference(stream, channels, T):
 
 
 @pytest.mark.parametrize("T", [7, 40, 41, 64, 80, 97])
-@pytest.mark.parametrize("stream", ["kmode", "motion"])
+@pytest.mark.parametrize("stream", ["kmode", "motion", "kmode_motion"])
 def test_official_options_match_numpy_reference(T, stream):
     """95% centre crop at test, centring on the first person, k-mode."""
     spec = InputSpec(CHAIN, ("x", "y", "z"), ("a", "b"), persons=2, frames=16,

@@ -16,7 +16,7 @@ INPUT_SPEC_VERSION = 1
 COORDINATE_CHANNELS = ("x", "y", "z")
 CENTER_MODES = ("first_frame", "first_present", "per_frame", "none")
 CENTER_PERSONS = ("each", "first")
-STREAMS = ("joint", "bone", "motion", "bone_motion", "kmode")
+STREAMS = ("joint", "bone", "motion", "bone_motion", "kmode", "kmode_motion")
 
 
 class InputSpecError(ValueError):
@@ -80,10 +80,12 @@ class InputSpec:
             NTU preprocessing), ``"per_frame"`` or ``"none"``.
         normalize_scale (bool): Divide by the mean bone length.
         stream (str): ``"joint"``, ``"bone"``, ``"motion"``,
-            ``"bone_motion"`` or ``"kmode"``, computed after resampling.
-            ``bone`` is every joint minus its parent in the tree rooted at
-            the centre joint (which keeps its position), ``kmode`` the
-            reference's :math:`(I - A^k) X`.
+            ``"bone_motion"``, ``"kmode"`` or ``"kmode_motion"``, computed
+            after resampling.  ``bone`` is every joint minus its parent in
+            the tree rooted at the centre joint (which keeps its position),
+            ``kmode`` the reference's :math:`(I - A^k) X`, ``*_motion``
+            the frame differences of that stream (the reference's
+            ``--use_vel`` with any :math:`k`).
         center_joint (int, optional): The joint to centre on and the root of
             the bone / k-mode tree. (default: the skeleton's centre)
         center_person (str): ``"each"`` person on its own centre joint, or

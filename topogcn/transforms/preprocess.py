@@ -78,9 +78,9 @@ class Preprocess(torch.nn.Module):
         stream, dims = self.spec.stream, self.spec.coordinate_dims
         if stream in ("bone", "bone_motion"):
             x = kmode_stream(x, self.parents, dims)
-        if stream == "kmode":
+        if stream in ("kmode", "kmode_motion"):
             x = kmode_stream(x, self.ancestors, dims)
-        if stream in ("motion", "bone_motion"):
+        if stream in ("motion", "bone_motion", "kmode_motion"):
             x = motion_stream(x, dims)
         return x
 
