@@ -86,7 +86,7 @@ def test_typos_get_a_suggestion(tmp_path, capsys):
     ("optim.schedule=foo", "step, cosine"),
     ("trainer.logger=foo", "csv, tensorboard"),
     ("trainer.precision=16", "32-true, bf16-mixed, 16-mixed, 64-true"),
-    ("data.center=middle", "first_frame, per_frame, none"),
+    ("data.center=middle", "first_frame, first_present, per_frame, none"),
     ("data.mirror=maybe", "true, false or auto; got 'maybe'"),
 ])
 def test_choices_are_checked_when_the_config_is_loaded(override, choices, capsys):

@@ -22,7 +22,10 @@ def test_paper_configs_item_by_item(name):
     assert d.frames == 64 and d.crop_scale == (0.5, 1.0) and d.crop_min_frames == 64
     assert d.test_crop == 0.95 and d.rotation == 0.3 and d.drop_last
     assert d.stream == "kmode" and d.k == 1
-    assert d.center == "first_frame" and d.center_person == "first"
+    assert d.center == "first_present" and d.center_person == "first"
+    assert d.align == (["SpineBase", "SpineMid", "HipLeft", "HipRight"]
+                       if name == "paper-smg" else None)
+    assert d.third_channel == ("coordinate" if name == "paper-imigue" else "carried")
     assert not d.normalize_scale and d.num_workers > 0
     assert d.center_joint == ("SpineMid" if name != "paper-imigue" else None)
     # the one addition: synthetic-paper clips (the official recipe diverges there)
@@ -34,6 +37,7 @@ def test_config_command_prints_the_resolved_recipe(capsys):
     out = capsys.readouterr().out
     assert "effective learning rate 0.1 at batch 32" in out and "noise ratio 0.5" in out
     assert "accelerator: auto" in out and "stream: kmode" in out
+    assert "center: first_present" in out and "- HipRight" in out
     assert main(["config", "synthetic", "--set", "data.batch_size=64"]) == 0
     assert "effective learning rate 0.008 at batch 64" in capsys.readouterr().out
     assert main(["config", "synthetic", "--set", "data.nope=1"]) == 2

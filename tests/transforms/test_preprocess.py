@@ -135,3 +135,34 @@ def test_rotation_leaves_confidence_alone():
     x = torch.randn(1, 6, 4, 3)
     out = RandomRotation(0.5, dims=2, seed=0)(x)
     assert torch.equal(out[..., 2], x[..., 2]) and not torch.equal(out[..., :2], x[..., :2])
+
+
+@pytest.mark.parametrize("stream", ["kmode", "kmode_motion", "bone_motion"])
+def test_third_channel_as_a_coordinate_is_treated_as_z(stream):
+    """The official code's treatment of (x, y, confidence): every step acts on
+    the confidence as on z."""
+    kw = dict(persons=2, frames=12, center="first_frame", normalize_scale=False, stream=stream,
+              k=2)
+    spec = InputSpec(CHAIN, ("x", "y", "confidence"), ("a", "b"), third_channel="coordinate",
+                     **kw)
+    x = torch.randn(2, 17, 4, 3, generator=torch.Generator().manual_seed(0))
+    ref = reference(x.numpy(), 12, 3, "first_frame", False, stream)
+    np.testing.assert_allclose(Preprocess(spec)(x).numpy(), ref, atol=1e-5)
+    as_z = InputSpec(CHAIN, ("x", "y", "z"), ("a", "b"), **kw)
+    torch.testing.assert_close(Preprocess(spec)(x), Preprocess(as_z)(x))
+    carried = InputSpec(CHAIN, ("x", "y", "confidence"), ("a", "b"), **kw)
+    assert not torch.allclose(Preprocess(carried)(x), Preprocess(spec)(x))
+    assert "('confidence' as a third coordinate)" in spec.describe()
+
+
+def test_third_channel_coordinate_rotates_in_3d_and_is_checked():
+    from topogcn.engine.data import augmentations
+    cfg = load_config("paper", ["data.third_channel=coordinate"])
+    spec = InputSpec(CHAIN, ("x", "y", "confidence"), ("a",), third_channel="coordinate")
+    spatial = augmentations(cfg.data, spec)[1]
+    assert [(type(t), t.dims) for t in spatial] == [(RandomRotation, 3)]
+    for channels in (("x", "y", "z"), ("x", "y")):
+        with pytest.raises(ValueError, match="third_channel='coordinate' treats a third"):
+            InputSpec(CHAIN, channels, ("a",), third_channel="coordinate")
+    assert load_config("paper-imigue").data.third_channel == "coordinate"
+    assert load_config("paper-smg").data.third_channel == "carried"

@@ -25,7 +25,9 @@ from typing import Any, Callable, ClassVar, Dict, List, Literal, Mapping, Option
 import yaml
 
 from topogcn.io.limits import MAX_FRAMES
-from topogcn.transforms.input_spec import CENTER_MODES, CENTER_PERSONS, STREAMS
+from topogcn.transforms.input_spec import (
+    CENTER_MODES, CENTER_PERSONS, STREAMS, THIRD_CHANNEL_MODES,
+)
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))),
                           "configs")
@@ -185,6 +187,10 @@ class DataConfig(_Section):
     align: Optional[List[Union[int, str]]] = setting(
         None, check=lambda v: None if len(v) == 4 else
         f"must be 4 joints (spine base, spine, left hip, right hip), got {list(v)}")
+    #: 2-D data with a third channel (x, y, confidence): carry it unchanged, or
+    #: treat it as a pseudo-depth ``coordinate`` (centred, rotated in 3-D,
+    #: differenced), as the reference's code treats any third channel
+    third_channel: Literal[THIRD_CHANNEL_MODES] = "carried"  # type: ignore[valid-type]
     #: divide by the mean bone length
     normalize_scale: bool = True
     #: training augmentation: random crop-and-resize and rotation

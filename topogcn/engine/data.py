@@ -80,7 +80,8 @@ def input_spec_for(cfg: DataConfig, dataset: SkeletonDataset) -> InputSpec:
                          frames=cfg.frames, center=cfg.center,
                          normalize_scale=cfg.normalize_scale, stream=cfg.stream,
                          center_joint=center_joint, center_person=cfg.center_person,
-                         test_crop=cfg.test_crop, k=cfg.k, align=align)
+                         test_crop=cfg.test_crop, k=cfg.k, align=align,
+                         third_channel=cfg.third_channel)
     except InputSpecError as e:
         raise ConfigError(f"data: {e}") from None
 

@@ -16,6 +16,8 @@ INPUT_SPEC_VERSION = 1
 COORDINATE_CHANNELS = ("x", "y", "z")
 CENTER_MODES = ("first_frame", "first_present", "per_frame", "none")
 CENTER_PERSONS = ("each", "first")
+#: what becomes of a third channel that is not z (e.g. OpenPose's confidence)
+THIRD_CHANNEL_MODES = ("carried", "coordinate")
 STREAMS = ("joint", "bone", "motion", "bone_motion", "kmode", "kmode_motion")
 
 
@@ -99,6 +101,11 @@ class InputSpec:
             every person's clip so that the spine points along z and the
             hips along x, as the reference's NTU data; 3-D coordinates
             only. (default: :obj:`None`, not aligned)
+        third_channel (str): With 2-D coordinates and a third channel (e.g.
+            ``x, y, confidence``): ``"carried"`` unchanged beside the
+            coordinates, or treated as a ``"coordinate"`` (a pseudo-depth:
+            centred, rotated in 3-D, differenced, as the reference's code
+            treats every third channel). (default: ``"carried"``)
     """
 
     skeleton: Skeleton
@@ -114,6 +121,7 @@ class InputSpec:
     test_crop: float = 1.0
     k: int = 1
     align: Optional[Tuple[int, int, int, int]] = None
+    third_channel: str = "carried"
     version: int = field(default=INPUT_SPEC_VERSION)
 
     def __post_init__(self) -> None:
@@ -158,6 +166,14 @@ class InputSpec:
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
             raise InputSpecError(f"k must be a positive integer (k = 0 would make "
                                  f"(I - A^0) X all zeros), got {self.k!r}")
+        if self.third_channel not in THIRD_CHANNEL_MODES:
+            raise InputSpecError(f"third_channel must be one of {', '.join(THIRD_CHANNEL_MODES)}"
+                                 f", got {self.third_channel!r}")
+        if self.third_channel == "coordinate" and not (
+                self.num_channels >= 3 and self.channels[2] not in COORDINATE_CHANNELS):
+            raise InputSpecError(f"third_channel='coordinate' treats a third channel that is "
+                                 f"not z as one more coordinate; the channels are "
+                                 f"{list(self.channels)}")
         if self.align is not None:
             set_(self, "align", self._check_align(self.align))
         if self.version != INPUT_SPEC_VERSION:
@@ -176,7 +192,7 @@ class InputSpec:
         if base == spine or left == right:
             raise InputSpecError(f"align: the spine joints ({base}, {spine}) and the hip joints "
                                  f"({left}, {right}) must be two different joints each")
-        if self.coordinate_dims != 3:
+        if "z" not in self.channels:
             raise InputSpecError(f"align turns 3-D coordinates; the channels are "
                                  f"{list(self.channels)}")
         return (base, spine, left, right)
@@ -190,7 +206,10 @@ class InputSpec:
 
     @property
     def coordinate_dims(self) -> int:
-        """How many leading channels are coordinates (2 or 3)."""
+        """How many leading channels are coordinates (2 or 3; 3 when the
+        third channel is treated as a coordinate)."""
+        if self.third_channel == "coordinate":
+            return 3
         return sum(1 for c in self.channels if c in COORDINATE_CHANNELS)
 
     @property
@@ -293,7 +312,9 @@ class InputSpec:
             names = [self.skeleton.joint_names[j] for j in self.align]
             centre += (f", view-aligned on the first frame ({names[0]}->{names[1]} along z, "
                        f"{names[3]}->{names[2]} along x)")
+        third = (f" ('{self.channels[2]}' as a third coordinate)"
+                 if self.third_channel == "coordinate" else "")
         return (f"{self.persons} person(s) x T frames x {self.num_nodes} joints "
-                f"('{self.skeleton.name}') x ({', '.join(self.channels)}); {centre}, "
+                f"('{self.skeleton.name}') x ({', '.join(self.channels)}){third}; {centre}, "
                 f"scale {'normalised' if self.normalize_scale else 'kept'}, {crop}resampled to "
                 f"{self.frames} frames, {stream} stream")
