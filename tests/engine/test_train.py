@@ -34,6 +34,11 @@ def test_run_folder_contents(finished_run):
     assert cm.shape == (3, 3) and cm.sum() == saved["num_test"] == 6
     assert abs(np.trace(cm) / cm.sum() - saved["top1"]) < 1e-6
     assert set(saved["per_class_accuracy"]) == set(saved["classes"])
+    support = cm.sum(1)
+    expect = [cm[k, k] / support[k] if support[k] else None for k in range(3)]
+    assert list(saved["per_class_accuracy"].values()) == pytest.approx(expect)
+    assert saved["mean_class_accuracy"] == pytest.approx(
+        np.mean([a for a in expect if a is not None]))
     assert saved["epoch"] == 2 and saved["wall_time_s"] > 0
     scores = np.load(os.path.join(out, "scores.npz"))
     assert scores["scores"].shape == (6, 3)
@@ -243,3 +248,10 @@ def test_diverged_latent_stops_the_run_where_the_reference_turns_nan(tiny_cfg):
         module._check_latent(torch.tensor([[1.0, 400.0]]))
     model.noise_ratio = 0.0  # no noise: nothing to overflow
     module._check_latent(torch.tensor([[1.0, 400.0]]))
+
+
+def test_class_accuracies_skip_classes_without_test_clips():
+    from topogcn.engine.training import class_accuracies
+    per_class, mean = class_accuracies([[3, 1, 0], [0, 0, 0], [2, 0, 2]])
+    assert per_class == [0.75, None, 0.5] and mean == pytest.approx(0.625)
+    assert class_accuracies([[0, 0], [0, 0]]) == ([None, None], None)

@@ -96,8 +96,9 @@ class ClassificationTask(L.LightningModule):
     GE-CN, its baseline) with the latent MMD loss on ``encode(x).z``, any
     other (ST-GCN, a plugin's classifier) with the label-smoothed
     cross-entropy on its logits; the optimiser and schedule of the recipe,
-    and torchmetrics top-1/top-5, per-class accuracy and the confusion
-    matrix.  The test scores (softmax) are kept in
+    and torchmetrics top-1/top-5 and the confusion matrix (from which
+    :func:`~topogcn.engine.training.class_accuracies` takes per-class and
+    mean class accuracy).  The test scores (softmax) are kept in
     :attr:`test_scores` for ensembles and analysis.
 
     Args:
@@ -130,7 +131,6 @@ class ClassificationTask(L.LightningModule):
         self.train_metrics = _metrics(n, "train/")
         self.val_metrics = _metrics(n, "val/", sync=False)
         self.test_metrics = _metrics(n, "test/", sync=False)
-        self.test_per_class = MulticlassAccuracy(n, average=None, sync_on_compute=False)
         self.test_confusion = MulticlassConfusionMatrix(n, sync_on_compute=False)
         self.test_scores: List[Tensor] = []
         self.test_labels: List[Tensor] = []
@@ -238,16 +238,14 @@ class ClassificationTask(L.LightningModule):
 
     def test_step(self, batch, batch_idx: int) -> None:
         _, logits, y = self._step(batch, self.test_metrics, "test")
-        self.test_per_class.update(logits, y)
         self.test_confusion.update(logits, y)
         self.test_scores.append(torch.softmax(logits.detach().float(), dim=1).cpu())
         self.test_labels.append(y.detach().cpu())
 
     def test_results(self) -> Dict[str, Any]:
-        """Per-class accuracy and confusion matrix of the last test run (every
-        process evaluates the whole test set, so every process has them)."""
-        return {"per_class_accuracy": self.test_per_class.compute().tolist(),
-                "confusion_matrix": self.test_confusion.compute().tolist()}
+        """The confusion matrix of the last test run (every process evaluates
+        the whole test set, so every process has it)."""
+        return {"confusion_matrix": self.test_confusion.compute().tolist()}
 
     def configure_optimizers(self):
         o = self.optim_cfg

@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import lightning as L
 import numpy as np
@@ -365,13 +365,28 @@ def plural(n: int, word: str, words: Optional[str] = None) -> str:
     return f"{n} {word if n == 1 else words or word + 's'}"
 
 
+def class_accuracies(confusion: Sequence[Sequence[int]]) -> Tuple[List[Optional[float]],
+                                                                  Optional[float]]:
+    """Per-class accuracy (``None`` for a class without test clips) and
+    their mean over the classes that have clips (the mean class, or
+    balanced, accuracy of long-tailed benchmarks) from a confusion matrix
+    (rows: true class)."""
+    cm = np.asarray(confusion, dtype=np.int64)
+    support = cm.sum(axis=1)
+    per_class = [float(cm[k, k] / support[k]) if support[k] else None for k in range(len(cm))]
+    seen = [a for a in per_class if a is not None]
+    return per_class, (float(np.mean(seen)) if seen else None)
+
+
 def collect_metrics(trainer: L.Trainer, module: ClassificationTask,
                      classes: Sequence[str]) -> Dict[str, Any]:
     m = trainer.callback_metrics
-    res = module.test_results()
+    confusion = module.test_results()["confusion_matrix"]
+    per_class, mean_class = class_accuracies(confusion)
     return {"top1": float(m["test/top1"]), "top5": float(m["test/top5"]),
-            "per_class_accuracy": dict(zip(classes, res["per_class_accuracy"])),
-            "confusion_matrix": res["confusion_matrix"], "classes": list(classes)}
+            "mean_class_accuracy": mean_class,
+            "per_class_accuracy": dict(zip(classes, per_class)),
+            "confusion_matrix": confusion, "classes": list(classes)}
 
 
 def write_results(trainer: L.Trainer, module: ClassificationTask, out: str,
