@@ -200,6 +200,13 @@ class SyntheticMicroGestures(SkeletonDataset):
         idle (float): Idle-motion amplitude. (default: 0.02)
         noise (float): Sensor-noise standard deviation. (default: 0.004)
         gesture_frames (int): Mean gesture length in frames. (default: 30)
+        imbalance (float): A long tail, as in SMG and iMiGUE: class
+            :math:`c` of :math:`K` has
+            :math:`\max(1, \mathrm{round}(g \cdot r^{-c/(K-1)}))`
+            instances per subject, :math:`g` = ``gestures_per_class``,
+            :math:`r` = ``imbalance`` (the ratio of the most to the least
+            frequent class before rounding), in every split. (default: 1,
+            balanced)
     """
 
     side_specific_classes = True
@@ -210,8 +217,11 @@ class SyntheticMicroGestures(SkeletonDataset):
                  recordings_per_subject: int = 2, frames: Optional[int] = 32,
                  transform=None, val_subjects: Union[None, int, Sequence[int]] = None,
                  amplitude: float = 0.10, idle: float = 0.02, noise: float = 0.004,
-                 gesture_frames: int = 30) -> None:
+                 gesture_frames: int = 30, imbalance: float = 1.0) -> None:
         super().__init__(split, frames, transform)
+        if isinstance(imbalance, bool) or not isinstance(imbalance, (int, float)) \
+                or not 1 <= imbalance <= 1000:
+            raise ValueError(f"imbalance must be a ratio between 1 and 1000, got {imbalance!r}")
         if not 0 < test_subjects < num_subjects:
             raise ValueError(f"test_subjects must be between 1 and num_subjects-1, got "
                              f"{test_subjects} of {num_subjects}")
@@ -233,11 +243,13 @@ class SyntheticMicroGestures(SkeletonDataset):
         else:
             val = carve_validation(train_subjects, val_subjects)
             subjects = [s for s in train_subjects if (s in val) == (split == "val")]
+        tail = float(imbalance) ** (-np.arange(num_classes) / (num_classes - 1))
+        per_class = np.maximum(1, np.round(gestures_per_class * tail)).astype(int)
         recs: List[RawRecording] = []
         for s in subjects:
             rng = np.random.default_rng([seed, 1, s])
             pose, tempo = gen.subject_body(rng)
-            labels = np.repeat(np.arange(num_classes), gestures_per_class)
+            labels = np.repeat(np.arange(num_classes), per_class)
             rng.shuffle(labels)
             for r, part in enumerate(np.array_split(labels, recordings_per_subject)):
                 data, segs = gen.recording(rng, pose, tempo, part.tolist())

@@ -193,6 +193,11 @@ class DataConfig(_Section):
     third_channel: Literal[THIRD_CHANNEL_MODES] = "carried"  # type: ignore[valid-type]
     #: divide by the mean bone length
     normalize_scale: bool = True
+    #: the order of training clips: a ``uniform`` shuffle, or draws with
+    #: replacement at rates :math:`n_c^{-1}` (``inverse``: class-balanced) or
+    #: :math:`n_c^{-1/2}` (``sqrt``) of the clip's class frequency, for
+    #: long-tailed data
+    class_sampling: Literal["uniform", "inverse", "sqrt"] = "uniform"
     #: training augmentation: random crop-and-resize and rotation
     augment: bool = True
     crop_scale: Tuple[float, float] = setting(
@@ -246,6 +251,10 @@ class LossConfig(_Section):
     mmd_weight: float = setting(0.1, min=0)
     z_mean_weight: float = setting(1e-4, min=0)
     prior_gain: float = setting(3.0, min=0)
+    #: cross-entropy weights from the training classes' frequencies
+    #: :math:`n_c`: ``none``, ``inverse`` (:math:`n_c^{-1}`) or ``sqrt``
+    #: (:math:`n_c^{-1/2}`), scaled to a mean of 1 over the training clips
+    class_weights: Literal["none", "inverse", "sqrt"] = "none"
 
 
 @dataclass

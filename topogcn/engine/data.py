@@ -196,15 +196,32 @@ def epoch_seed(seed: int, epoch: int, item: Optional[int] = None) -> int:
     return value % (MAX_SEED + 1)
 
 
+def class_balance_weights(labels: torch.Tensor, num_classes: int, mode: str) -> torch.Tensor:
+    r"""Per-class weights from the class frequencies :math:`n_c` of
+    ``labels``: :math:`n_c^{-1}` (``"inverse"``) or :math:`n_c^{-1/2}`
+    (``"sqrt"``, the square-root re-weighting of long-tailed recognition),
+    scaled so that the mean weight over the clips is 1 (a class without
+    clips counts as one clip); ``"none"``: all ones."""
+    if mode == "none":
+        return torch.ones(num_classes)
+    counts = torch.bincount(labels.long(), minlength=num_classes).double().clamp(min=1)
+    weights = counts.pow({"inverse": -1.0, "sqrt": -0.5}[mode])
+    return (weights * len(labels) / (weights[labels.long()].sum())).float()
+
+
 class EpochShuffleSampler(Sampler):
     """A random order drawn from ``(seed, epoch)`` only (Lightning calls
     :meth:`set_epoch`), sharded over ``world_size`` processes (padded to equal
     shares).  It yields ``epoch * N + index`` so that :class:`EpochSeededItems`
-    knows the epoch of every item, in any worker process."""
+    knows the epoch of every item, in any worker process.  With ``weights``
+    (one per item) an epoch is ``N`` draws with replacement in proportion to
+    them (class-balanced sampling) instead of a permutation."""
 
-    def __init__(self, num_samples: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(self, num_samples: int, seed: int, rank: int = 0, world_size: int = 1,
+                 weights: Optional[torch.Tensor] = None) -> None:
         self.num_samples, self.seed, self.epoch = num_samples, seed, 0
         self.rank, self.world_size = rank, world_size
+        self.weights = None if weights is None else weights.double()
         self.generator = torch.Generator()  # also the DataLoader's: no global draw
 
     def set_epoch(self, epoch: int) -> None:
@@ -213,7 +230,11 @@ class EpochShuffleSampler(Sampler):
 
     def __iter__(self):
         g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
-        order = torch.randperm(self.num_samples, generator=g).tolist()
+        if self.weights is None:
+            order = torch.randperm(self.num_samples, generator=g).tolist()
+        else:
+            order = torch.multinomial(self.weights, self.num_samples, replacement=True,
+                                      generator=g).tolist()
         per_rank = -(-self.num_samples // self.world_size)
         order = (order * self.world_size)[:per_rank * self.world_size]
         offset = self.epoch * self.num_samples
@@ -282,7 +303,12 @@ class SkeletonDataModule(L.LightningDataModule):
         if shuffle:
             trainer = getattr(self, "trainer", None)
             rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
-            sampler = EpochShuffleSampler(len(ds), self.seed, rank, world)
+            weights = None
+            if self.cfg.class_sampling != "uniform":
+                labels = ds.labels
+                weights = class_balance_weights(labels, ds.num_classes,
+                                                self.cfg.class_sampling)[labels.long()]
+            sampler = EpochShuffleSampler(len(ds), self.seed, rank, world, weights)
             generator = sampler.generator
             ds = EpochSeededItems(ds, self.seed)
         return DataLoader(ds, batch_size=batch_size, sampler=sampler, generator=generator,

@@ -108,10 +108,13 @@ class ClassificationTask(L.LightningModule):
         epochs (int): Number of epochs (for the cosine schedule).
         batch_size (int): Batch size (for the linear learning-rate scaling).
         class_names (list of str, optional): For the metrics file.
+        class_weight (Tensor, optional): Weights of the classes in the
+            training cross-entropy (``loss.class_weights``).
     """
 
     def __init__(self, model: torch.nn.Module, loss: LossConfig, optim: OptimConfig,
-                 epochs: int, batch_size: int, class_names: Optional[List[str]] = None) -> None:
+                 epochs: int, batch_size: int, class_names: Optional[List[str]] = None,
+                 class_weight: Optional[Tensor] = None) -> None:
         super().__init__()
         self.model = model
         self._set_inference_model(None)
@@ -119,8 +122,9 @@ class ClassificationTask(L.LightningModule):
         self.label_smoothing = loss.label_smoothing
         self.loss_fn = LatentMMDLoss.from_model(
             model, label_smoothing=loss.label_smoothing, mmd_weight=loss.mmd_weight,
-            z_mean_weight=loss.z_mean_weight, prior_gain=loss.prior_gain) \
-            if self.latent else None
+            z_mean_weight=loss.z_mean_weight, prior_gain=loss.prior_gain,
+            class_weight=class_weight) if self.latent else None
+        self.register_buffer("class_weight", class_weight, persistent=False)
         self.optim_cfg, self.epochs, self.batch_size = optim, epochs, batch_size
         self.class_names = class_names
         n = model.num_classes
@@ -155,7 +159,8 @@ class ClassificationTask(L.LightningModule):
             terms = self.loss_fn(logits, out.z, y)
         else:  # a plain classifier: the cross-entropy alone
             logits = model(x)
-            ce = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+            ce = F.cross_entropy(logits, y, weight=self.class_weight,
+                                 label_smoothing=self.label_smoothing)
             zero = ce.new_zeros(())
             terms = LossTerms(ce, ce, zero, zero)
         metrics.update(logits, y)

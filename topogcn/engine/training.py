@@ -26,7 +26,7 @@ from topogcn.engine.config import (
     Config, ConfigError, config_differences, load_config,
 )
 from topogcn.engine.epoch_log import LOG_NAME, EpochLog
-from topogcn.engine.data import SkeletonDataModule, epoch_seed
+from topogcn.engine.data import SkeletonDataModule, class_balance_weights, epoch_seed
 from topogcn.engine.task import ClassificationTask
 from topogcn.engine.trained_run import CKPT_KEY, build_model, run_payload
 from topogcn.transforms import Preprocess
@@ -303,8 +303,12 @@ def _train(cfg: Config, out: str, resume: bool, extra: List[Callback]) -> RunRes
     model = build_model(cfg, spec)
     if cfg.trainer.compile:
         model.compile()  # in place: the state dict keeps its keys
+    class_weight = None
+    if cfg.loss.class_weights != "none":
+        class_weight = class_balance_weights(dm.train_set.labels, spec.num_classes,
+                                             cfg.loss.class_weights)
     module = ClassificationTask(model, cfg.loss, optim, epochs,
-                                cfg.data.batch_size, spec.classes)
+                                cfg.data.batch_size, spec.classes, class_weight)
     atomic_write_text(os.path.join(out, "config.yaml"), cfg.dump())
     folder = os.path.join(out, "checkpoints")
     # best: the best validation epoch (every epoch without validation)

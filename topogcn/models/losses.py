@@ -1,7 +1,7 @@
 """The latent-space ("MMD") loss of InfoGCN, which GE-CN trains with."""
 from __future__ import annotations
 
-from typing import Dict, NamedTuple
+from typing import Dict, NamedTuple, Optional
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +51,10 @@ class LatentMMDLoss(Module):
         prior_gain (float, optional): Gain of the orthogonal priors.
             (default: :obj:`3.0`)
         prior_seed (int, optional): Seed of the priors. (default: :obj:`0`)
+        class_weight (Tensor, optional): Weights :math:`[K]` of the
+            cross-entropy's classes (long-tailed data; see
+            :func:`~topogcn.engine.data.class_balance_weights`); not saved
+            in the ``state_dict``. (default: :obj:`None`, unweighted)
 
     Shapes:
         - **input:** logits :math:`(B, K)`, latents :math:`(B, D)`, labels
@@ -60,7 +64,8 @@ class LatentMMDLoss(Module):
 
     def __init__(self, num_classes: int, latent_dim: int, label_smoothing: float = 0.1,
                  mmd_weight: float = 0.1, z_mean_weight: float = 1e-4,
-                 prior_gain: float = 3.0, prior_seed: int = 0) -> None:
+                 prior_gain: float = 3.0, prior_seed: int = 0,
+                 class_weight: Optional[Tensor] = None) -> None:
         super().__init__()
         self.num_classes, self.latent_dim = num_classes, latent_dim
         self.label_smoothing = label_smoothing
@@ -69,6 +74,10 @@ class LatentMMDLoss(Module):
         torch.nn.init.orthogonal_(prior, gain=prior_gain,
                                   generator=torch.Generator().manual_seed(prior_seed))
         self.register_buffer("prior", prior)
+        if class_weight is not None and class_weight.shape != (num_classes,):
+            raise ValueError(f"LatentMMDLoss: class_weight must have shape [{num_classes}], got "
+                             f"{list(class_weight.shape)}")
+        self.register_buffer("class_weight", class_weight, persistent=False)
 
     def forward(self, logits: Tensor, z: Tensor, y: Tensor) -> LossTerms:
         if logits.dim() != 2 or logits.size(1) != self.num_classes:
@@ -77,7 +86,8 @@ class LatentMMDLoss(Module):
         if z.dim() != 2 or z.size(1) != self.latent_dim or z.size(0) != logits.size(0):
             raise ValueError(f"LatentMMDLoss: expected z [{logits.size(0)}, {self.latent_dim}], "
                              f"got {list(z.shape)}")
-        cls = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+        weight = None if self.class_weight is None else self.class_weight.to(logits.dtype)
+        cls = F.cross_entropy(logits, y, weight=weight, label_smoothing=self.label_smoothing)
         onehot = F.one_hot(y, self.num_classes).to(z.dtype)  # [B, K]
         count = onehot.sum(0)  # [K]
         present = count > 0
