@@ -13,14 +13,20 @@ chance level, the epochs the budget gave and the training time:
   OpenPose output, 54 joints) and on ``coco17``;
 * with ``--spotting``: the spotting recipe (``--config synthetic-spotting``)
   on both generators' recordings, then ``topogcn spot`` (F1 at temporal IoU
-  0.5 and 0.3).
+  0.5 and 0.3);
+* with ``--longtail``: the long-tailed synthetic variant (10 to 1 clips per
+  class and subject, in every split) on ntu25 and coco17, with the default
+  recipe as it is and with each long-tail option (square-root or inverse
+  class weights in the loss, class-balanced sampling): top-1, mean class
+  accuracy and the accuracy of the three rarest classes.
 
 Epochs are counted from 1; "stopped by" says whether the run ended with its
 plan, by early stopping or by the time limit (then not the recipe's result).
 
-Usage: ``python benchmarks/bench_defaults.py [--only NAME ...] [--spotting]``;
-writes ``benchmarks/results/bench_defaults.{json,md,csv}`` (and
-``bench_defaults_spotting.*``).
+Usage: ``python benchmarks/bench_defaults.py [--only NAME ...] [--spotting]
+[--longtail] [--skip-classification]``; writes
+``benchmarks/results/bench_defaults.{json,md,csv}`` (and
+``bench_defaults_spotting.*``, ``bench_defaults_longtail.*``).
 """
 from __future__ import annotations
 
@@ -40,6 +46,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import results_io  # noqa: E402
 
 from topogcn.engine.config import load_config  # noqa: E402
+from topogcn.engine.data import build_dataset  # noqa: E402
 from topogcn.engine.training import train  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
@@ -51,6 +58,21 @@ DATASETS = {
     "synthetic/openpose137_upper": ["data.skeleton=openpose137_upper"],
     "synthetic/coco17": ["data.skeleton=coco17"],
 }
+#: 10, 8, 6, 5, 4, 3, 2, 2, 1, 1 clips of the 10 classes per subject
+LONGTAIL_DATA = ["data.options={imbalance: 10, gestures_per_class: 10}"]
+LONGTAIL = {
+    # name: overrides (the data, then the long-tail option of the recipe)
+    "ntu25": LONGTAIL_DATA,
+    "ntu25, sqrt weights": LONGTAIL_DATA + ["loss.class_weights=sqrt"],
+    "ntu25, inverse weights": LONGTAIL_DATA + ["loss.class_weights=inverse"],
+    "ntu25, balanced sampling": LONGTAIL_DATA + ["data.class_sampling=inverse"],
+    "coco17": LONGTAIL_DATA + ["data.skeleton=coco17"],
+    "coco17, sqrt weights": LONGTAIL_DATA + ["data.skeleton=coco17", "loss.class_weights=sqrt"],
+    "coco17, inverse weights": LONGTAIL_DATA + ["data.skeleton=coco17",
+                                                "loss.class_weights=inverse"],
+    "coco17, balanced sampling": LONGTAIL_DATA + ["data.skeleton=coco17",
+                                                  "data.class_sampling=inverse"],
+}
 SPOTTING = {
     "synthetic": [],
     "synthetic-hands": ["data.name=synthetic-hands"],
@@ -60,9 +82,16 @@ SPOTTING = {
 def classify(name: str, overrides, workdir: str) -> dict:
     cfg = load_config("synthetic", overrides + ["trainer.progress_bar=false"])
     start = time.time()
-    m = train(cfg, os.path.join(workdir, name.replace("/", "-"))).metrics
+    m = train(cfg, os.path.join(workdir, name.replace("/", "-").replace(", ", "-")
+                                .replace(" ", "-"))).metrics
     base = m["baselines"]
-    return {"dataset": name, "top1": m["top1"], "linear": base["linear"],
+    counts = torch.bincount(build_dataset(cfg.data, "train").labels,
+                            minlength=len(m["classes"]))
+    rarest = counts.argsort(stable=True)[:3].tolist()
+    per_class = list(m["per_class_accuracy"].values())
+    return {"dataset": name, "top1": m["top1"], "mean_class": m["mean_class_accuracy"],
+            "rarest3": sum(per_class[c] for c in rarest) / 3,
+            "train_counts": counts.tolist(), "linear": base["linear"],
             "chance": base["chance"], "margin": m["top1"] - base["linear"],
             "epochs": m["epoch"], "best_epoch": m["budget"]["best_epoch"],
             "stopped_by": m["budget"]["stopped_by"], "num_train": m["num_train"],
@@ -107,8 +136,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="*", help="dataset names to run (default: all)")
     p.add_argument("--spotting", action="store_true", help="also the spotting recipe")
+    p.add_argument("--longtail", action="store_true",
+                   help="also the long-tailed variant with each long-tail option")
     p.add_argument("--skip-classification", action="store_true",
-                   help="only the spotting recipe (with --spotting)")
+                   help="not the balanced classification table (with --spotting or --longtail)")
     p.add_argument("--workdir", help="keep the run folders here (default: a temporary folder); "
                    "spotting runs already finished there are spotted again, not retrained")
     args = p.parse_args()
@@ -125,6 +156,18 @@ def main() -> None:
                 ("data", lambda r: r["dataset"]), ("GE-CN top-1", lambda r: _pc(r["top1"])),
                 ("linear", lambda r: _pc(r["linear"])), ("chance", lambda r: _pc(r["chance"])),
                 ("margin", lambda r: f"{100 * r['margin']:+.1f}"),
+                ("epochs (best)", lambda r: f"{r['epochs']} ({r['best_epoch'] or '-'})"),
+                ("stopped by", lambda r: r["stopped_by"].replace("_", " ")),
+                ("train clips", lambda r: r["num_train"]),
+                ("train time", lambda r: f"{r['train_time_s']:.0f} s")]))
+        if args.longtail:
+            rows = [classify(n, o, work) for n, o in LONGTAIL.items()]
+            print(_save("bench_defaults_longtail.json", meta, rows, [
+                ("data, option", lambda r: r["dataset"]),
+                ("top-1", lambda r: _pc(r["top1"])),
+                ("mean class", lambda r: _pc(r["mean_class"])),
+                ("3 rarest", lambda r: _pc(r["rarest3"])),
+                ("linear top-1", lambda r: _pc(r["linear"])),
                 ("epochs (best)", lambda r: f"{r['epochs']} ({r['best_epoch'] or '-'})"),
                 ("stopped by", lambda r: r["stopped_by"].replace("_", " ")),
                 ("train clips", lambda r: r["num_train"]),

@@ -324,6 +324,9 @@ def _cmd_spot(args: argparse.Namespace) -> int:
         rows = [(f"IoU {t}", f"precision {100 * s[f'precision@{t}']:.1f}%  recall "
                  f"{100 * s[f'recall@{t}']:.1f}%  F1 {100 * s[f'f1@{t}']:.1f}%")
                 for t in ("0.3", "0.5")]
+        rows.append(("SMG online F1", f"precision {100 * s['smg_precision']:.1f}%  recall "
+                     f"{100 * s['smg_recall']:.1f}%  F1 {100 * s['smg_f1']:.1f}% (the SMG "
+                     f"authors' rule, overlap > 0.3)"))
         rows.append(("counts", f"{int(s['detections'])} detections, {int(s['segments'])} "
                      f"labelled segments"))
         _print_table(rows)

@@ -9,7 +9,8 @@ import torch
 from topogcn.datasets import SyntheticMicroGestures
 from topogcn.io import Segment
 from topogcn.spotting import (
-    BACKGROUND, Detection, Spotter, SpottingWindows, spotting_scores, temporal_iou, temporal_nms,
+    BACKGROUND, Detection, Spotter, SpottingWindows, smg_online_scores, spotting_scores,
+    temporal_iou, temporal_nms,
 )
 
 CLASSES = ["a", "b", BACKGROUND]
@@ -159,6 +160,57 @@ def test_spotting_scores():
     assert spotting_scores([(wrong_class, gt)])["f1@0.3"] == 0.0
     dup = [Detection(10, 20, 0, 0.9), Detection(11, 20, 0, 0.8)]  # one segment, matched once
     assert spotting_scores([(dup, gt[:1])])["precision@0.5"] == 0.5
+
+
+def smg_reference(recordings, threshold=0.3):
+    """The SMG authors' tester_SMG loop, transcribed: per labelled gesture,
+    the first prediction of its label whose overlap ratio exceeds the
+    threshold counts it correct (the code's deletions are discarded, so
+    predictions are never used up); totals over all recordings."""
+    correct, n_gt, n_pred = 0.0, 0, 0
+    for pred_label, begin, end, gestures in recordings:
+        for gt_label, gt_begin, gt_end in gestures:
+            for i in range(len(begin)):
+                if pred_label[i] == gt_label:
+                    a = (min(end[i], gt_end) - max(begin[i], gt_begin)) / \
+                        (max(end[i], gt_end) - min(begin[i], gt_begin))
+                    if a > threshold:
+                        correct += 1
+                        break
+        n_gt += len(gestures)
+        n_pred += len(begin)
+    recall, precision = correct / n_gt, correct / n_pred
+    return precision, recall, 2 * recall * precision / (recall + precision + 0.0000001)
+
+
+def test_smg_online_scores_equal_the_authors_loop():
+    rng = np.random.default_rng(0)
+    recordings, ours = [], []
+    for _ in range(20):
+        gts = [(int(rng.integers(3)), int(b), int(b + rng.integers(10, 40)))
+               for b in sorted(rng.choice(400, 6, replace=False))]
+        preds = [(int(rng.integers(3)), int(b), int(b + rng.integers(10, 40)))
+                 for b in sorted(rng.choice(400, int(rng.integers(1, 9)), replace=False))]
+        recordings.append(([p[0] for p in preds], [p[1] for p in preds], [p[2] for p in preds],
+                           gts))
+        ours.append(([Detection(b, e, c, 1.0) for c, b, e in preds],
+                     [Segment(c, b, e) for c, b, e in gts]))
+    p, r, f1 = smg_reference(recordings)
+    s = smg_online_scores(ours)
+    assert (s["smg_precision"], s["smg_recall"], s["smg_f1"]) == pytest.approx((p, r, f1),
+                                                                              abs=1e-15)
+    assert 0 < s["smg_f1"] < 1
+
+
+def test_smg_online_scores_by_hand():
+    gt = [Segment(0, 10, 20), Segment(0, 22, 30)]
+    one = [Detection(12, 28, 0, 1.0)]  # overlaps 8/10 and 6/18: one detection, both segments
+    s = smg_online_scores([(one, gt)])
+    assert s["smg_recall"] == 1.0 and s["smg_precision"] == 2.0  # as the authors' code counts
+    exact = [Detection(10, 13, 0, 1.0)]  # 3/10 = 0.3 is not above 0.3
+    assert smg_online_scores([(exact, gt[:1])])["smg_recall"] == 0.0
+    assert smg_online_scores([([Detection(10, 20, 1, 1.0)], gt)])["smg_f1"] == 0.0
+    assert smg_online_scores([([], [])])["smg_f1"] == 0.0
 
 
 def test_windows_labels():

@@ -14,7 +14,7 @@ import torch
 from topogcn.engine.data import open_dataset
 from topogcn.engine.trained_run import Run
 from topogcn.io.sequence import SEQUENCE_TYPES, read_sequence
-from topogcn.spotting.metrics import spotting_scores
+from topogcn.spotting.metrics import smg_online_scores, spotting_scores
 from topogcn.spotting.spotter import Detection, Spotter
 from topogcn.utils.io import atomic_write_text
 
@@ -22,7 +22,8 @@ from topogcn.utils.io import atomic_write_text
 def spot_split(checkpoint: Union[str, Run], split: str = "test",
                **spotter_kwargs) -> Dict[str, Any]:
     """Spot every recording of ``split`` of the run's dataset and score the
-    detections against its labelled segments (:func:`spotting_scores`).
+    detections against its labelled segments (:func:`spotting_scores`, and
+    the SMG authors' online F1, :func:`smg_online_scores`).
     Returns ``scores``, ``detections`` (recording -> list), ``frames`` and
     ``seconds`` (wall time of spotting, for frames per second)."""
     run = Run.of(checkpoint)
@@ -37,8 +38,8 @@ def spot_split(checkpoint: Union[str, Run], split: str = "test",
         results.append((dets, rec.segments))
         frames += rec.data.size(1)
     seconds = time.perf_counter() - start
-    return {"scores": spotting_scores(results), "detections": detections, "frames": frames,
-            "seconds": seconds}
+    scores = {**spotting_scores(results), **smg_online_scores(results)}
+    return {"scores": scores, "detections": detections, "frames": frames, "seconds": seconds}
 
 
 def spot_files(checkpoint: Union[str, Run], paths: Sequence[str], **spotter_kwargs

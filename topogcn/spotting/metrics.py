@@ -50,4 +50,40 @@ def spotting_scores(results: Iterable[Tuple[Sequence[Detection], Sequence[Segmen
     return out
 
 
-__all__: List[str] = ["match_detections", "spotting_scores"]
+def smg_online_scores(results: Iterable[Tuple[Sequence[Detection], Sequence[Segment]]],
+                      alpha: float = 0.3) -> Dict[str, float]:
+    r"""The online-recognition F1 of the SMG authors' published evaluation
+    (``tester_SMG`` in ``online recognition/SMG/THDutils.py`` of
+    ``mikecheninoulu/SMG``, the starting kit of the SMG and MiGA online
+    track): a labelled segment :math:`g` is recognised when some detection
+    :math:`d` of its class overlaps it with
+
+    .. math::
+        rac{\min(e_d, e_g) - \max(s_d, s_g)}{\max(e_d, e_g) - \min(s_d, s_g)}
+        > lpha \quad (lpha = 0.3)
+
+    (start and end frames as given, so a one-frame overlap of touching
+    segments counts 0); recall is the recognised segments over all segments,
+    precision the recognised segments over all detections, both summed over
+    the recordings, and :math:`F_1 = 2PR / (P + R + 10^{-7})`.  As in that
+    code a detection is not used up by a match (its ``numpy.delete`` results
+    are discarded), so one detection may recognise several segments.
+    Keys ``smg_precision``, ``smg_recall``, ``smg_f1``."""
+    correct = n_det = n_gt = 0
+    for dets, segs in results:
+        dets, segs = list(dets), list(segs)
+        n_det, n_gt = n_det + len(dets), n_gt + len(segs)
+        for g in segs:
+            for d in dets:
+                span = max(d.end, g.end) - min(d.start, g.start)
+                if d.label == g.label and span > 0 and \
+                        (min(d.end, g.end) - max(d.start, g.start)) / span > alpha:
+                    correct += 1
+                    break
+    recall = correct / n_gt if n_gt else 0.0
+    precision = correct / n_det if n_det else 0.0
+    return {"smg_precision": precision, "smg_recall": recall,
+            "smg_f1": 2 * recall * precision / (recall + precision + 1e-7)}
+
+
+__all__: List[str] = ["match_detections", "spotting_scores", "smg_online_scores"]
