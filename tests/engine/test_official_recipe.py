@@ -19,6 +19,7 @@ def test_paper_configs_item_by_item(name):
     assert o.warmup_epochs == 5 and o.warmup_per == "epoch"
     assert o.schedule == "step" and o.milestones == [90, 100] and o.gamma == 0.1
     assert cfg.trainer.epochs == 110 and cfg.trainer.accelerator == "auto"
+    assert cfg.trainer.precision == "16-mixed"  # the official --half
     assert d.frames == 64 and d.crop_scale == (0.5, 1.0) and d.crop_min_frames == 64
     assert d.test_crop == 0.95 and d.rotation == 0.3 and d.drop_last
     assert d.stream == "kmode" and d.k == 1

@@ -106,7 +106,8 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(tmp_path, tiny_
 
     losses.LatentMMDLoss.forward = poisoned
     try:
-        with pytest.raises(NonFiniteLossError, match=r"is nan at epoch 2, step 5 \(batch 2\)"):
+        with pytest.raises(NonFiniteLossError, match=r"diverged at epoch 2, step 5: the training "
+                                                     r"loss is nan \(batch 2\)"):
             train(cfg, out)
     finally:
         losses.LatentMMDLoss.forward = real
@@ -240,14 +241,17 @@ def test_diverged_latent_stops_the_run_where_the_reference_turns_nan(tiny_cfg):
     model = GECN(num_classes=3, skeleton="ntu25", num_person=1, channels=[8], strides=[1],
                  noise_ratio=0.5)
     module = ClassificationTask(model, tiny_cfg.loss, tiny_cfg.optim, 1, 8)
-    module._check_latent(torch.tensor([[-500.0, 170.0]]))  # exp(85) is finite: goes on
+    assert module._latent_overflow(torch.tensor([[-500.0, 170.0]])) is None  # exp(85) is finite
+    problem = module._latent_overflow(torch.tensor([[1.0, 400.0]]))
+    assert problem == "the latent log-variance reached 400 (its noise scale exp(0.5 x 400) " \
+        "overflows float32)"
     with pytest.raises(NonFiniteLossError,
                        match=r"diverged at epoch 1, step 0: the latent log-variance reached 400 "
                              r"\(its noise scale exp\(0.5 x 400\) overflows float32\).*"
                              r"gradient_clip_val"):
-        module._check_latent(torch.tensor([[1.0, 400.0]]))
+        module._diverged(problem, skip=True)  # no loss scaler: the run stops
     model.noise_ratio = 0.0  # no noise: nothing to overflow
-    module._check_latent(torch.tensor([[1.0, 400.0]]))
+    assert module._latent_overflow(torch.tensor([[1.0, 400.0]])) is None
 
 
 def test_class_accuracies_skip_classes_without_test_clips():

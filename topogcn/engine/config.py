@@ -291,7 +291,9 @@ class TrainerConfig(_Section):
     num_nodes: int = setting(1, min=1)
     #: ``32-true``, ``bf16-mixed`` (bfloat16 autocast, float32 weights; on
     #: CPUs with bfloat16 instructions faster than float32, docs/benchmarks.rst),
-    #: ``16-mixed`` (float16 autocast with a loss scaler; GPUs) or ``64-true``
+    #: ``16-mixed`` (float16 autocast with a loss scaler that skips overflowed
+    #: steps, as the reference's apex AMP; on a CUDA GPU, elsewhere it runs as
+    #: ``bf16-mixed``) or ``64-true``
     precision: Literal["32-true", "bf16-mixed", "16-mixed", "64-true"] = "32-true"
     #: compile the model with ``torch.compile`` (inductor) before training,
     #: a minute or more per shape and mode; slower than eager on 2 CPU cores

@@ -31,6 +31,9 @@ class NonFiniteLossError(RuntimeError):
 
 #: the largest float32 exponent whose ``exp`` is finite
 _EXP_OVERFLOW = 88.72
+#: with a loss scaler (``16-mixed`` on a GPU), overflowed steps are skipped
+#: as the reference's apex AMP does; this many in a row is divergence
+MAX_SKIPPED_STEPS = 50
 
 
 class WarmupSchedule:
@@ -154,7 +157,7 @@ class ClassificationTask(L.LightningModule):
         if self.latent:
             out = model.encode(x)
             if stage == "train":
-                self._check_latent(out.logvar)
+                self._overflow = self._latent_overflow(out.logvar)
             logits = model.classifier(out.z)
             terms = self.loss_fn(logits, out.z, y)
         else:  # a plain classifier: the cross-entropy alone
@@ -170,29 +173,57 @@ class ClassificationTask(L.LightningModule):
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
         return terms, logits, y
 
-    def _check_latent(self, logvar: Tensor) -> None:
-        """Stops a diverged run where the reference would turn into NaN:
-        a latent noise exponent beyond float32's range (the reference's
-        noise scale is ``inf`` there and its gradient NaN; topogcn's stays
-        finite, so without this a diverged run would go on, collapsed)."""
+    def _latent_overflow(self, logvar: Tensor) -> Optional[str]:
+        """Where the reference would turn into NaN: a latent noise exponent
+        beyond float32's range (the reference's noise scale is ``inf`` there
+        and its gradient NaN; topogcn's stays finite, so without this check
+        a diverged run would go on, collapsed).  What happened, or None."""
         ratio = getattr(self.model, "noise_ratio", None)
         if not ratio:
-            return
+            return None
         peak = float(logvar.detach().max())
-        if peak * ratio > _EXP_OVERFLOW:
-            raise NonFiniteLossError(
-                f"training diverged at epoch {self.current_epoch + 1}, step {self.global_step}: "
-                f"the latent log-variance reached {peak:.0f} (its noise scale "
-                f"exp({ratio:g} x {peak:.0f}) overflows float32); the run stops and the last "
-                f"good checkpoint is kept. Lower optim.lr or set trainer.gradient_clip_val")
+        if peak * ratio <= _EXP_OVERFLOW:
+            return None
+        return (f"the latent log-variance reached {peak:.0f} (its noise scale "
+                f"exp({ratio:g} x {peak:.0f}) overflows float32)")
 
-    def training_step(self, batch, batch_idx: int) -> Tensor:
-        terms, _, _ = self._step(batch, self.train_metrics, "train")
-        if not torch.isfinite(terms.loss):
+    def on_train_start(self) -> None:
+        #: a loss scaler skips steps whose gradients overflow (16-mixed on a GPU)
+        self._scaled = getattr(self.trainer.precision_plugin, "scaler", None) is not None
+        self._skipped = 0
+
+    def _diverged(self, problem: str, skip: bool) -> bool:
+        """Without a loss scaler, stop the run at the first diverged step.
+        With one, the step is skipped as the reference's apex AMP skips an
+        overflowed step (``skip``: by returning no loss; otherwise the
+        scaler sees the non-finite gradients), and only
+        :data:`MAX_SKIPPED_STEPS` in a row stop the run.  Whether the step
+        is skipped."""
+        where = f"at epoch {self.current_epoch + 1}, step {self.global_step}"
+        if not getattr(self, "_scaled", False):
             raise NonFiniteLossError(
-                f"the training loss is {terms.loss.item()} at epoch {self.current_epoch + 1}, step "
-                f"{self.global_step} (batch {batch_idx}); the run stops and the last good "
+                f"training diverged {where}: {problem}; the run stops and the last good "
                 f"checkpoint is kept. Lower optim.lr or set trainer.gradient_clip_val")
+        self._skipped += 1
+        if self._skipped >= MAX_SKIPPED_STEPS:
+            raise NonFiniteLossError(
+                f"training diverged {where}: {problem}, and the loss scaler skipped the last "
+                f"{self._skipped} steps; the run stops and the last good checkpoint is kept. "
+                f"Lower optim.lr or set trainer.gradient_clip_val")
+        self.log("train/skipped_steps", float(self._skipped), on_step=True, on_epoch=False)
+        return skip
+
+    def training_step(self, batch, batch_idx: int) -> Optional[Tensor]:
+        self._overflow = None
+        terms, _, _ = self._step(batch, self.train_metrics, "train")
+        if self._overflow is not None:
+            if self._diverged(self._overflow, skip=True):
+                return None
+        elif not torch.isfinite(terms.loss):
+            self._diverged(f"the training loss is {terms.loss.item()} (batch {batch_idx})",
+                           skip=False)
+        else:
+            self._skipped = 0
         for name in ("cls", "mmd", "z_mean"):
             self.log(f"train/{name}", getattr(terms, name), on_step=False, on_epoch=True,
                      batch_size=len(batch[1]))

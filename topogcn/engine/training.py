@@ -23,7 +23,7 @@ from topogcn.engine.baselines import linear_baseline
 from topogcn.engine.budget import TrainingBudget, batches_per_epoch, plan_epochs
 from topogcn.engine.checkpoint import AtomicCheckpointIO
 from topogcn.engine.config import (
-    Config, ConfigError, config_differences, load_config,
+    Config, ConfigError, TrainerConfig, config_differences, load_config,
 )
 from topogcn.engine.epoch_log import LOG_NAME, EpochLog
 from topogcn.engine.data import SkeletonDataModule, class_balance_weights, epoch_seed
@@ -196,6 +196,13 @@ def _loggers(cfg: Config, out: str):
     return TensorBoardLogger(out, name="logs", version="")
 
 
+def effective_precision(t: TrainerConfig) -> str:
+    """``trainer.precision``, except that ``16-mixed`` (float16 with a loss
+    scaler, a CUDA feature) runs as ``bf16-mixed`` without a CUDA GPU."""
+    gpu = t.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    return "bf16-mixed" if t.precision == "16-mixed" and not gpu else t.precision
+
+
 def _trainer(cfg: Config, out: str, callbacks: List[Callback], validate: bool,
              epochs: int, steps_per_epoch: int) -> L.Trainer:
     t = cfg.trainer
@@ -205,7 +212,8 @@ def _trainer(cfg: Config, out: str, callbacks: List[Callback], validate: bool,
     try:
         return L.Trainer(
             accelerator=t.accelerator, devices=t.devices, strategy=t.strategy,
-            num_nodes=t.num_nodes, precision=t.precision, gradient_clip_val=t.gradient_clip_val,
+            num_nodes=t.num_nodes, precision=effective_precision(t),
+            gradient_clip_val=t.gradient_clip_val,
             logger=_loggers(cfg, out), log_every_n_steps=t.log_every_n_steps,
             callbacks=callbacks, enable_progress_bar=progress_bar(cfg),
             enable_model_summary=False, plugins=[AtomicCheckpointIO()], deterministic=True,
@@ -292,6 +300,9 @@ def _train(cfg: Config, out: str, resume: bool, extra: List[Callback]) -> RunRes
                         if cfg.trainer.max_minutes and not cfg.trainer.fit_to_time else "")
                      + (f", fitted to {cfg.trainer.max_minutes:g} min (fit_to_time)"
                         if cfg.trainer.max_minutes and cfg.trainer.fit_to_time else ""))
+    if effective_precision(cfg.trainer) != cfg.trainer.precision:
+        notes.append("trainer.precision: 16-mixed (float16 with a loss scaler) needs a CUDA "
+                     "GPU; this run uses bf16-mixed")
     if cfg.trainer.early_stopping and not has_val:
         notes.append("trainer.early_stopping: no validation split, so no early stopping")
     for line in notes:
