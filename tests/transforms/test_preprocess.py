@@ -166,3 +166,16 @@ def test_third_channel_coordinate_rotates_in_3d_and_is_checked():
             InputSpec(CHAIN, channels, ("a",), third_channel="coordinate")
     assert load_config("paper-imigue").data.third_channel == "coordinate"
     assert load_config("paper-smg").data.third_channel == "carried"
+
+
+def test_data_persons_pads_like_the_official_ntu_data():
+    """The official NTU data pad every clip to 2 persons; data.persons does
+    the same for any dataset (the padded person stays zero)."""
+    from topogcn.engine.data import input_spec_for
+    cfg = load_config("synthetic", ["data.persons=2"])
+    ds = build_dataset(cfg.data, "test")
+    assert ds.num_person == 1
+    spec = input_spec_for(cfg.data, ds)
+    x = Preprocess(spec)(ds.clip_data(0))
+    assert spec.persons == 2 and x.shape[0] == 2 and x[1].abs().sum() == 0
+    assert input_spec_for(load_config("synthetic").data, ds).persons == 1

@@ -24,7 +24,7 @@ from typing import Any, Callable, ClassVar, Dict, List, Literal, Mapping, Option
 
 import yaml
 
-from topogcn.io.limits import MAX_FRAMES
+from topogcn.io.limits import MAX_FRAMES, MAX_PERSONS
 from topogcn.transforms.input_spec import (
     CENTER_MODES, CENTER_PERSONS, STREAMS, THIRD_CHANNEL_MODES,
 )
@@ -178,6 +178,9 @@ class DataConfig(_Section):
     #: the joint to centre on and root of the bone/kmode tree (name or index;
     #: default: the skeleton's centre)
     center_joint: Optional[Union[int, str]] = None
+    #: persons per clip given to the model (cut, or padded with zeros);
+    #: none: the dataset's (the official NTU data pad every clip to 2)
+    persons: Optional[int] = setting(None, min=1, max=MAX_PERSONS)
     #: centre ``each`` person on its own joint, or all on the ``first`` person's
     center_person: Literal[CENTER_PERSONS] = "each"  # type: ignore[valid-type]
     #: view alignment after centring, as the reference's NTU data: four joints

@@ -76,7 +76,8 @@ def input_spec_for(cfg: DataConfig, dataset: SkeletonDataset) -> InputSpec:
             raise ConfigError(f"data.align: {e}") from None
     try:
         return InputSpec(skeleton=skeleton, channels=tuple(dataset.channels),
-                         classes=tuple(dataset.classes), persons=dataset.num_person,
+                         classes=tuple(dataset.classes),
+                         persons=cfg.persons or dataset.num_person,
                          frames=cfg.frames, center=cfg.center,
                          normalize_scale=cfg.normalize_scale, stream=cfg.stream,
                          center_joint=center_joint, center_person=cfg.center_person,
