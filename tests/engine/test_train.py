@@ -259,3 +259,10 @@ def test_class_accuracies_skip_classes_without_test_clips():
     per_class, mean = class_accuracies([[3, 1, 0], [0, 0, 0], [2, 0, 2]])
     assert per_class == [0.75, None, 0.5] and mean == pytest.approx(0.625)
     assert class_accuracies([[0, 0], [0, 0]]) == ([None, None], None)
+
+
+def test_more_loader_workers_than_cpus_are_capped(monkeypatch):
+    from topogcn.engine import data
+    monkeypatch.setattr(data.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert data.loader_workers(4) == 2 and data.loader_workers(1) == 1
+    assert data.loader_workers(0) == 0

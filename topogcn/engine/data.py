@@ -197,6 +197,17 @@ def epoch_seed(seed: int, epoch: int, item: Optional[int] = None) -> int:
     return value % (MAX_SEED + 1)
 
 
+def loader_workers(requested: int) -> int:
+    """``data.num_workers``, at most the CPUs this process may use (more
+    workers than CPUs only slow loading down; the clips and their
+    augmentation do not depend on the worker count)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return min(requested, cpus)
+
+
 def class_balance_weights(labels: torch.Tensor, num_classes: int, mode: str) -> torch.Tensor:
     r"""Per-class weights from the class frequencies :math:`n_c` of
     ``labels``: :math:`n_c^{-1}` (``"inverse"``) or :math:`n_c^{-1/2}`
@@ -313,9 +324,9 @@ class SkeletonDataModule(L.LightningDataModule):
             generator = sampler.generator
             ds = EpochSeededItems(ds, self.seed)
         return DataLoader(ds, batch_size=batch_size, sampler=sampler, generator=generator,
-                          num_workers=self.cfg.num_workers,
+                          num_workers=loader_workers(self.cfg.num_workers),
                           drop_last=shuffle and self.cfg.drop_last and len(ds) > batch_size,
-                          persistent_workers=self.cfg.num_workers > 0)
+                          persistent_workers=loader_workers(self.cfg.num_workers) > 0)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, True, self.cfg.batch_size)

@@ -26,7 +26,9 @@ from topogcn.engine.config import (
     Config, ConfigError, TrainerConfig, config_differences, load_config,
 )
 from topogcn.engine.epoch_log import LOG_NAME, EpochLog
-from topogcn.engine.data import SkeletonDataModule, class_balance_weights, epoch_seed
+from topogcn.engine.data import (
+    SkeletonDataModule, class_balance_weights, epoch_seed, loader_workers,
+)
 from topogcn.engine.task import ClassificationTask
 from topogcn.engine.trained_run import CKPT_KEY, build_model, run_payload
 from topogcn.transforms import Preprocess
@@ -300,6 +302,10 @@ def _train(cfg: Config, out: str, resume: bool, extra: List[Callback]) -> RunRes
                         if cfg.trainer.max_minutes and not cfg.trainer.fit_to_time else "")
                      + (f", fitted to {cfg.trainer.max_minutes:g} min (fit_to_time)"
                         if cfg.trainer.max_minutes and cfg.trainer.fit_to_time else ""))
+    workers = loader_workers(cfg.data.num_workers)
+    if workers < cfg.data.num_workers:
+        notes.append(f"data.num_workers={cfg.data.num_workers}: {workers} CPUs here, so "
+                     f"{workers} data-loader workers (the same clips and augmentation)")
     if effective_precision(cfg.trainer) != cfg.trainer.precision:
         notes.append("trainer.precision: 16-mixed (float16 with a loss scaler) needs a CUDA "
                      "GPU; this run uses bf16-mixed")
