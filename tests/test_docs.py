@@ -125,6 +125,27 @@ def test_readme_figures_are_the_current_benchmark_results():
         assert f"| {' | '.join(cells)} |" in readme, (config, cells)
 
 
+def test_the_long_tail_conclusions_quote_the_current_results():
+    """The benchmarks page's reading of the long-tail table quotes its
+    figures; a re-run that changes them fails here until the text follows."""
+    page = " ".join(open(os.path.join(ROOT, "docs/benchmarks.rst"), encoding="utf-8").read()
+                    .split())
+    rows = {r["data, option"]: r
+            for r in _table("benchmarks/results/bench_defaults_longtail.md")}
+
+    def pc(name, column):
+        return rows[name][column].rstrip("%")
+
+    for skeleton in ("ntu25", "coco17"):
+        plain, balanced = pc(skeleton, "mean class"), pc(f"{skeleton}, balanced sampling",
+                                                         "mean class")
+        assert f"{plain} to {balanced}% on {skeleton}" in page, skeleton
+        assert float(balanced) == max(float(pc(f"{skeleton}{o}", "mean class")) for o in
+                                      ("", ", sqrt weights", ", inverse weights",
+                                       ", balanced sampling")), skeleton
+    assert f"({pc('coco17', 'top-1')} to {pc('coco17, inverse weights', 'top-1')}%)" in page
+
+
 def test_the_readme_and_the_help_name_every_config_and_converter(capsys):
     from topogcn.cli import build_parser, packaged_configs
     from topogcn.datasets.convert import CONVERTERS
