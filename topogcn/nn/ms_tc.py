@@ -7,7 +7,7 @@ from torch import Tensor
 from torch.nn import BatchNorm2d, Conv2d, MaxPool2d, Module, ModuleList, init
 
 from topogcn.nn.init import conv_init
-from topogcn.nn.norm import batch_norm_affine, fold_batch_norm
+from topogcn.nn.norm import AccurateBatchNorm2d, batch_norm_affine, fold_batch_norm
 
 
 class _EveryNthFrame(torch.autograd.Function):
@@ -98,7 +98,7 @@ class PointwiseBN(Module):
                  kaiming: bool = True, channels_last: bool = False) -> None:
         super().__init__()
         self.conv = TemporalPointwiseConv(in_channels, out_channels, stride)
-        self.bn = BatchNorm2d(out_channels)
+        self.bn = AccurateBatchNorm2d(out_channels)
         self.kaiming, self.channels_last = kaiming, channels_last
         self.reset_parameters()
 
@@ -209,7 +209,7 @@ class MultiScaleTemporalConv(Module):
         self.num_expanded = num_expanded = len(self.dilations) + int(max_pool)
         if num_expanded:
             self.expand = Conv2d(in_channels, num_expanded * c, 1)
-            self.expand_bn = BatchNorm2d(num_expanded * c)
+            self.expand_bn = AccurateBatchNorm2d(num_expanded * c)
         else:
             self.register_module("expand", None)
             self.register_module("expand_bn", None)
@@ -220,7 +220,7 @@ class MultiScaleTemporalConv(Module):
             for d in self.dilations)
         self.pool = MaxPool2d((3, 1), stride=(stride, 1), padding=(1, 0)) if max_pool else None
         self.pointwise_conv = TemporalPointwiseConv(in_channels, c, stride) if pointwise else None
-        self.out_bn = BatchNorm2d(out_channels)  # the BN that closes every branch
+        self.out_bn = AccurateBatchNorm2d(out_channels)  # the BN that closes every branch
         if not residual:
             self.residual = None
         elif in_channels == out_channels and stride == 1:

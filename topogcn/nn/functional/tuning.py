@@ -27,6 +27,13 @@ class Tuning:
     inference_chunk_elements: int = 1 << 21
     #: the device types the blocked kernels run on
     blocked_devices: tuple = ("cpu",)
+    #: training batch norms of float32 channels-last CPU tensors with
+    #: two-pass statistics (:class:`~topogcn.nn.norm.AccurateBatchNorm2d`):
+    #: a training step's float32 gradients 1.1e-4 and 3.2e-4 from float64 on
+    #: two inputs instead of 7.0e-4 and 8.1e-4 (the reference formulation:
+    #: 1.8e-4 and 3.6e-4); a paper-size training step takes 1.6x as long on
+    #: this 2-core CPU, so it is off by default
+    accurate_batch_norm: bool = False
 
 
 #: the settings every kernel reads when it is called (change a field to tune)
