@@ -16,6 +16,7 @@ from topogcn.analysis.topology import (
     joint_positions, learned_topology, mean_attention, strongest_links,
 )
 from topogcn.engine.trained_run import Run
+from topogcn.engine.training import class_accuracies
 from topogcn.utils.io import atomic_path, atomic_write_text
 
 
@@ -108,8 +109,7 @@ def analyze(checkpoint: Union[str, Run], out: str, cfg=None,
     figs.append(Figure("confusion.png", f"Confusion matrix on {len(y)} test clips (rows: true "
                        "class, columns: prediction), in per cent of each true class; the "
                        "counts are in confusion.csv.", ["confusion.csv"]))
-    per_class = [float(cm[k, k] / cm[k].sum()) if cm[k].sum() else float("nan")
-                 for k in range(K)]
+    per_class = [float("nan") if a is None else a for a in class_accuracies(cm)[0]]
     plots.plot_per_class(per_class, names, p("per_class_accuracy.png"))
     figs.append(Figure("per_class_accuracy.png", "Test accuracy of every class.",
                        ["per_class_accuracy.csv"]))

@@ -323,10 +323,11 @@ class SkeletonDataModule(L.LightningDataModule):
             sampler = EpochShuffleSampler(len(ds), self.seed, rank, world, weights)
             generator = sampler.generator
             ds = EpochSeededItems(ds, self.seed)
+        workers = loader_workers(self.cfg.num_workers)
         return DataLoader(ds, batch_size=batch_size, sampler=sampler, generator=generator,
-                          num_workers=loader_workers(self.cfg.num_workers),
+                          num_workers=workers,
                           drop_last=shuffle and self.cfg.drop_last and len(ds) > batch_size,
-                          persistent_workers=loader_workers(self.cfg.num_workers) > 0)
+                          persistent_workers=workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, True, self.cfg.batch_size)

@@ -38,13 +38,10 @@ class AccurateBatchNorm2d(BatchNorm2d):
     r""":class:`torch.nn.BatchNorm2d` whose training step on a float32
     ``channels_last`` CPU tensor takes its statistics in two passes and its
     backward reductions as matrix products: PyTorch's channels-last CPU
-    kernel accumulates them in one float32 pass, about 30 times the error of
-    the contiguous kernel (a GE-CN training step's gradients then differ
-    from float64 by :math:`7`-:math:`8 \cdot 10^{-4}` relative L2 instead
-    of :math:`1`-:math:`3 \cdot 10^{-4}`, the reference formulation's
-    level); a paper-size GE-CN training step takes 1.6 times as long on a
-    2-core CPU (6.2 s against 3.9 s, batch 32 of 64 frames), so it is
-    opt-in.
+    kernel accumulates them in one float32 pass, which puts a training
+    step's float32 gradients further from float64 than the reference
+    formulation's.  It costs step time, so it is opt-in (both measured on
+    the Fidelity page, "Where topogcn is knowingly different").
     It is on when ``topogcn.nn.functional.TUNING.accurate_batch_norm`` is
     set; every other case (evaluation, contiguous or other-dtype input,
     tracing and compilation) is :class:`torch.nn.BatchNorm2d` itself."""

@@ -59,8 +59,8 @@ def smg_online_scores(results: Iterable[Tuple[Sequence[Detection], Sequence[Segm
     :math:`d` of its class overlaps it with
 
     .. math::
-        rac{\min(e_d, e_g) - \max(s_d, s_g)}{\max(e_d, e_g) - \min(s_d, s_g)}
-        > lpha \quad (lpha = 0.3)
+        \frac{\min(e_d, e_g) - \max(s_d, s_g)}{\max(e_d, e_g) - \min(s_d, s_g)}
+        > \alpha \quad (\alpha = 0.3)
 
     (start and end frames as given, so a one-frame overlap of touching
     segments counts 0); recall is the recognised segments over all segments,

@@ -133,7 +133,7 @@ def align_view(x: Tensor, joints: Sequence[int], eps: float = 1e-6) -> Tensor:
     NTU: ``SpineBase, SpineMid, HipLeft, HipRight``) and, at frame 0,
     :math:`u_1 = \widehat{x_s - x_b}`,
     :math:`u_2 = \widehat{w - (w \cdot u_1) u_1}` with :math:`w = x_l - x_r`,
-    :math:`u_3 = \widehat{u_2 	imes u_1}`, every joint of every frame
+    :math:`u_3 = \widehat{u_2 \times u_1}`, every joint of every frame
     becomes :math:`R^{-1} x` with :math:`R = [u_2\ u_3\ u_1]` (its
     determinant is :math:`-1`: the reference's transform mirrors as it
     turns).  No translation: centre first (the reference aligns centred

@@ -29,10 +29,9 @@ class Tuning:
     blocked_devices: tuple = ("cpu",)
     #: training batch norms of float32 channels-last CPU tensors with
     #: two-pass statistics (:class:`~topogcn.nn.norm.AccurateBatchNorm2d`):
-    #: a training step's float32 gradients 1.1e-4 and 3.2e-4 from float64 on
-    #: two inputs instead of 7.0e-4 and 8.1e-4 (the reference formulation:
-    #: 1.8e-4 and 3.6e-4); a paper-size training step takes 1.6x as long on
-    #: this 2-core CPU, so it is off by default
+    #: float32 gradients at the reference formulation's distance from
+    #: float64, at a cost in step time that keeps it off by default
+    #: (measured on the Fidelity page)
     accurate_batch_norm: bool = False
 
 
