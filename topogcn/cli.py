@@ -151,6 +151,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                            f"{time.strftime('%Y%m%d-%H%M%S')}")
     result = train(cfg, out, resume=args.resume, overwrite=args.overwrite)
     m = result.metrics
+    if m.get("method") == "frames":
+        return _print_frame_run(cfg, m, out)
     print(f"\ntopogcn train: {cfg.model.name} on {cfg.data.name} finished")
     rows = [("test top-1", f"{100 * m['top1']:.2f}%"), _mean_class_row(m)]
     base = m.get("baselines") or {}
@@ -172,6 +174,44 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if budget["stopped_by"] == "time_limit":
         print(f"\nstopped by the {budget['max_minutes']:g}-minute limit after {m['epoch']} of "
               f"{budget['epochs_final_plan']} planned epochs: not the recipe's result "
+              f"(trainer.max_minutes)")
+    return 0
+
+
+def _spotting_rows(s: dict) -> list:
+    rows = [(f"IoU {t}", f"precision {100 * s[f'precision@{t}']:.1f}%  recall "
+             f"{100 * s[f'recall@{t}']:.1f}%  F1 {100 * s[f'f1@{t}']:.1f}%")
+            for t in ("0.3", "0.5")]
+    rows.append(("SMG online F1", f"precision {100 * s['smg_precision']:.1f}%  recall "
+                 f"{100 * s['smg_recall']:.1f}%  F1 {100 * s['smg_f1']:.1f}% (the SMG "
+                 f"authors' rule, overlap > 0.3)"))
+    rows.append(("counts", f"{int(s['detections'])} detections, {int(s['segments'])} "
+                 f"labelled segments"))
+    return rows
+
+
+def _print_frame_run(cfg, m: dict, out: str) -> int:
+    """What ``topogcn train`` prints after a frame-spotting run."""
+    print(f"\ntopogcn train: frame-level spotter on {cfg.data.name} finished "
+          f"({m['num_test']} test recordings)")
+    rows = _spotting_rows(m["scores"])
+    rows.append(("frame accuracy", f"{100 * m['frame_accuracy']:.2f}%"))
+    base = (m.get("baselines") or {}).get("linear_frames")
+    if base:
+        rows.append(("linear baseline", f"F1 {100 * base['f1@0.5']:.1f}% at IoU 0.5 (logistic "
+                                        f"regression per frame, decoded alike)"))
+    budget = m["budget"]
+    best = budget["best_step"]
+    rows += [("decoding", f"smoothing {m['decoding']['smoothing']}, min length "
+                          f"{m['decoding']['min_length']}"
+              + (" (chosen on the validation recordings)" if best else "")),
+             ("steps", f"{budget['steps_run']}" + (f" (best validation at step {best})"
+                                                    if best else "")),
+             ("train time", f"{m['train_time_s']:.1f} s"), ("run folder", out)]
+    _print_table(rows)
+    if budget["stopped_by"] == "time_limit":
+        print(f"\nstopped by the {budget['max_minutes']:g}-minute limit after "
+              f"{budget['steps_run']} of {budget['steps']} steps: not the recipe's result "
               f"(trainer.max_minutes)")
     return 0
 
@@ -321,15 +361,7 @@ def _cmd_spot(args: argparse.Namespace) -> int:
         print(f"topogcn spot: {len(detections)} recordings of the {args.split} split, "
               f"{res['frames']} frames in {res['seconds']:.1f} s "
               f"({res['frames'] / max(res['seconds'], 1e-9):.0f} frames/s)")
-        rows = [(f"IoU {t}", f"precision {100 * s[f'precision@{t}']:.1f}%  recall "
-                 f"{100 * s[f'recall@{t}']:.1f}%  F1 {100 * s[f'f1@{t}']:.1f}%")
-                for t in ("0.3", "0.5")]
-        rows.append(("SMG online F1", f"precision {100 * s['smg_precision']:.1f}%  recall "
-                     f"{100 * s['smg_recall']:.1f}%  F1 {100 * s['smg_f1']:.1f}% (the SMG "
-                     f"authors' rule, overlap > 0.3)"))
-        rows.append(("counts", f"{int(s['detections'])} detections, {int(s['segments'])} "
-                     f"labelled segments"))
-        _print_table(rows)
+        _print_table(_spotting_rows(s))
     if args.out:
         write_detections(detections, args.out)
         print(f"detections written to {args.out}")

@@ -64,11 +64,16 @@ class _Generator:
     """Deterministic generation of one subject's recordings."""
 
     def __init__(self, skeleton: Skeleton, classes: Sequence[GestureClass], amplitude: float,
-                 idle: float, noise: float, gesture_frames: int) -> None:
+                 idle: float, noise: float, class_frames: Sequence[float],
+                 gap_frames: Tuple[int, int] = (15, 45), distractor_every: int = 120,
+                 distractor_amplitude: float = 0.3, posture_shifts: float = 0.0) -> None:
         self.skeleton = skeleton
         self.classes = classes
         self.amplitude, self.idle, self.noise = amplitude, idle, noise
-        self.gesture_frames = gesture_frames
+        self.class_frames = list(class_frames)
+        self.gap_frames = gap_frames
+        self.distractor_every, self.distractor_amplitude = distractor_every, distractor_amplitude
+        self.posture_shifts = posture_shifts
         self.rest = rest_pose(skeleton)
         self.parents = np.array(skeleton.parents)
         # weight of a movement of effector e on every joint: 1 on e, decaying up the tree
@@ -115,9 +120,10 @@ class _Generator:
     def recording(self, rng: np.random.Generator, pose: np.ndarray, tempo: float,
                   labels: Sequence[int]) -> Tuple[np.ndarray, List[Segment]]:
         V = len(pose)
-        lengths = [max(8, int(round(self.gesture_frames * tempo * rng.uniform(0.85, 1.15))))
-                   for _ in labels]
-        gaps = [int(rng.integers(15, 46)) for _ in range(len(labels) + 1)]
+        lengths = [max(8, int(round(self.class_frames[y] * tempo * rng.uniform(0.85, 1.15))))
+                   for y in labels]
+        lo, hi = self.gap_frames
+        gaps = [int(rng.integers(lo, hi + 1)) for _ in range(len(labels) + 1)]
         T = sum(lengths) + sum(gaps)
         t = np.arange(T)[:, None]
         # idle motion: body sway, breathing, smooth per-joint jitter, sensor noise
@@ -131,14 +137,23 @@ class _Generator:
         ph = rng.uniform(0, 2 * np.pi, size=(1, V, 3))
         x += 0.4 * self.idle * np.sin(2 * np.pi * freq * t[:, :, None] + ph)
         # distractors: small idle movements of random effectors
-        for _ in range(max(1, T // 120)):
+        for _ in range(max(1, T // self.distractor_every)):
             e = self.effectors[int(rng.integers(len(self.effectors)))]
             length = int(rng.integers(15, 40))
             start = int(rng.integers(0, max(1, T - length)))
             u = (np.arange(length) + 0.5) / length
             drift = (np.sin(np.pi * u) ** 2)[:, None] * _unit(rng.normal(size=3))
-            x[start:start + length] += (0.3 * self.amplitude * drift)[:, None, :] * \
-                self.falloff[e][None, :, None]
+            x[start:start + length] += (self.distractor_amplitude * self.amplitude * drift
+                                        )[:, None, :] * self.falloff[e][None, :, None]
+        # posture shifts: the whole body leans or steps to a new rest position
+        # over 10-30 frames and stays there
+        shifts = int(rng.poisson(T * self.posture_shifts)) if self.posture_shifts else 0
+        for _ in range(shifts):
+            start, length = int(rng.integers(0, T)), int(rng.integers(10, 31))
+            u = np.clip((np.arange(T) - start + 0.5) / length, 0, 1)
+            step = (0.5 - 0.5 * np.cos(np.pi * u))[:, None] * rng.normal(scale=self.amplitude,
+                                                                          size=3)
+            x += step[:, None, :]
         segments, cursor = [], gaps[0]
         for k, (y, length) in enumerate(zip(labels, lengths)):
             c = self.classes[y]
@@ -154,6 +169,16 @@ class _Generator:
                                 rng.uniform(2.0, 3.0)])
         x += rng.normal(scale=self.noise, size=x.shape)
         return x.astype(np.float32), segments
+
+
+def _pair(value, name: str, least: int) -> Tuple[int, int]:
+    """``[low, high]`` whole numbers with ``least <= low <= high <= 1000``."""
+    ok = isinstance(value, (list, tuple)) and len(value) == 2 and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value)
+    if not ok or not least <= value[0] <= value[1] <= 1000:
+        raise ValueError(f"{name} must be a whole number or a pair [low, high] of whole "
+                         f"numbers from {least} to 1000, got {value!r}")
+    return int(value[0]), int(value[1])
 
 
 class SyntheticMicroGestures(SkeletonDataset):
@@ -199,7 +224,19 @@ class SyntheticMicroGestures(SkeletonDataset):
         amplitude (float): Gesture amplitude. (default: 0.10)
         idle (float): Idle-motion amplitude. (default: 0.02)
         noise (float): Sensor-noise standard deviation. (default: 0.004)
-        gesture_frames (int): Mean gesture length in frames. (default: 30)
+        gesture_frames (int or pair of int): Mean gesture length in frames;
+            a pair ``[shortest, longest]``: every class has its own mean
+            length, spread geometrically between them (in a seeded order
+            over the classes). (default: 30)
+        gap_frames (pair of int): Idle frames between gestures, drawn
+            uniformly. (default: ``[15, 45]``)
+        distractor_every (int): One small idle movement of a random limb per
+            this many frames (one at least per recording). (default: 120)
+        distractor_amplitude (float): Their size, relative to
+            ``amplitude``. (default: 0.3)
+        posture_shifts (float): Shifts of the whole body to a new rest
+            position (10-30 frames long, about ``amplitude``) per frame, on
+            average. (default: 0)
         imbalance (float): A long tail, as in SMG and iMiGUE: class
             :math:`c` of :math:`K` has
             :math:`\max(1, \mathrm{round}(g \cdot r^{-c/(K-1)}))`
@@ -217,8 +254,23 @@ class SyntheticMicroGestures(SkeletonDataset):
                  recordings_per_subject: int = 2, frames: Optional[int] = 32,
                  transform=None, val_subjects: Union[None, int, Sequence[int]] = None,
                  amplitude: float = 0.10, idle: float = 0.02, noise: float = 0.004,
-                 gesture_frames: int = 30, imbalance: float = 1.0) -> None:
+                 gesture_frames: Union[int, Sequence[int]] = 30, imbalance: float = 1.0,
+                 gap_frames: Sequence[int] = (15, 45), distractor_every: int = 120,
+                 distractor_amplitude: float = 0.3, posture_shifts: float = 0.0) -> None:
         super().__init__(split, frames, transform)
+        gap_frames = _pair(gap_frames, "gap_frames", 1)
+        if not isinstance(gesture_frames, (list, tuple)):
+            gesture_frames = (gesture_frames, gesture_frames)
+        shortest, longest = _pair(gesture_frames, "gesture_frames", 4)
+        if isinstance(distractor_every, bool) or not isinstance(distractor_every, int) or \
+                not 1 <= distractor_every <= 100_000:
+            raise ValueError(f"distractor_every must be a whole number of frames from 1 to "
+                             f"100000, got {distractor_every!r}")
+        for name, value in (("posture_shifts", posture_shifts),
+                            ("distractor_amplitude", distractor_amplitude)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                    not 0 <= value <= 10:
+                raise ValueError(f"{name} must be a number between 0 and 10, got {value!r}")
         if isinstance(imbalance, bool) or not isinstance(imbalance, (int, float)) \
                 or not 1 <= imbalance <= 1000:
             raise ValueError(f"imbalance must be a ratio between 1 and 1000, got {imbalance!r}")
@@ -234,8 +286,13 @@ class SyntheticMicroGestures(SkeletonDataset):
         self.seed = seed
         self.class_templates = make_classes(self.skeleton, num_classes, seed)
         self.classes = [c.name for c in self.class_templates]
+        class_frames = np.full(num_classes, float(shortest))
+        if longest > shortest:
+            order = np.random.default_rng([seed, 2]).permutation(num_classes)
+            class_frames = np.geomspace(shortest, longest, num_classes)[order]
         gen = _Generator(self.skeleton, self.class_templates, amplitude, idle, noise,
-                         gesture_frames)
+                         class_frames.tolist(), gap_frames, distractor_every, distractor_amplitude,
+                         posture_shifts)
         all_subjects = list(range(1, num_subjects + 1))
         train_subjects = all_subjects[:num_subjects - test_subjects]
         if split == "test":
@@ -264,3 +321,17 @@ def _build(root, split, *, skeleton=None, frames=32, val_subjects=None, **option
     skeleton = skeleton or options.pop("skeleton", "ntu25")
     return SyntheticMicroGestures(split, skeleton=get_skeleton(skeleton), frames=frames,
                                   val_subjects=val_subjects, **options)
+
+
+#: the third recording generator: gestures of very different lengths (short
+#: taps to long movements), dense, with restless idle stretches
+VARIED_OPTIONS = {"seed": 3, "gesture_frames": [12, 80], "gap_frames": [4, 30],
+                  "distractor_every": 60, "distractor_amplitude": 0.5, "posture_shifts": 1 / 150}
+
+
+@register_dataset("synthetic-varied", needs_root=False,
+                  description="built-in synthetic micro-gestures of another design: 12-80 "
+                              "frame gestures, dense, restless idling (no files)")
+def _build_varied(root, split, *, skeleton=None, frames=32, val_subjects=None, **options):
+    return _build(root, split, skeleton=skeleton, frames=frames, val_subjects=val_subjects,
+                  **{**VARIED_OPTIONS, **options})

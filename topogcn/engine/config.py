@@ -114,6 +114,25 @@ def _fraction_or_count(value: Any) -> Optional[str]:
     return None
 
 
+def _speed_range(value: Any) -> Optional[str]:
+    if not 0.25 <= value[0] <= value[1] <= 4:
+        return f"must be [slowest, fastest] with 0.25 <= slowest <= fastest <= 4, got {value}"
+    return None
+
+
+def _positive_list(value: Any) -> Optional[str]:
+    if not value or any(v < 1 or v > 10_000 for v in value):
+        return f"must be a non-empty list of whole numbers from 1 to 10000, got {value}"
+    return None
+
+
+def _odd_widths(value: Any) -> Optional[str]:
+    problem = _positive_list(value)
+    if problem is None and any(v % 2 == 0 for v in value):
+        return f"must be odd widths (centred moving averages), got {value}"
+    return problem
+
+
 #: seeds of topogcn's runs: 0 .. 2^32 - 1 (what ``seed_everything`` takes)
 MAX_SEED = 2 ** 32 - 1
 #: the largest batch (beyond it a typo, not a batch)
@@ -349,6 +368,30 @@ class TrainerConfig(_Section):
 
 
 @dataclass
+class SpottingConfig(_Section):
+    """How a spotting run learns (``data.window`` or ``method: frames``)."""
+    _prefix: ClassVar[str] = "spotting."
+    #: ``windows``: a clip classifier on labelled windows (``data.window``);
+    #: ``frames``: a class for every frame, background included, on long
+    #: crops of the recordings (:class:`~topogcn.spotting.FrameSpottingGECN`)
+    method: Literal["windows", "frames"] = "windows"
+    #: training crops (and inference windows) of this many frames
+    crop: int = setting(128, min=8, max=MAX_FRAMES)
+    #: frames between inference windows
+    stride: int = setting(32, min=1, max=MAX_FRAMES)
+    #: random speed of a training crop: it spans crop x speed frames, resampled
+    speed: Tuple[float, float] = setting((0.8, 1.25), check=_speed_range)
+    #: kernel of the temporal convolution of the frame head
+    head_kernel: int = setting(5, min=1, max=99)
+    #: steps between validations (the best validated weights are kept)
+    eval_every: int = setting(100, min=1)
+    #: decoding candidates tried on the validation split: moving-average
+    #: widths of the frame probabilities (odd) and shortest detections
+    smoothing: List[int] = setting(factory=lambda: [1, 5, 9, 15], check=_odd_widths)
+    min_length: List[int] = setting(factory=lambda: [2, 4, 8, 12], check=_positive_list)
+
+
+@dataclass
 class Config(_Section):
     #: seed of everything; epoch e draws from seed and e
     seed: int = setting(0, min=0, max=MAX_SEED)
@@ -357,6 +400,7 @@ class Config(_Section):
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    spotting: SpottingConfig = field(default_factory=SpottingConfig)
 
     def to_dict(self) -> Dict[str, Any]:
         return _plain(dataclasses.asdict(self))

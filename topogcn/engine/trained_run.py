@@ -11,7 +11,7 @@ from topogcn.datasets import SkeletonDataset
 from topogcn.engine.checkpoint import CheckpointError, load_checkpoint_file, verify_checkpoint
 from topogcn.engine.config import Config, ConfigError, load_config, merge_config
 from topogcn.engine.data import build_dataset
-from topogcn.models import create_model
+from topogcn.models import FrameSpottingGECN, create_model
 from topogcn.nn import fuse
 from topogcn.skeleton import Skeleton
 from topogcn.transforms import InputSpec, InputSpecError, Preprocess
@@ -27,6 +27,15 @@ def build_model(cfg: Config, spec: InputSpec) -> torch.nn.Module:
     kwargs = dict(cfg.model.kwargs)
     kwargs.setdefault("in_channels", spec.num_channels)
     kwargs.setdefault("num_person", spec.persons)
+    if cfg.spotting.method == "frames":
+        if cfg.model.name != "gecn":
+            raise ConfigError(f"spotting.method=frames spots with GE-CN's encoder; "
+                              f"model.name={cfg.model.name!r} cannot be used with it")
+        try:
+            return FrameSpottingGECN(spec.num_classes, spec.skeleton,
+                                     head_kernel=cfg.spotting.head_kernel, **kwargs)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"model.kwargs of the frame spotter: {e}") from None
     try:
         return create_model(cfg.model.name, num_classes=spec.num_classes,
                             skeleton=spec.skeleton, **kwargs)
@@ -73,6 +82,9 @@ class Run:
     model: torch.nn.Module
     spec: InputSpec
     checkpoint: Optional[str] = None
+    #: the spotting decoding chosen on the validation split when the run
+    #: was trained (``smoothing``, ``min_length``), for frame-level spotting
+    decoding: Optional[Dict[str, int]] = None
     _preprocess: Optional[Preprocess] = field(default=None, repr=False)
     _inference_model: Optional[torch.nn.Module] = field(default=None, repr=False)
 
@@ -108,7 +120,14 @@ class Run:
         except RuntimeError as e:
             raise CheckpointError(f"Checkpoint '{checkpoint}' does not match its model: "
                                   f"{str(e).splitlines()[0]}") from None
-        return cls(cfg, model.eval(), spec, checkpoint)
+        decoding = meta.get("decoding")
+        if decoding is not None and not (
+                isinstance(decoding, Mapping) and set(decoding) <= {"smoothing", "min_length"}
+                and all(isinstance(v, int) and v >= 1 for v in decoding.values())):
+            raise CheckpointError(f"{where}: 'decoding' must map smoothing and min_length to "
+                                  f"positive whole numbers, got {decoding!r}")
+        return cls(cfg, model.eval(), spec, checkpoint,
+                   dict(decoding) if decoding is not None else None)
 
     @classmethod
     def of(cls, checkpoint: Union[str, "Run"]) -> "Run":

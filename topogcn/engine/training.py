@@ -162,7 +162,11 @@ class ReleaseAside(Callback):
         self.aside = aside
 
     def on_train_start(self, trainer, pl_module) -> None:
-        if self.aside and trainer.is_global_zero:
+        if trainer.is_global_zero:
+            self.release()
+
+    def release(self) -> None:
+        if self.aside:
             shutil.rmtree(self.aside, ignore_errors=True)
             self.aside = None
 
@@ -248,6 +252,12 @@ def train(cfg: Config, out: str, resume: bool = False, overwrite: bool = False,
     created = not os.path.exists(out)
     # one run per folder: DDP's other processes share rank 0's lock
     rank0 = os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
+    run = _train
+    if cfg.spotting.method == "frames":
+        from topogcn.spotting.frame_training import train_frames as run
+        if resume:
+            raise ConfigError("--resume: a frame-spotting run (spotting.method=frames) cannot "
+                              "be resumed; start it again (it is seeded: the same result)")
     try:
         with folder_lock(out) if rank0 else contextlib.nullcontext():
             if resume:
@@ -256,7 +266,7 @@ def train(cfg: Config, out: str, resume: bool = False, overwrite: bool = False,
             aside = _prepare_out(out, resume, overwrite) if rank0 else None
             release = ReleaseAside(aside)
             try:
-                return _train(cfg, out, resume, [release] + list(callbacks))
+                return run(cfg, out, resume, [release] + list(callbacks))
             except BaseException:
                 if release.aside and os.path.isdir(release.aside):  # not started: put it back
                     _restore_aside(out, release.aside)

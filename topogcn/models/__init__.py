@@ -1,5 +1,6 @@
 """Models composed from :mod:`topogcn.nn`: GE-CN, its baseline, ST-GCN, and the loss."""
 from topogcn.models.gecn import GECN
+from topogcn.models.gecn_frames import FrameSpottingGECN
 from topogcn.models.interface import LatentModel, LatentOutput, SkeletonModel, has_latent_head
 from topogcn.models.losses import LatentMMDLoss, LossTerms
 from topogcn.models.registry import create_model, list_models, register_model
@@ -7,6 +8,7 @@ from topogcn.models.stgcn import STGCN
 
 __all__ = [
     "GECN",
+    "FrameSpottingGECN",
     "STGCN",
     "LatentOutput",
     "SkeletonModel",

@@ -253,6 +253,18 @@ class GECN(Module):
             h = block(h, self.edge_index)
         return h.mean(dim=(1, 2)).view(N, M, -1).mean(dim=1)
 
+    def frame_features(self, x: Tensor) -> Tensor:
+        """The encoder output pooled over joints and persons only, a time
+        axis kept: ``[N, C, T_out]``, ``T_out`` the frames after the
+        blocks' temporal strides (for frame-level heads such as
+        :class:`~topogcn.models.FrameSpottingGECN`)."""
+        N, M = x.shape[:2]
+        h = self._embed(x)
+        for block in self.blocks:
+            h = block(h, self.edge_index)
+        h = h.mean(dim=2)  # [N*M, T_out, C]
+        return h.view(N, M, h.size(1), h.size(2)).mean(dim=1).transpose(1, 2)
+
     def encode(self, x: Tensor) -> LatentOutput:
         """The latent code ``z`` (``[N, latent_dim]``), with :math:`\\mu` and
         :math:`\\log\\sigma^2`: a sample while training, ``z = mu`` in eval."""

@@ -97,15 +97,50 @@ class _Segmenter:
         return out
 
 
+class _Smoother:
+    """A centred moving average of ``width`` frames (odd) over a stream of
+    per-frame probabilities, truncated at the ends of the recording (the
+    mean of the frames that exist); a frame leaves once the ``width // 2``
+    frames after it have arrived, so streaming equals offline."""
+
+    def __init__(self, width: int) -> None:
+        self.r = width // 2
+        self.buf: Optional[Tensor] = None  # raw frames from buf_start on
+        self.buf_start = 0
+        self.emitted = 0
+
+    def push(self, probs: Tensor, last: bool = False) -> Tensor:
+        if self.r == 0:
+            self.emitted += probs.size(0)
+            return probs
+        self.buf = probs if self.buf is None else torch.cat([self.buf, probs])
+        received = self.buf_start + self.buf.size(0)
+        upto = received if last else received - self.r  # frames with their full window
+        out = []
+        for t in range(self.emitted, max(self.emitted, upto)):
+            a = max(0, t - self.r) - self.buf_start
+            b = min(received, t + self.r + 1) - self.buf_start
+            out.append(self.buf[a:b].mean(0))
+        self.emitted = max(self.emitted, upto)
+        drop = max(0, self.emitted - self.r - self.buf_start)
+        self.buf, self.buf_start = self.buf[drop:], self.buf_start + drop
+        if not out:
+            return probs.new_zeros(0, probs.size(1))
+        return torch.stack(out)
+
+
 class Spotter:
     r"""Turns a clip classifier trained with a background class (see
-    :class:`~topogcn.spotting.SpottingWindows`) into a detector over a long
-    skeleton sequence.
+    :class:`~topogcn.spotting.SpottingWindows`), or a frame classifier
+    (:class:`~topogcn.models.FrameSpottingGECN`), into a detector over a
+    long skeleton sequence.
 
     Windows of ``length`` frames every ``stride`` frames go through the
     model in batches (each window transformed as at test time and resampled
-    to the model's ``frames``); every frame gets the class probabilities of
-    the windows covering it, averaged with ``weighting``: ``"triangle"``
+    to the model's ``frames``); a clip classifier gives the window one
+    probability vector, a frame classifier (logits ``[N, K + 1, T]``) one
+    per frame, resampled to the window's frames.  Every frame gets the class
+    probabilities of the windows covering it, averaged with ``weighting``: ``"triangle"``
     (the default) weighs a window by how close the frame is to its centre,
     so that a window that holds a short gesture near one end does not
     spread its label over the frames at the other end (which lowered
@@ -113,8 +148,10 @@ class Spotter:
     frames (``min_length`` or more) where a gesture class is the most
     probable class, the background included (the default), or has a
     probability :math:`\geq` ``threshold`` when one is given, become
-    detections, then temporal non-maximum suppression.  A
-    recording shorter than one window is one window.
+    detections, then temporal non-maximum suppression.  With
+    ``smoothing`` > 1, the probabilities are first averaged over that many
+    frames centred on each frame.  A recording shorter than one window is
+    one window.
 
     :meth:`push` accepts frames as they arrive and returns the detections
     that are final; latency is bounded by one window plus the current
@@ -146,6 +183,8 @@ class Spotter:
         batch_size (int, optional): Windows per model call. (default: :obj:`32`)
         weighting (str, optional): ``"triangle"`` or ``"uniform"``.
             (default: :obj:`"triangle"`)
+        smoothing (int, optional): Width (odd) of the moving average of the
+            frame probabilities; 1: none. (default: :obj:`1`)
         precision (str, optional): ``"32"`` (float32) or ``"bf16"``: the
             model runs under ``torch.autocast`` with bfloat16 matrix products
             and convolutions (probabilities in float32, at bfloat16's
@@ -160,7 +199,7 @@ class Spotter:
                  transform: Optional[Callable[[Tensor], Tensor]] = None,
                  threshold: Optional[float] = None, min_length: int = 4, nms_iou: float = 0.3,
                  batch_size: int = 32, weighting: str = "triangle",
-                 precision: str = "32") -> None:
+                 precision: str = "32", smoothing: int = 1) -> None:
         if len(classes) < 2 or classes[-1] != BACKGROUND:
             raise ValueError(f"the model must have been trained with a last '{BACKGROUND}' "
                              f"class (train with data.window set); its classes end with "
@@ -171,6 +210,10 @@ class Spotter:
             raise ValueError(f"threshold must be in (0, 1], got {threshold}")
         if weighting not in ("triangle", "uniform"):
             raise ValueError(f"weighting must be triangle or uniform, got {weighting!r}")
+        if isinstance(smoothing, bool) or not isinstance(smoothing, int) or smoothing < 1 \
+                or smoothing % 2 == 0:
+            raise ValueError(f"smoothing must be an odd whole number of frames, got "
+                             f"{smoothing!r}")
         if precision not in ("32", "bf16"):
             raise ValueError(f"precision must be '32' or 'bf16', got {precision!r}")
         self.weighting, self.precision = weighting, precision
@@ -181,15 +224,24 @@ class Spotter:
         self.transform = transform
         self.threshold, self.min_length, self.nms_iou = threshold, min_length, nms_iou
         self.batch_size = batch_size
+        self.smoothing = smoothing
         self.reset()
 
     @classmethod
     def from_run(cls, run: Run, **kwargs) -> "Spotter":
-        """A spotter for a :class:`~topogcn.engine.Run` trained with
-        ``data.window``: window length and stride from its configuration,
-        each window preprocessed by the run's input spec (``kwargs``
-        override).  ``spotter.spec`` is that input spec."""
+        """A spotter for a :class:`~topogcn.engine.Run` trained for spotting:
+        with ``data.window``, window length and stride from its
+        configuration; with ``spotting.method: frames``, windows of
+        ``spotting.crop`` frames every ``spotting.stride`` and the decoding
+        (``smoothing``, ``min_length``) chosen on the validation split when
+        the run was trained.  Each window is preprocessed by the run's input
+        spec (``kwargs`` override).  ``spotter.spec`` is that input spec."""
         cfg = run.config
+        if cfg.spotting.method == "frames":
+            kwargs.setdefault("length", cfg.spotting.crop)
+            kwargs.setdefault("stride", cfg.spotting.stride)
+            for key, value in (run.decoding or {}).items():
+                kwargs.setdefault(key, value)
         kwargs.setdefault("length", cfg.data.window or run.spec.frames)
         kwargs.setdefault("stride", cfg.data.window_stride)
         kwargs.setdefault("frames", run.spec.frames)
@@ -216,6 +268,7 @@ class Spotter:
         self._count: Optional[Tensor] = None
         self._seg = _Segmenter(len(self.classes) - 1, self.threshold, self.min_length,
                                self.nms_iou, self.classes)
+        self._smoother = _Smoother(self.smoothing)
 
     def push(self, frames: Tensor) -> List[Detection]:
         """Add frames (``[M, t, V, C]``, ``[t, V, C]`` for one person, or one
@@ -264,10 +317,34 @@ class Spotter:
             self._run_windows([0], length=T)
         elif last_end < T:
             self._run_windows([T - self.length])
-        out = self._finalise(T)
+        out = self._finalise(T, last=True)
         out += self._seg.finish(T - 1)
         self.reset()
         return out
+
+    @torch.inference_mode()
+    def frame_probabilities(self, recording: Tensor) -> Tensor:
+        """The per-frame class probabilities ``[T, K + 1]`` of one recording
+        (``[M, T, V, C]`` or ``[T, V, C]``), before smoothing and
+        segmentation: what :meth:`spot` decodes."""
+        self.reset()
+        probs: List[Tensor] = []
+        self._collect = probs
+        try:
+            self.push(recording)
+            T = self._received
+            if T == 0:
+                return torch.zeros(0, len(self.classes))
+            last_end = (self._next - self.stride + self.length) if self._ran else 0
+            if not self._ran:
+                self._run_windows([0], length=T)
+            elif last_end < T:
+                self._run_windows([T - self.length])
+            self._finalise(T, last=True)
+        finally:
+            del self._collect
+            self.reset()
+        return torch.cat(probs) if probs else torch.zeros(0, len(self.classes))
 
     def spot(self, recording: Tensor) -> List[Detection]:
         """All detections of one recording ``[M, T, V, C]`` (or ``[T, V, C]``)."""
@@ -293,10 +370,16 @@ class Spotter:
             with torch.inference_mode(), torch.autocast(
                     "cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
                 logits = self.model(torch.stack(wins))
-            probs = torch.softmax(logits.float(), dim=-1).clone()  # a normal tensor again
-            if probs.size(-1) != K1:
-                raise ValueError(f"the model returns {probs.size(-1)} classes, the spotter "
+            frames = logits.dim() == 3  # a frame classifier: [n, K + 1, frames]
+            probs = torch.softmax(logits.float(), dim=1).clone()  # a normal tensor again
+            if probs.size(1) != K1:
+                raise ValueError(f"the model returns {probs.size(1)} classes, the spotter "
                                  f"has {K1}")
+            if frames:  # back to the window's own frames, [n, L, K + 1]
+                if probs.size(2) != L:
+                    probs = torch.nn.functional.interpolate(probs, size=L, mode="linear",
+                                                            align_corners=False)
+                probs = probs.transpose(1, 2)
             for s, p in zip(chunk, probs):
                 self._accumulate(s, s + L, p, weights)
 
@@ -310,32 +393,40 @@ class Spotter:
     def _accumulate(self, a: int, b: int, p: Tensor, w: Optional[Tensor] = None) -> None:
         need = b - self._final
         if self._sum is None:
-            self._sum = torch.zeros(0, p.numel())
+            self._sum = torch.zeros(0, p.size(-1))
             self._count = torch.zeros(0)
         if need > self._sum.size(0):
             grow = need - self._sum.size(0)
-            self._sum = torch.cat([self._sum, torch.zeros(grow, p.numel())])
+            self._sum = torch.cat([self._sum, torch.zeros(grow, p.size(-1))])
             self._count = torch.cat([self._count, torch.zeros(grow)])
         w = torch.ones(b - a) if w is None else w
         if a < self._final:  # frames already final (the last window of flush): left alone
+            if p.dim() == 2:
+                p = p[self._final - a:]
             w, a = w[self._final - a:], self._final
         self._sum[a - self._final:b - self._final] += w[:, None] * p
         self._count[a - self._final:b - self._final] += w
 
-    def _finalise(self, upto: int) -> List[Detection]:
-        """Frames ``_final .. upto-1`` get no more windows: segment them."""
-        out: List[Detection] = []
-        n = upto - self._final
-        if n <= 0:
-            return out
+    def _finalise(self, upto: int, last: bool = False) -> List[Detection]:
+        """Frames ``_final .. upto-1`` get no more windows: smooth and
+        segment them (``last``: the end of the stream)."""
         K1 = len(self.classes)
-        if self._sum is None or self._sum.size(0) < n:
-            have = 0 if self._sum is None else self._sum.size(0)
-            self._accumulate(self._final + have, upto, torch.zeros(K1))
-        probs = self._sum[:n] / self._count[:n].clamp(min=1e-12).unsqueeze(1)
-        probs[self._count[:n] == 0, -1] = 1.0  # frames no window covers: background
-        for k in range(n):
-            out += self._seg.step(self._final + k, probs[k])
-        self._sum, self._count = self._sum[n:], self._count[n:]
-        self._final = upto
+        n = upto - self._final
+        probs = torch.zeros(0, K1)
+        if n > 0:
+            if self._sum is None or self._sum.size(0) < n:
+                have = 0 if self._sum is None else self._sum.size(0)
+                self._accumulate(self._final + have, upto, torch.zeros(K1))
+            probs = self._sum[:n] / self._count[:n].clamp(min=1e-12).unsqueeze(1)
+            probs[self._count[:n] == 0, -1] = 1.0  # frames no window covers: background
+            self._sum, self._count = self._sum[n:], self._count[n:]
+            self._final = upto
+        collect = getattr(self, "_collect", None)
+        if collect is not None:
+            collect.append(probs)
+            return []
+        first = self._smoother.emitted
+        out: List[Detection] = []
+        for k, p in enumerate(self._smoother.push(probs, last)):
+            out += self._seg.step(first + k, p)
         return out

@@ -1,0 +1,371 @@
+"""Training a frame-level spotter (``spotting.method: frames``).
+
+``topogcn train`` runs :func:`train_frames` for such a configuration: GE-CN's
+encoder with a frame head (:class:`~topogcn.models.FrameSpottingGECN`)
+learns a class for every frame, the background included, on random crops
+of the training recordings; the decoding into segments is chosen on the
+validation recordings.  The run folder holds what a classification run
+holds: ``config.yaml``, ``checkpoints/best.ckpt`` (readable by
+:meth:`~topogcn.engine.Run.load`, spotted by ``topogcn spot``),
+``logs/metrics.csv`` and ``metrics.json``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.fabric.utilities.seed import seed_everything
+from torch import Tensor
+
+from topogcn.datasets.base import Recording, Segment
+from topogcn.datasets.windows import BACKGROUND
+from topogcn.engine.checkpoint import seal_checkpoint
+from topogcn.engine.config import Config, ConfigError
+from topogcn.engine.data import (
+    augmentations, class_balance_weights, epoch_seed, input_spec_for, open_dataset,
+    validation_subjects,
+)
+from topogcn.engine.task import NonFiniteLossError, WarmupSchedule, effective_lr
+from topogcn.engine.trained_run import CKPT_KEY, Run, build_model, run_payload
+from topogcn.spotting.metrics import smg_online_scores, spotting_scores
+from topogcn.spotting.spotter import Detection, Spotter, _Segmenter, _Smoother
+from topogcn.transforms import InputSpec, Preprocess, resize_frames
+from topogcn.utils.io import atomic_path, atomic_write_text, torch_save
+
+#: the decoding used when there is no validation split to choose one
+DEFAULT_DECODING = {"smoothing": 1, "min_length": 4}
+
+
+def frame_labels(segments: Sequence[Segment], frames: int, background: int) -> Tensor:
+    """The class of every frame of a recording: its segment's label, or
+    ``background`` between segments (a later segment wins an overlap)."""
+    y = torch.full((frames,), background, dtype=torch.long)
+    for seg in segments:
+        y[max(0, seg.start):seg.end + 1] = seg.label
+    return y
+
+
+class CropSampler:
+    """Random training crops of long recordings, with per-frame labels.
+
+    A crop of ``crop`` frames at a random ``speed`` spans ``crop x speed``
+    frames of a recording (as many as it has, at most), starts at a random
+    frame and is resampled to ``crop`` frames (labels to the nearest frame);
+    ``transform`` (normalisation, spatial augmentation, stream) is applied
+    to it.  Batch ``step`` is drawn from ``(seed, step)`` only, so a run is
+    the same whatever ran before."""
+
+    def __init__(self, recordings: Sequence[Tuple[Tensor, Tensor]], crop: int,
+                 speed: Tuple[float, float], transform, seed: int) -> None:
+        self.recordings, self.crop, self.speed = list(recordings), crop, speed
+        self.transform, self.seed = transform, seed
+        lengths = np.array([x.size(1) for x, _ in self.recordings], dtype=np.float64)
+        self.weights = lengths / lengths.sum()  # every frame equally likely
+
+    def batch(self, step: int, size: int) -> Tuple[Tensor, Tensor]:
+        rng = np.random.default_rng(epoch_seed(self.seed, step))
+        xs, ys = [], []
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(epoch_seed(self.seed, step, 1))
+            for _ in range(size):
+                x, y = self.recordings[int(rng.choice(len(self.recordings), p=self.weights))]
+                T = x.size(1)
+                span = min(T, max(2, int(round(self.crop * rng.uniform(*self.speed)))))
+                start = int(rng.integers(0, T - span + 1))
+                clip = self.transform(x[:, start:start + span])
+                index = torch.linspace(0, span - 1, self.crop).round().long()
+                xs.append(clip)
+                ys.append(y[start:start + span][index])
+        return torch.stack(xs), torch.stack(ys)
+
+
+def decode(probs: Tensor, smoothing: int, min_length: int, names: Sequence[str],
+           nms_iou: float = 0.3) -> List[Detection]:
+    """Detections of per-frame probabilities ``[T, K + 1]`` (background
+    last), exactly as :class:`~topogcn.spotting.Spotter` decodes them."""
+    seg = _Segmenter(len(names) - 1, None, min_length, nms_iou, names)
+    smoothed = _Smoother(smoothing).push(probs, last=True)
+    out: List[Detection] = []
+    for t in range(smoothed.size(0)):
+        out += seg.step(t, smoothed[t])
+    return out + seg.finish(probs.size(0) - 1)
+
+
+def choose_decoding(probs: Sequence[Tuple[Tensor, Sequence[Segment]]], names: Sequence[str],
+                    smoothing: Sequence[int], min_length: Sequence[int]
+                    ) -> Tuple[Dict[str, int], float]:
+    """The decoding (``smoothing``, ``min_length``) of the best F1 at temporal
+    IoU 0.5 over recordings ``(probabilities, segments)``; ties go to the
+    first candidate (the least smoothing, then the shortest length)."""
+    best: Tuple[float, Dict[str, int]] = (-1.0, dict(DEFAULT_DECODING))
+    for w in smoothing:
+        for m in min_length:
+            f1 = spotting_scores([(decode(p, w, m, names), segs) for p, segs in probs])["f1@0.5"]
+            if f1 > best[0]:
+                best = (f1, {"smoothing": int(w), "min_length": int(m)})
+    return best[1], best[0]
+
+
+def _recordings(cfg_data, split: str, seed: int) -> List[Recording]:
+    ds = open_dataset(dataclasses.replace(cfg_data, window=None), split, seed)
+    recs = list(ds.recordings())
+    if not recs or not any(r.segments for r in recs):
+        raise ConfigError(f"spotting.method=frames: the {split!r} split of data.name="
+                          f"{cfg_data.name} has no recording with labelled segments")
+    return recs
+
+
+def _frame_spec(cfg: Config, dataset) -> InputSpec:
+    spec = input_spec_for(dataclasses.replace(cfg.data, frames=cfg.spotting.crop), dataset)
+    if BACKGROUND in spec.classes:
+        raise ConfigError(f"data.name={cfg.data.name}: a class is named {BACKGROUND!r}, the "
+                          f"name of the spotter's background class")
+    return dataclasses.replace(spec, classes=tuple(spec.classes) + (BACKGROUND,))
+
+
+def _linear_features(x: Tensor, offsets: Sequence[int] = (-8, 0, 8)) -> np.ndarray:
+    """Per-frame features of a preprocessed recording ``[M, T, V, C]``: the
+    frame and the frames ``offsets`` away (clamped at the ends), flattened."""
+    T = x.size(1)
+    t = torch.arange(T)
+    parts = [x[:, (t + o).clamp(0, T - 1)].permute(1, 0, 2, 3).reshape(T, -1) for o in offsets]
+    return torch.cat(parts, dim=1).double().numpy()
+
+
+def linear_frame_baseline(train, val, test, pre: Preprocess, names: Sequence[str],
+                          cfg: Config) -> Dict[str, Any]:
+    """A linear frame classifier on the same recordings: a multinomial
+    logistic regression (scikit-learn, standardised features) of every
+    frame's class from the preprocessed coordinates of the frame and of the
+    frames 8 before and after it (at most 40,000 training frames, seeded),
+    decoded as the spotter is, with the decoding chosen on ``val``."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    start = time.time()
+    K1 = len(names)
+
+    def prepared(recs):
+        return [(pre.to_stream(pre.normalize(r.data)), r) for r in recs]
+
+    X, Y = [], []
+    for x, r in prepared(train):
+        X.append(_linear_features(x))
+        Y.append(frame_labels(r.segments, x.size(1), K1 - 1).numpy())
+    X, Y = np.concatenate(X), np.concatenate(Y)
+    if len(Y) > 40_000:
+        keep = np.sort(np.random.default_rng(cfg.seed).choice(len(Y), 40_000, replace=False))
+        X, Y = X[keep], Y[keep]
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=300))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, Y)
+
+    def probs(recs):
+        out = []
+        for x, r in prepared(recs):
+            p = np.zeros((x.size(1), K1))
+            p[:, clf.classes_] = clf.predict_proba(_linear_features(x))
+            out.append((torch.from_numpy(p).float(), r.segments))
+        return out
+
+    decoding = dict(DEFAULT_DECODING)
+    if val:
+        decoding, _ = choose_decoding(probs(val), names, cfg.spotting.smoothing,
+                                      cfg.spotting.min_length)
+    results = [(decode(p, decoding["smoothing"], decoding["min_length"], names), segs)
+               for p, segs in probs(test)]
+    return {**spotting_scores(results), "decoding": decoding, "frames_fitted": int(len(Y)),
+            "time_s": round(time.time() - start, 2)}
+
+
+def _write_log(path: str, rows: List[Dict[str, Any]]) -> None:
+    keys = list(rows[0]) if rows else []
+    lines = [",".join(keys)] + [",".join("" if r[k] is None else f"{r[k]}" for k in keys)
+                                for r in rows]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def train_frames(cfg: Config, out: str, resume: bool = False, callbacks=()) -> Any:
+    """Train a frame-level spotter as :func:`topogcn.engine.train` would a
+    classifier (the folder prepared and locked by it): ``trainer.steps``
+    steps of ``data.batch_size`` crops, validated every
+    ``spotting.eval_every`` steps by the F1 at temporal IoU 0.5 of the best
+    decoding, the best validated weights kept and tested.  An epoch of the
+    optimiser's schedule (``optim.warmup_epochs``, ``optim.milestones``) is
+    ``spotting.eval_every`` steps."""
+    from topogcn.engine.training import ReleaseAside, RunResult, plural
+
+    sp, tr = cfg.spotting, cfg.trainer
+    if cfg.data.window:
+        raise ConfigError("data.window trains a window classifier (spotting.method=windows); "
+                          "spotting.method=frames learns from whole recordings: unset "
+                          "data.window")
+    if tr.threads:
+        torch.set_num_threads(tr.threads)
+    seed_everything(cfg.seed, workers=True, verbose=False)
+    data, val_note = validation_subjects(cfg.data, cfg.seed)
+    train_recs = _recordings(data, "train", cfg.seed)
+    val_recs = _recordings(data, "val", cfg.seed) if data.val_subjects is not None else []
+    test_recs = _recordings(data, "test", cfg.seed)
+    probe = open_dataset(dataclasses.replace(data, window=None), "train", cfg.seed)
+    spec = _frame_spec(cfg, probe)
+    names = list(spec.classes)
+    K1 = len(names)
+    pre = Preprocess(spec)
+    temporal = lambda x: resize_frames(x, sp.crop)  # noqa: E731 (speed: the crop's span)
+    _, spatial = augmentations(data, spec, probe)
+    transform = pre.with_augmentation(temporal, spatial) if data.augment else \
+        pre.with_augmentation(temporal)
+    sampler = CropSampler([(r.data, frame_labels(r.segments, r.data.size(1), K1 - 1))
+                           for r in train_recs], sp.crop,
+                          tuple(sp.speed) if data.augment else (1.0, 1.0), transform, cfg.seed)
+    steps = tr.steps or 1000
+    evals = max(1, math.ceil(steps / sp.eval_every))
+    notes = [val_note] if val_note else []
+    frames = sum(r.data.size(1) for r in train_recs)
+    notes.append(f"budget: {steps} steps of {data.batch_size} crops of {sp.crop} frames "
+                 f"({len(train_recs)} training recordings, {frames} frames), validated every "
+                 f"{sp.eval_every} steps"
+                 + (f", stopped at {tr.max_minutes:g} min if not done" if tr.max_minutes else ""))
+    if not val_recs:
+        notes.append(f"validation: none, so the last weights are tested with the decoding "
+                     f"{DEFAULT_DECODING}")
+    for line in notes:
+        print(line, flush=True)
+
+    model = build_model(cfg, spec)
+    o = cfg.optim
+    lr = effective_lr(o, data.batch_size)
+    if o.name == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=o.momentum,
+                              nesterov=o.nesterov, weight_decay=o.weight_decay)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=o.weight_decay)
+    schedule = WarmupSchedule(o.warmup_epochs, o.schedule, o.milestones, o.gamma, evals,
+                              sp.eval_every, o.warmup_per)
+    lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    class_weight = None
+    if cfg.loss.class_weights != "none":
+        labels = torch.cat([y for _, y in sampler.recordings])
+        class_weight = class_balance_weights(labels, K1, cfg.loss.class_weights)
+    atomic_write_text(os.path.join(out, "config.yaml"), cfg.dump())
+    for cb in callbacks:
+        if isinstance(cb, ReleaseAside):
+            cb.release()
+
+    def validate() -> Tuple[float, Dict[str, int]]:
+        spotter = Spotter(model, names, sp.crop, sp.stride, transform=pre)
+        probs = [(spotter.frame_probabilities(r.data), r.segments) for r in val_recs]
+        model.train()
+        decoding, f1 = choose_decoding(probs, names, sp.smoothing, sp.min_length)
+        return f1, decoding
+
+    rows: List[Dict[str, Any]] = []
+    best: Optional[Tuple[float, int, Dict[str, Tensor], Dict[str, int]]] = None
+    stopped_by, since_best = "plan", 0
+    start = time.time()
+    period_loss, period_n = 0.0, 0
+    model.train()
+    step = 0
+    while step < steps:
+        x, y = sampler.batch(step, data.batch_size)
+        loss = F.cross_entropy(model(x), y, weight=class_weight,
+                               label_smoothing=cfg.loss.label_smoothing)
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(f"training diverged at step {step + 1}: the loss is "
+                                     f"{loss.item()}; lower optim.lr or set "
+                                     f"trainer.gradient_clip_val")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if tr.gradient_clip_val:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tr.gradient_clip_val)
+        opt.step()
+        lr_sched.step()
+        step += 1
+        period_loss, period_n = period_loss + loss.item(), period_n + 1
+        if step % sp.eval_every and step < steps:
+            continue
+        row: Dict[str, Any] = {"step": step, "train_loss": round(period_loss / period_n, 5),
+                               "lr": opt.param_groups[0]["lr"], "val_f1@0.5": None}
+        period_loss, period_n = 0.0, 0
+        parts = [f"step {step:>{len(str(steps))}}/{steps}", f"train loss {row['train_loss']:.3f}"]
+        if val_recs:
+            f1, decoding = validate()
+            row["val_f1@0.5"] = round(f1, 5)
+            parts.append(f"val F1@0.5 {100 * f1:.1f}% (smoothing {decoding['smoothing']}, "
+                         f"min length {decoding['min_length']})")
+            if best is None or f1 > best[0]:
+                state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                best, since_best = (f1, step, state, decoding), 0
+            else:
+                since_best += 1
+        parts.append(f"{time.time() - start:.0f} s")
+        print("  ".join(parts), flush=True)
+        rows.append(row)
+        _write_log(os.path.join(out, "logs", "metrics.csv"), rows)
+        if tr.early_stopping and since_best >= tr.early_stopping:
+            stopped_by = "early_stopping"
+            break
+        if tr.max_minutes and time.time() - start > 60 * tr.max_minutes and step < steps:
+            stopped_by = "time_limit"
+            print(f"stopped by the {tr.max_minutes:g}-minute limit after {step} of {steps} "
+                  f"steps: not the recipe's result (trainer.max_minutes)", flush=True)
+            break
+    train_time = time.time() - start
+    decoding = dict(DEFAULT_DECODING)
+    if best is not None:
+        model.load_state_dict(best[2])
+        decoding = best[3]
+    model.eval()
+    payload = {**run_payload(cfg, spec), "decoding": decoding}
+    ck = seal_checkpoint({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+                          CKPT_KEY: payload})
+    path = os.path.join(out, "checkpoints", "best.ckpt")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with atomic_path(path) as tmp:
+        torch_save(ck, tmp)
+
+    run = Run(cfg, model, spec, path, decoding)
+    spotter = Spotter.from_run(run)
+    results, correct, total = [], 0, 0
+    test_start = time.time()
+    for r in test_recs:
+        probs = spotter.frame_probabilities(r.data)
+        y = frame_labels(r.segments, r.data.size(1), K1 - 1)
+        correct += int((probs.argmax(1) == y).sum())
+        total += len(y)
+        results.append((decode(probs, decoding["smoothing"], decoding["min_length"], names),
+                        r.segments))
+    spot_seconds = time.time() - test_start
+    scores = {**spotting_scores(results), **smg_online_scores(results)}
+    metrics: Dict[str, Any] = {
+        "method": "frames", "classes": names, "scores": scores,
+        "f1@0.5": scores["f1@0.5"], "frame_accuracy": correct / max(total, 1),
+        "decoding": decoding, "val_f1@0.5": best[0] if best else None,
+        "steps": step, "train_time_s": round(train_time, 2),
+        "spot_frames_per_s": round(total / max(spot_seconds, 1e-9), 1),
+        "checkpoint": "best" if best else "last",
+        "num_train": len(train_recs), "num_val": len(val_recs), "num_test": len(test_recs),
+        "budget": {"steps": steps, "steps_run": step, "stopped_by": stopped_by,
+                   "best_step": best[1] if best else None, "eval_every": sp.eval_every,
+                   "max_minutes": tr.max_minutes},
+    }
+    if tr.baselines:
+        metrics["baselines"] = {"linear_frames": linear_frame_baseline(
+            train_recs, val_recs, test_recs, pre, names, cfg)}
+    atomic_write_text(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=1))
+    if stopped_by == "plan":
+        print(f"trained {plural(step, 'step')} in {train_time:.0f} s", flush=True)
+    return RunResult(out, metrics)
