@@ -271,7 +271,7 @@ def test_spot_cli_on_files_short_zero_and_bad(tmp_path, capsys):
     from topogcn.engine.config import load_config
 
     run = str(tmp_path / "run")
-    train(load_config("synthetic-spotting", TINY + ["data.window=24", "data.window_stride=8",
+    train(load_config("synthetic-spotting-windows", TINY + ["data.window=24", "data.window_stride=8",
                                                     "trainer.epochs=1"]), run)
     ckpt = os.path.join(run, "checkpoints", "best.ckpt")
     good = tmp_path / "good"

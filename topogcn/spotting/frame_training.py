@@ -57,9 +57,9 @@ class CropSampler:
 
     A crop of ``crop`` frames at a random ``speed`` spans ``crop x speed``
     frames of a recording (as many as it has, at most), starts at a random
-    frame and is resampled to ``crop`` frames (labels to the nearest frame);
-    ``transform`` (normalisation, spatial augmentation, stream) is applied
-    to it.  Batch ``step`` is drawn from ``(seed, step)`` only, so a run is
+    frame; ``transform`` (normalisation, resampling to ``crop`` frames,
+    spatial augmentation, stream) is applied to it, and its labels are those
+    of the frames nearest to where the resampling samples.  Batch ``step`` is drawn from ``(seed, step)`` only, so a run is
     the same whatever ran before."""
 
     def __init__(self, recordings: Sequence[Tuple[Tensor, Tensor]], crop: int,
@@ -80,7 +80,9 @@ class CropSampler:
                 span = min(T, max(2, int(round(self.crop * rng.uniform(*self.speed)))))
                 start = int(rng.integers(0, T - span + 1))
                 clip = self.transform(x[:, start:start + span])
-                index = torch.linspace(0, span - 1, self.crop).round().long()
+                # the frame nearest to where resize_frames samples (align_corners=False)
+                src = (torch.arange(self.crop, dtype=torch.float64) + 0.5) * span / self.crop
+                index = (src - 0.5).clamp(0, span - 1).round().long()
                 xs.append(clip)
                 ys.append(y[start:start + span][index])
         return torch.stack(xs), torch.stack(ys)
