@@ -1,18 +1,26 @@
 """Spotting speed: input frames per second of ``topogcn.spotting.Spotter``
 over a long recording, against the 30 frames/s of a Kinect stream.
 
-For each skeleton (ntu25 with 2 persons, openpose137 with 1) and each model
-size it slides the windows of the matching spotting configuration over a
-random recording and times ``Spotter.spot`` (windows batched through the
-model in eval mode, per-frame probabilities, segments, NMS) after one
-warm-up run:
+For each skeleton (ntu25 with 2 persons, openpose137 with 1), each method
+and each model size it slides the windows of the matching spotting
+configuration over a random recording and times ``Spotter.spot`` (windows
+batched through the model in eval mode, per-frame probabilities, segments,
+NMS) after one warm-up run:
 
-* ``compact``: the default synthetic model (3 blocks, 32/32/64 channels) on
-  32-frame windows every 8 frames (``topogcn/configs/synthetic-spotting.yaml``);
-* ``paper``: the paper-size model (9 blocks, 64..256 channels) on 64-frame
-  windows every 16 frames (``benchmarks/configs/gecn_spotting-*.yaml``);
+* method ``frames``: :class:`~topogcn.models.FrameSpottingGECN` (a class for
+  every frame) on 128-frame windows every 32 frames
+  (``topogcn/configs/synthetic-spotting.yaml``), smoothing 9;
+* method ``windows``: the GE-CN clip classifier, on 32-frame windows every
+  8 frames for the compact model
+  (``topogcn/configs/synthetic-spotting-windows.yaml``), 64 every 16 for the
+  paper-size one (``benchmarks/configs/gecn_spotting-*.yaml``);
+* ``compact``: the default synthetic model (3 blocks, 32/32/64 channels);
+  ``paper``: the paper-size model (9 blocks, 64..256 channels);
 
 each in float32 and with ``Spotter(precision="bf16")`` (bfloat16 autocast).
+The *delay* columns stream the recording one frame at a time
+(``Spotter.push``) and report, over the detections, how many frames after
+its last frame each was returned (mean and largest).
 
 Weights are random: the cost does not depend on them.  Usage:
 ``python benchmarks/bench_spotting.py [--frames 1200] [--repeats 2]``
@@ -31,27 +39,33 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import results_io  # noqa: E402
 
-from topogcn.models import GECN  # noqa: E402
+from topogcn.models import GECN, FrameSpottingGECN  # noqa: E402
 from topogcn.spotting import Spotter  # noqa: E402
 from topogcn.datasets.windows import BACKGROUND  # noqa: E402
 
 KINECT_FPS = 30.0
-SIZES = {
-    # name: (model kwargs, window length, window stride)
-    "compact": (dict(channels=[32, 32, 64], strides=[1, 2, 1]), 32, 8),
-    "paper": (dict(), 64, 16),
-}
+SIZES = {"compact": dict(channels=[32, 32, 64], strides=[1, 2, 1]), "paper": dict()}
+#: (method, size) -> (window length, window stride)
+WINDOWS = {("frames", "compact"): (128, 32), ("frames", "paper"): (128, 32),
+           ("windows", "compact"): (32, 8), ("windows", "paper"): (64, 16)}
 SKELETONS = {"ntu25": 2, "openpose137": 1}
 
 
-def measure(skeleton: str, size: str, frames: int, repeats: int, precision: str = "32") -> dict:
-    kwargs, length, stride = SIZES[size]
+def measure(skeleton: str, size: str, method: str, frames: int, repeats: int,
+            precision: str = "32") -> dict:
+    length, stride = WINDOWS[(method, size)]
     M = SKELETONS[skeleton]
     torch.manual_seed(0)
     num_classes = 17
-    model = GECN(num_classes + 1, skeleton, in_channels=3, num_person=M, **kwargs).eval()
+    if method == "frames":
+        model = FrameSpottingGECN(num_classes + 1, skeleton, in_channels=3, num_person=M,
+                                  **SIZES[size]).eval()
+    else:
+        model = GECN(num_classes + 1, skeleton, in_channels=3, num_person=M,
+                     **SIZES[size]).eval()
     classes = [f"class{i}" for i in range(num_classes)] + [BACKGROUND]
-    spotter = Spotter(model, classes, length=length, stride=stride, precision=precision)
+    spotter = Spotter(model, classes, length=length, stride=stride, precision=precision,
+                      smoothing=9 if method == "frames" else 1)
     recording = torch.randn(M, frames, model.skeleton.num_nodes, 3)
     spotter.spot(recording[:, : 4 * length])  # warm-up
     times = []
@@ -60,10 +74,18 @@ def measure(skeleton: str, size: str, frames: int, repeats: int, precision: str 
         spotter.spot(recording)
         times.append(time.perf_counter() - t0)
     best = min(times)
-    return {"skeleton": skeleton, "size": size, "precision": precision,
+    delays = []
+    if precision == "32" and skeleton == "ntu25":  # streamed one frame at a time
+        spotter.reset()
+        for t in range(frames):
+            delays += [t - d.end for d in spotter.push(recording[:, t])]
+        delays += [frames - 1 - d.end for d in spotter.flush()]
+    return {"skeleton": skeleton, "size": size, "method": method, "precision": precision,
             "window": length, "stride": stride,
             "frames": frames, "seconds": best, "frames_per_s": frames / best,
-            "real_time_factor": frames / best / KINECT_FPS}
+            "real_time_factor": frames / best / KINECT_FPS,
+            "delay_mean": sum(delays) / len(delays) if delays else None,
+            "delay_max": max(delays) if delays else None, "detections": len(delays)}
 
 
 def main() -> None:
@@ -76,21 +98,25 @@ def main() -> None:
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     rows = []
     for skeleton in SKELETONS:
-        for size in SIZES:
+        for method, size in WINDOWS:
             for precision in ("32", "bf16"):
-                row = measure(skeleton, size, args.frames, args.repeats, precision)
+                row = measure(skeleton, size, method, args.frames, args.repeats, precision)
                 rows.append(row)
-                print(f"{skeleton:12s} {size:8s} {precision:4s} window {row['window']:3d}/"
+                print(f"{skeleton:12s} {method:8s} {size:8s} {precision:4s} window "
+                      f"{row['window']:3d}/"
                       f"{row['stride']:2d}: "
                       f"{row['frames_per_s']:8.1f} frames/s ({row['real_time_factor']:.1f}x "
                       f"real time at {KINECT_FPS:.0f} fps)", flush=True)
     meta = {"torch": torch.__version__, "threads": torch.get_num_threads(),
             "cores": os.cpu_count()}
-    header = ["skeleton", "model", "precision", "window / stride", "input frames/s",
-              "x real time (30 fps)"]
-    body = [[r["skeleton"], r["size"], "float32" if r["precision"] == "32" else "bf16 autocast",
+    header = ["skeleton", "method", "model", "precision", "window / stride", "input frames/s",
+              "x real time (30 fps)", "delay (frames, mean / max)"]
+    body = [[r["skeleton"], r["method"], r["size"],
+             "float32" if r["precision"] == "32" else "bf16 autocast",
              f"{r['window']} / {r['stride']}",
-             f"{r['frames_per_s']:.0f}", f"{r['real_time_factor']:.1f}"] for r in rows]
+             f"{r['frames_per_s']:.0f}", f"{r['real_time_factor']:.1f}",
+             "-" if r["delay_max"] is None else f"{r['delay_mean']:.0f} / {r['delay_max']}"]
+            for r in rows]
     print(results_io.save(args.out, meta, rows, header, body))
 
 

@@ -149,10 +149,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         cfg = _config(args)
     out = args.out or os.path.join("runs", f"{cfg.data.name}-{cfg.model.name}-"
                                            f"{time.strftime('%Y%m%d-%H%M%S')}")
+    if cfg.spotting.method == "frames":
+        from topogcn.spotting import train_frames
+
+        if args.resume:
+            raise ValueError("--resume: a frame-spotting run (spotting.method=frames) cannot "
+                             "be resumed; start it again (it is seeded: the same result)")
+        return _print_frame_run(cfg, train_frames(cfg, out, args.overwrite).metrics, out)
     result = train(cfg, out, resume=args.resume, overwrite=args.overwrite)
     m = result.metrics
-    if m.get("method") == "frames":
-        return _print_frame_run(cfg, m, out)
     print(f"\ntopogcn train: {cfg.model.name} on {cfg.data.name} finished")
     rows = [("test top-1", f"{100 * m['top1']:.2f}%"), _mean_class_row(m)]
     base = m.get("baselines") or {}

@@ -144,6 +144,7 @@ def test_frame_run_end_to_end_is_reproducible_and_spotted_alike(tmp_path, capsys
     from topogcn.engine import Run
     from topogcn.engine.config import ConfigError, load_config
     from topogcn.engine.training import train
+    from topogcn.spotting import train_frames
 
     runs = []
     for name in ("a", "b"):
@@ -172,11 +173,13 @@ def test_frame_run_end_to_end_is_reproducible_and_spotted_alike(tmp_path, capsys
     f1 = m["scores"]["f1@0.5"]
     assert f"F1 {100 * f1:.1f}%" in spot_text.split("IoU 0.5")[1].splitlines()[0]
     with pytest.raises(ConfigError, match="data.window"):
-        train(load_config("synthetic-spotting", TINY_FRAMES + ["data.window=16"]),
-              str(tmp_path / "c"))
+        train_frames(load_config("synthetic-spotting", TINY_FRAMES + ["data.window=16"]),
+                     str(tmp_path / "c"))
     assert not os.path.exists(tmp_path / "c")
-    with pytest.raises(ConfigError, match="cannot be resumed"):
-        train(load_config(str(runs[0] / "config.yaml")), str(runs[0]), resume=True)
+    with pytest.raises(ConfigError, match="train_frames"):
+        train(load_config(str(runs[0] / "config.yaml")), str(tmp_path / "d"))
+    assert main(["train", "--out", str(runs[0]), "--resume"]) == 2
+    assert "cannot be resumed" in capsys.readouterr().err
 
 
 def test_frame_model_shapes_and_gradients():

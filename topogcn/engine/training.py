@@ -233,7 +233,7 @@ def _trainer(cfg: Config, out: str, callbacks: List[Callback], validate: bool,
 
 
 def train(cfg: Config, out: str, resume: bool = False, overwrite: bool = False,
-          callbacks: Sequence[Callback] = ()) -> RunResult:
+          callbacks: Sequence[Callback] = (), runner=None) -> RunResult:
     """Train and test ``cfg``; everything goes into the run folder ``out``:
     ``config.yaml``, ``checkpoints/{best,last}.ckpt``, ``logs/metrics.csv``,
     ``metrics.json`` and ``scores.npz``.
@@ -244,7 +244,10 @@ def train(cfg: Config, out: str, resume: bool = False, overwrite: bool = False,
     ``trainer.fit_to_time`` opts out).  With ``resume``, the run in ``out``
     continues from its last checkpoint with the configuration it was started
     with (``cfg`` must be that configuration).  ``callbacks`` are further
-    Lightning callbacks (run after topogcn's own)."""
+    Lightning callbacks (run after topogcn's own).  ``runner(cfg, out,
+    resume, callbacks)`` replaces the classification training inside the
+    prepared, locked folder (the frame-level spotter's training,
+    :func:`topogcn.spotting.train_frames`, passes its own)."""
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
     if cfg.trainer.keep_freed_memory and not keep_freed_memory():
@@ -252,9 +255,11 @@ def train(cfg: Config, out: str, resume: bool = False, overwrite: bool = False,
     created = not os.path.exists(out)
     # one run per folder: DDP's other processes share rank 0's lock
     rank0 = os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
-    run = _train
+    run = runner or _train
     if cfg.spotting.method == "frames":
-        from topogcn.spotting.frame_training import train_frames as run
+        if runner is None:
+            raise ConfigError("spotting.method=frames is trained by "
+                              "topogcn.spotting.train_frames (topogcn train chooses it)")
         if resume:
             raise ConfigError("--resume: a frame-spotting run (spotting.method=frames) cannot "
                               "be resumed; start it again (it is seeded: the same result)")

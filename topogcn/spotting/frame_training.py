@@ -34,6 +34,8 @@ from topogcn.engine.data import (
 )
 from topogcn.engine.task import NonFiniteLossError, WarmupSchedule, effective_lr
 from topogcn.engine.trained_run import CKPT_KEY, Run, build_model, run_payload
+from topogcn.engine import training as engine_training
+from topogcn.engine.training import ReleaseAside, RunResult, plural
 from topogcn.spotting.metrics import smg_online_scores, spotting_scores
 from topogcn.spotting.spotter import Detection, Spotter, _Segmenter, _Smoother
 from topogcn.transforms import InputSpec, Preprocess, resize_frames
@@ -59,8 +61,9 @@ class CropSampler:
     frames of a recording (as many as it has, at most), starts at a random
     frame; ``transform`` (normalisation, resampling to ``crop`` frames,
     spatial augmentation, stream) is applied to it, and its labels are those
-    of the frames nearest to where the resampling samples.  Batch ``step`` is drawn from ``(seed, step)`` only, so a run is
-    the same whatever ran before."""
+    of the frames nearest to where the resampling samples.  Batch ``step``
+    is drawn from ``(seed, step)`` only, so a run is the same whatever ran
+    before."""
 
     def __init__(self, recordings: Sequence[Tuple[Tensor, Tensor]], crop: int,
                  speed: Tuple[float, float], transform, seed: int) -> None:
@@ -188,7 +191,8 @@ def linear_frame_baseline(train, val, test, pre: Preprocess, names: Sequence[str
                                       cfg.spotting.min_length)
     results = [(decode(p, decoding["smoothing"], decoding["min_length"], names), segs)
                for p, segs in probs(test)]
-    return {**spotting_scores(results), "decoding": decoding, "frames_fitted": int(len(Y)),
+    return {**spotting_scores(results), **smg_online_scores(results), "decoding": decoding,
+            "frames_fitted": int(len(Y)),
             "time_s": round(time.time() - start, 2)}
 
 
@@ -199,16 +203,30 @@ def _write_log(path: str, rows: List[Dict[str, Any]]) -> None:
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-def train_frames(cfg: Config, out: str, resume: bool = False, callbacks=()) -> Any:
-    """Train a frame-level spotter as :func:`topogcn.engine.train` would a
-    classifier (the folder prepared and locked by it): ``trainer.steps``
-    steps of ``data.batch_size`` crops, validated every
-    ``spotting.eval_every`` steps by the F1 at temporal IoU 0.5 of the best
-    decoding, the best validated weights kept and tested.  An epoch of the
-    optimiser's schedule (``optim.warmup_epochs``, ``optim.milestones``) is
-    ``spotting.eval_every`` steps."""
-    from topogcn.engine.training import ReleaseAside, RunResult, plural
+def train_frames(cfg: Config, out: str, overwrite: bool = False) -> RunResult:
+    """Train a frame-level spotter (``spotting.method: frames``) into the run
+    folder ``out``, prepared and locked as :func:`topogcn.engine.train`
+    does for a classifier (what ``topogcn train`` runs for such a
+    configuration).  Returns a :class:`~topogcn.engine.training.RunResult`.
 
+    ``trainer.steps`` steps of ``data.batch_size`` crops
+    (:class:`CropSampler`), validated every ``spotting.eval_every`` steps by
+    the F1 at temporal IoU 0.5 of the best decoding
+    (:func:`choose_decoding`); the best validated weights and their decoding
+    are kept and tested.  An epoch of the optimiser's schedule
+    (``optim.warmup_epochs``, ``optim.milestones``) is
+    ``spotting.eval_every`` steps; ``trainer.early_stopping`` counts
+    validations; ``trainer.max_minutes`` stops the run, and says so.  A run
+    is a function of its configuration and seed; it is not resumable (it is
+    minutes long)."""
+    if cfg.spotting.method != "frames":
+        raise ConfigError(f"train_frames trains spotting.method=frames, not "
+                          f"{cfg.spotting.method!r} (topogcn.engine.train does)")
+    return engine_training.train(cfg, out, overwrite=overwrite, runner=_train_frames)
+
+
+def _train_frames(cfg: Config, out: str, resume: bool = False, callbacks=()) -> RunResult:
+    """The training of :func:`train_frames` in its prepared folder."""
     sp, tr = cfg.spotting, cfg.trainer
     if cfg.data.window:
         raise ConfigError("data.window trains a window classifier (spotting.method=windows); "

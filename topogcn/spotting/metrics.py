@@ -30,7 +30,7 @@ def match_detections(detections: Sequence[Detection], segments: Sequence[Segment
 
 
 def spotting_scores(results: Iterable[Tuple[Sequence[Detection], Sequence[Segment]]],
-                    iou_thresholds: Sequence[float] = (0.3, 0.5)) -> Dict[str, float]:
+                    iou_thresholds: Sequence[float] = (0.3, 0.5, 0.7)) -> Dict[str, float]:
     """Precision, recall and F1 over recordings, at each temporal-IoU
     threshold: a detection is correct when its class is that of a segment
     it overlaps with IoU :math:`\\geq` the threshold (each segment matched at
