@@ -52,3 +52,35 @@ def test_any_skeleton_and_validation_split():
     tr = SyntheticMicroGestures("train", skeleton=five, num_classes=3, num_subjects=6,
                                 test_subjects=1, val_subjects=1)
     assert tr.subjects == [1, 2, 3, 4]
+
+
+def test_recording_design_options_and_the_varied_generator():
+    """Per-class lengths, gaps, distractors and posture shifts change the
+    recordings as documented; `synthetic-varied` has gestures from about 12
+    to 80 frames (with tempo and jitter) and short gaps; bad options are
+    refused by name."""
+    import numpy as np
+    import pytest
+
+    from topogcn.datasets import create_dataset
+
+    small = dict(num_subjects=4, test_subjects=1, gestures_per_class=2)
+    varied = create_dataset("synthetic-varied", "train", **small)
+    segs = [s for r in varied.recordings() for s in r.segments]
+    lengths = np.array([s.end - s.start + 1 for s in segs])
+    by_class = [lengths[[s.label == k for s in segs]].mean() for k in range(10)]
+    assert min(by_class) < 16 and max(by_class) > 65, by_class
+    for r in varied.recordings():
+        gaps = [b.start - a.end - 1 for a, b in zip(r.segments, r.segments[1:])]
+        assert min(gaps) >= 4 and max(gaps) <= 30, gaps
+    plain = SyntheticMicroGestures("train", seed=3, **small)
+    assert not torch.equal(plain[0][0], varied[0][0])
+    # the default design is one fixed length for every class
+    base = [s.end - s.start + 1 for r in plain.recordings() for s in r.segments]
+    assert 20 <= min(base) and max(base) <= 45
+    for bad, match in ((dict(gesture_frames=[80, 12]), "gesture_frames"),
+                       (dict(gap_frames=[0, 3]), "gap_frames"),
+                       (dict(distractor_every=0), "distractor_every"),
+                       (dict(posture_shifts=-1.0), "posture_shifts")):
+        with pytest.raises(ValueError, match=match):
+            SyntheticMicroGestures("train", **small, **bad)

@@ -219,3 +219,27 @@ def test_oracle_detection_iou():
                    smoothing=3).spot(x)
     for d, (label, s, e) in zip(dets, SEGS):
         assert d.label == label and temporal_iou(d.start, d.end, s, e) > 0.8
+
+
+def test_clip_commands_refuse_a_frame_spotter_by_name(tmp_path, capsys):
+    """eval, predict, analyze and export need a clip classifier: a frame
+    spotter's checkpoint is refused with a message naming it and `topogcn
+    spot` (exit 2), nothing written."""
+    import numpy as np
+
+    from topogcn.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--config", "synthetic-spotting", "--out", str(out), "--set",
+                 *TINY_FRAMES, "trainer.steps=1", "trainer.baselines=false"]) == 0
+    ckpt = str(out / "checkpoints" / "best.ckpt")
+    np.save(tmp_path / "clip.npy", np.zeros((10, 25, 3), np.float32))
+    for argv in (["eval", "--checkpoint", ckpt],
+                 ["predict", "--checkpoint", ckpt, str(tmp_path / "clip.npy")],
+                 ["analyze", "--checkpoint", ckpt, "--out", str(tmp_path / "an")],
+                 ["export", "--checkpoint", ckpt, "--out", str(tmp_path / "m.pt")]):
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "frame-level spotter" in err and "topogcn spot" in err, (argv, err)
+    assert not (tmp_path / "an").exists() and not (tmp_path / "m.pt").exists()

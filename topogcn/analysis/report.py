@@ -71,6 +71,7 @@ def analyze(checkpoint: Union[str, Run], out: str, cfg=None,
     its strongest learned links, ``summary.json`` and ``index.html``.  Every
     figure has its numbers beside it (CSV/NPZ)."""
     run = Run.of(checkpoint)
+    run.require_clip_classifier("the analysis report")
     model = run.model
     dataset = run.dataset("test", cfg)
     names = run.classes

@@ -86,6 +86,7 @@ def export_model(checkpoint: Union[str, Run], out: str, format: str = "onnx", ch
             raise RuntimeError(f"ONNX export needs onnx and onnxscript (and onnxruntime to "
                                f"check it): {e}; pip install 'topogcn[export]'") from None
     run = Run.of(checkpoint)
+    run.require_clip_classifier("export")
     for path in (out, out + ".json"):
         check_not_an_input(path, [run.checkpoint], "the export's output")
     spec = run.spec

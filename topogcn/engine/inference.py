@@ -25,6 +25,7 @@ def evaluate(checkpoint: Union[str, Run], cfg: Optional[Config] = None,
     ``metrics.json`` and ``scores.npz`` into ``out`` when given (into
     ``out/eval-test`` when ``out`` is a training run folder)."""
     run = Run.of(checkpoint)
+    run.require_clip_classifier("evaluation")
     cfg = cfg or run.config
     dm = SkeletonDataModule(cfg.data, spec=run.spec)
     dm.setup("test")

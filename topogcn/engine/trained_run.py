@@ -164,8 +164,23 @@ class Run:
             self._inference_model = fuse(self.model)
         return self._inference_model
 
+    @property
+    def is_frame_spotter(self) -> bool:
+        """Whether the model gives a class for every frame
+        (``spotting.method: frames``) rather than one per clip."""
+        return self.config.spotting.method == "frames"
+
+    def require_clip_classifier(self, what: str) -> None:
+        """Refuse a frame-level spotter where a clip classifier is needed
+        (``what``: the operation, for the message)."""
+        if self.is_frame_spotter:
+            raise CheckpointError(f"{self.name} is a frame-level spotter (spotting.method="
+                                  f"frames): {what} needs a clip classifier; spot with "
+                                  f"`topogcn spot --checkpoint {self.name}`")
+
     def classifier(self) -> ClipClassifier:
         """Preprocessing and the inference model as one module (eval mode)."""
+        self.require_clip_classifier("classifying clips")
         return ClipClassifier(self.preprocess, self.inference_model).eval()
 
     def dataset(self, split: str = "test", cfg: Optional[Config] = None) -> SkeletonDataset:
