@@ -118,13 +118,14 @@ def choose_decoding(probs: Sequence[Tuple[Tensor, Sequence[Segment]]], names: Se
     return best[1], best[0]
 
 
-def _recordings(cfg_data, split: str, seed: int) -> List[Recording]:
+def _recordings(cfg_data, split: str, seed: int):
+    """The dataset of ``split`` and its recordings (some with segments)."""
     ds = open_dataset(dataclasses.replace(cfg_data, window=None), split, seed)
-    recs = list(ds.recordings())
+    recs: List[Recording] = list(ds.recordings())
     if not recs or not any(r.segments for r in recs):
         raise ConfigError(f"spotting.method=frames: the {split!r} split of data.name="
                           f"{cfg_data.name} has no recording with labelled segments")
-    return recs
+    return ds, recs
 
 
 def _frame_spec(cfg: Config, dataset) -> InputSpec:
@@ -236,10 +237,9 @@ def _train_frames(cfg: Config, out: str, resume: bool = False, callbacks=()) -> 
         torch.set_num_threads(tr.threads)
     seed_everything(cfg.seed, workers=True, verbose=False)
     data, val_note = validation_subjects(cfg.data, cfg.seed)
-    train_recs = _recordings(data, "train", cfg.seed)
-    val_recs = _recordings(data, "val", cfg.seed) if data.val_subjects is not None else []
-    test_recs = _recordings(data, "test", cfg.seed)
-    probe = open_dataset(dataclasses.replace(data, window=None), "train", cfg.seed)
+    probe, train_recs = _recordings(data, "train", cfg.seed)
+    val_recs = _recordings(data, "val", cfg.seed)[1] if data.val_subjects is not None else []
+    test_recs = _recordings(data, "test", cfg.seed)[1]
     spec = _frame_spec(cfg, probe)
     names = list(spec.classes)
     K1 = len(names)
