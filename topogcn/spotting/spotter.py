@@ -312,15 +312,20 @@ class Spotter:
         if self._received == 0:
             return []
         T = self._received
-        last_end = (self._next - self.stride + self.length) if self._ran else 0
-        if not self._ran:
-            self._run_windows([0], length=T)
-        elif last_end < T:
-            self._run_windows([T - self.length])
+        self._cover_tail()
         out = self._finalise(T, last=True)
         out += self._seg.finish(T - 1)
         self.reset()
         return out
+
+    def _cover_tail(self) -> None:
+        """Run the window ending at the last frame received (or one window of
+        the whole stream when it is shorter than ``length``)."""
+        T = self._received
+        if not self._ran:
+            self._run_windows([0], length=T)
+        elif self._next - self.stride + self.length < T:
+            self._run_windows([T - self.length])
 
     @torch.inference_mode()
     def frame_probabilities(self, recording: Tensor) -> Tensor:
@@ -332,15 +337,10 @@ class Spotter:
         self._collect = probs
         try:
             self.push(recording)
-            T = self._received
-            if T == 0:
+            if self._received == 0:
                 return torch.zeros(0, len(self.classes))
-            last_end = (self._next - self.stride + self.length) if self._ran else 0
-            if not self._ran:
-                self._run_windows([0], length=T)
-            elif last_end < T:
-                self._run_windows([T - self.length])
-            self._finalise(T, last=True)
+            self._cover_tail()
+            self._finalise(self._received, last=True)
         finally:
             del self._collect
             self.reset()
