@@ -176,11 +176,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                                else "")),
              ("train time", f"{m['train_time_s']:.1f} s"), ("run folder", out)]
     _print_table(rows)
-    if budget["stopped_by"] == "time_limit":
-        print(f"\nstopped by the {budget['max_minutes']:g}-minute limit after {m['epoch']} of "
-              f"{budget['epochs_final_plan']} planned epochs: not the recipe's result "
-              f"(trainer.max_minutes)")
+    _time_limit_note(budget, f"{m['epoch']} of {budget['epochs_final_plan']} planned epochs")
     return 0
+
+
+def _time_limit_note(budget: dict, done: str) -> None:
+    """The closing line of a run the time limit stopped (``done``: how far
+    it got)."""
+    if budget["stopped_by"] == "time_limit":
+        print(f"\nstopped by the {budget['max_minutes']:g}-minute limit after {done}: not the "
+              f"recipe's result (trainer.max_minutes)")
 
 
 def _spotting_rows(s: dict) -> list:
@@ -214,10 +219,7 @@ def _print_frame_run(cfg, m: dict, out: str) -> int:
                                                     if best else "")),
              ("train time", f"{m['train_time_s']:.1f} s"), ("run folder", out)]
     _print_table(rows)
-    if budget["stopped_by"] == "time_limit":
-        print(f"\nstopped by the {budget['max_minutes']:g}-minute limit after "
-              f"{budget['steps_run']} of {budget['steps']} steps: not the recipe's result "
-              f"(trainer.max_minutes)")
+    _time_limit_note(budget, f"{budget['steps_run']} of {budget['steps']} steps")
     return 0
 
 

@@ -243,3 +243,19 @@ def test_clip_commands_refuse_a_frame_spotter_by_name(tmp_path, capsys):
         err = capsys.readouterr().err
         assert "frame-level spotter" in err and "topogcn spot" in err, (argv, err)
     assert not (tmp_path / "an").exists() and not (tmp_path / "m.pt").exists()
+
+
+def test_frame_run_time_limit_stops_loudly_at_a_validation(tmp_path, capsys):
+    """trainer.max_minutes stops a frame run at a validation, says so and
+    records it; the plan is not reshaped (the steps run are a multiple of
+    spotting.eval_every)."""
+    from topogcn.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--config", "synthetic-spotting", "--out", str(out), "--set",
+                 *TINY_FRAMES, "trainer.max_minutes=0.0001", "trainer.baselines=false"]) == 0
+    text = capsys.readouterr().out
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["budget"]["stopped_by"] == "time_limit" and m["budget"]["steps_run"] == 3
+    assert "stopped by the 0.0001-minute limit after 3 of 6 steps: not the recipe's result" \
+        in text
