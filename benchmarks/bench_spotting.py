@@ -78,7 +78,7 @@ def measure(skeleton: str, size: str, method: str, frames: int, repeats: int,
     if precision == "32" and skeleton == "ntu25":  # streamed one frame at a time
         spotter.reset()
         for t in range(frames):
-            delays += [t - d.end for d in spotter.push(recording[:, t])]
+            delays += [t - d.end for d in spotter.push(recording[:, t:t + 1])]
         delays += [frames - 1 - d.end for d in spotter.flush()]
     return {"skeleton": skeleton, "size": size, "method": method, "precision": precision,
             "window": length, "stride": stride,
