@@ -18,12 +18,19 @@ NMS) after one warm-up run:
   ``paper``: the paper-size model (9 blocks, 64..256 channels);
 
 each in float32 and with ``Spotter(precision="bf16")`` (bfloat16 autocast).
-The *delay* columns stream the recording one frame at a time
-(``Spotter.push``) and report, over the detections, how many frames after
-its last frame each was returned (mean and largest).
+
+With ``--stream RUN_DIR ...`` (trained spotting runs, e.g. those
+``bench_defaults.py --spotting --workdir`` keeps), each run's test
+recordings are streamed one frame at a time (``Spotter.push``, then
+``flush``): the streaming frames per second, and for every detection how
+many frames after its last frame it was returned (mean and largest; the
+delay depends on the windows, stride and smoothing, not on the model's
+size).
 
 Weights are random: the cost does not depend on them.  Usage:
-``python benchmarks/bench_spotting.py [--frames 1200] [--repeats 2]``
+``python benchmarks/bench_spotting.py [--frames 1200] [--repeats 2]``,
+``python benchmarks/bench_spotting.py --stream RUN_DIR ...`` (writes
+``bench_spotting_stream.*``).
 """
 from __future__ import annotations
 
@@ -74,18 +81,40 @@ def measure(skeleton: str, size: str, method: str, frames: int, repeats: int,
         spotter.spot(recording)
         times.append(time.perf_counter() - t0)
     best = min(times)
-    delays = []
-    if precision == "32" and skeleton == "ntu25":  # streamed one frame at a time
-        spotter.reset()
-        for t in range(frames):
-            delays += [t - d.end for d in spotter.push(recording[:, t:t + 1])]
-        delays += [frames - 1 - d.end for d in spotter.flush()]
     return {"skeleton": skeleton, "size": size, "method": method, "precision": precision,
             "window": length, "stride": stride,
             "frames": frames, "seconds": best, "frames_per_s": frames / best,
-            "real_time_factor": frames / best / KINECT_FPS,
-            "delay_mean": sum(delays) / len(delays) if delays else None,
-            "delay_max": max(delays) if delays else None, "detections": len(delays)}
+            "real_time_factor": frames / best / KINECT_FPS}
+
+
+def stream(run_dir: str) -> dict:
+    """Stream the test recordings of a trained spotting run one frame at a
+    time: frames per second and the delay of every detection."""
+    import dataclasses
+
+    from topogcn.engine import Run
+    from topogcn.engine.data import open_dataset
+
+    run = Run.load(os.path.join(run_dir, "checkpoints", "best.ckpt"))
+    spotter = Spotter.from_run(run)
+    data = dataclasses.replace(run.config.data, window=None)
+    delays, frames, seconds = [], 0, 0.0
+    for rec in open_dataset(data, "test").recordings():
+        x = rec.data
+        spotter.reset()
+        t0 = time.perf_counter()
+        for t in range(x.size(1)):
+            delays += [t - d.end for d in spotter.push(x[:, t:t + 1])]
+        delays += [x.size(1) - 1 - d.end for d in spotter.flush()]
+        seconds += time.perf_counter() - t0
+        frames += x.size(1)
+    return {"run": os.path.basename(os.path.normpath(run_dir)),
+            "method": run.config.spotting.method if run.config.data.window is None
+            else "windows", "window": spotter.length, "stride": spotter.stride,
+            "smoothing": spotter.smoothing, "frames": frames,
+            "frames_per_s": frames / seconds, "real_time_factor": frames / seconds / KINECT_FPS,
+            "detections": len(delays), "delay_mean": sum(delays) / max(1, len(delays)),
+            "delay_max": max(delays) if delays else None}
 
 
 def main() -> None:
@@ -94,8 +123,24 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
                                                   "bench_spotting.json"))
+    ap.add_argument("--stream", nargs="*", metavar="RUN_DIR",
+                    help="trained spotting runs to stream (their test recordings)")
     args = ap.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
+    meta = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+            "cores": os.cpu_count()}
+    if args.stream:
+        rows = [stream(d) for d in args.stream]
+        header = ["run", "method", "window / stride", "smoothing", "frames streamed",
+                  "frames/s", "x real time (30 fps)", "detections",
+                  "delay (frames, mean / max)", "largest delay at 30 fps"]
+        body = [[r["run"], r["method"], f"{r['window']} / {r['stride']}", r["smoothing"],
+                 r["frames"], f"{r['frames_per_s']:.0f}", f"{r['real_time_factor']:.1f}",
+                 r["detections"], f"{r['delay_mean']:.0f} / {r['delay_max']}",
+                 f"{r['delay_max'] / KINECT_FPS:.1f} s"] for r in rows]
+        print(results_io.save(args.out.replace(".json", "_stream.json"), meta, rows, header,
+                              body))
+        return
     rows = []
     for skeleton in SKELETONS:
         for method, size in WINDOWS:
@@ -107,16 +152,12 @@ def main() -> None:
                       f"{row['stride']:2d}: "
                       f"{row['frames_per_s']:8.1f} frames/s ({row['real_time_factor']:.1f}x "
                       f"real time at {KINECT_FPS:.0f} fps)", flush=True)
-    meta = {"torch": torch.__version__, "threads": torch.get_num_threads(),
-            "cores": os.cpu_count()}
     header = ["skeleton", "method", "model", "precision", "window / stride", "input frames/s",
-              "x real time (30 fps)", "delay (frames, mean / max)"]
+              "x real time (30 fps)"]
     body = [[r["skeleton"], r["method"], r["size"],
              "float32" if r["precision"] == "32" else "bf16 autocast",
              f"{r['window']} / {r['stride']}",
-             f"{r['frames_per_s']:.0f}", f"{r['real_time_factor']:.1f}",
-             "-" if r["delay_max"] is None else f"{r['delay_mean']:.0f} / {r['delay_max']}"]
-            for r in rows]
+             f"{r['frames_per_s']:.0f}", f"{r['real_time_factor']:.1f}"] for r in rows]
     print(results_io.save(args.out, meta, rows, header, body))
 
 
