@@ -204,6 +204,8 @@ def main() -> None:
                 ("train clips", lambda r: r["num_train"]),
                 ("train time", lambda r: f"{r['train_time_s']:.0f} s")]))
         if args.spotting:
+            meta = {**meta, "recipe": "synthetic-spotting (frames, and its linear frame "
+                    "baseline), synthetic-spotting-windows (windows); only data.name set"}
             names = [n for n in SPOTTING if not args.only or n in args.only]
             # every frame-level run first, then the (longer) window baselines; the table
             # is written after every run
