@@ -257,5 +257,10 @@ def test_frame_run_time_limit_stops_loudly_at_a_validation(tmp_path, capsys):
     text = capsys.readouterr().out
     m = json.loads((out / "metrics.json").read_text())
     assert m["budget"]["stopped_by"] == "time_limit" and m["budget"]["steps_run"] == 3
+    capsys.readouterr()
+    assert main(["train", "--config", "synthetic-spotting", "--out", str(tmp_path / "p"),
+                 "--set", *TINY_FRAMES, "trainer.steps=1", "trainer.baselines=false",
+                 "trainer.precision=bf16-mixed"]) == 0
+    assert "trainer.precision='bf16-mixed' not applied" in capsys.readouterr().out
     assert "stopped by the 0.0001-minute limit after 3 of 6 steps: not the recipe's result" \
         in text

@@ -262,6 +262,14 @@ def _train_frames(cfg: Config, out: str, resume: bool = False, callbacks=()) -> 
     if not val_recs:
         notes.append(f"validation: none, so the last weights are tested with the decoding "
                      f"{DEFAULT_DECODING}")
+    ignored = [f"{k}={v!r}" for k, v, default in (
+        ("trainer.precision", tr.precision, "32-true"), ("trainer.accelerator", tr.accelerator,
+                                                          "cpu"),
+        ("trainer.devices", tr.devices, 1), ("trainer.compile", tr.compile, False))
+        if v != default]
+    if ignored:
+        notes.append(f"a frame-spotting run trains in float32 on one CPU process: "
+                     f"{', '.join(ignored)} not applied")
     for line in notes:
         print(line, flush=True)
 
