@@ -9,9 +9,8 @@ import torch.nn.functional as F
 
 from topogcn.io import Segment
 from topogcn.spotting import BACKGROUND, Spotter, spotting_scores, temporal_iou
-from topogcn.spotting.frame_training import (
-    CropSampler, choose_decoding, decode, frame_labels,
-)
+from topogcn.spotting.frame_training import CropSampler, choose_decoding, frame_labels
+from topogcn.spotting.spotter import decode_frame_probabilities
 
 CLASSES = ["a", "b", BACKGROUND]
 
@@ -80,7 +79,7 @@ def test_frame_probabilities_are_what_spot_decodes():
     probs = sp.frame_probabilities(x)
     assert probs.shape == (200, 3)
     assert torch.allclose(probs.sum(1), torch.ones(200), atol=1e-5)
-    assert decode(probs, 5, 3, CLASSES) == sp.spot(x)
+    assert decode_frame_probabilities(probs, CLASSES, 5, 3) == sp.spot(x)
     # shorter than one window: one window of the whole recording
     assert sp.frame_probabilities(x[:, :10]).shape == (10, 3)
 
@@ -95,12 +94,13 @@ def test_smoothing_removes_flicker_and_decoding_is_chosen_on_validation():
         y = frame_labels(segs, 180, 2)
         logits = 3.0 * F.one_hot(y, 3).float() + 2.0 * torch.randn(180, 3)
         recs.append((torch.softmax(logits, 1), segs))
-    raw = spotting_scores([(decode(p, 1, 1, CLASSES), s) for p, s in recs])["f1@0.5"]
+    raw = spotting_scores([(decode_frame_probabilities(p, CLASSES, 1, 1), s)
+                           for p, s in recs])["f1@0.5"]
     decoding, f1 = choose_decoding(recs, CLASSES, [1, 5, 9, 15], [1, 4, 8])
     assert f1 > raw + 0.3 and f1 >= 0.9, (raw, f1, decoding)
     assert decoding["smoothing"] > 1
-    again = spotting_scores([(decode(p, decoding["smoothing"], decoding["min_length"],
-                                     CLASSES), s) for p, s in recs])["f1@0.5"]
+    again = spotting_scores([(decode_frame_probabilities(p, CLASSES, **decoding), s)
+                             for p, s in recs])["f1@0.5"]
     assert again == f1
 
 

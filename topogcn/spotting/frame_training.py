@@ -37,7 +37,7 @@ from topogcn.engine.trained_run import CKPT_KEY, Run, build_model, run_payload
 from topogcn.engine import training as engine_training
 from topogcn.engine.training import ReleaseAside, RunResult, plural
 from topogcn.spotting.metrics import smg_online_scores, spotting_scores
-from topogcn.spotting.spotter import Detection, Spotter, _Segmenter, _Smoother
+from topogcn.spotting.spotter import Spotter, decode_frame_probabilities
 from topogcn.transforms import InputSpec, Preprocess, resize_frames
 from topogcn.utils.io import atomic_path, atomic_write_text, torch_save
 
@@ -91,18 +91,6 @@ class CropSampler:
         return torch.stack(xs), torch.stack(ys)
 
 
-def decode(probs: Tensor, smoothing: int, min_length: int, names: Sequence[str],
-           nms_iou: float = 0.3) -> List[Detection]:
-    """Detections of per-frame probabilities ``[T, K + 1]`` (background
-    last), exactly as :class:`~topogcn.spotting.Spotter` decodes them."""
-    seg = _Segmenter(len(names) - 1, None, min_length, nms_iou, names)
-    smoothed = _Smoother(smoothing).push(probs, last=True)
-    out: List[Detection] = []
-    for t in range(smoothed.size(0)):
-        out += seg.step(t, smoothed[t])
-    return out + seg.finish(probs.size(0) - 1)
-
-
 def choose_decoding(probs: Sequence[Tuple[Tensor, Sequence[Segment]]], names: Sequence[str],
                     smoothing: Sequence[int], min_length: Sequence[int]
                     ) -> Tuple[Dict[str, int], float]:
@@ -112,7 +100,8 @@ def choose_decoding(probs: Sequence[Tuple[Tensor, Sequence[Segment]]], names: Se
     best: Tuple[float, Dict[str, int]] = (-1.0, dict(DEFAULT_DECODING))
     for w in smoothing:
         for m in min_length:
-            f1 = spotting_scores([(decode(p, w, m, names), segs) for p, segs in probs])["f1@0.5"]
+            f1 = spotting_scores([(decode_frame_probabilities(p, names, w, m), segs)
+                                  for p, segs in probs])["f1@0.5"]
             if f1 > best[0]:
                 best = (f1, {"smoothing": int(w), "min_length": int(m)})
     return best[1], best[0]
@@ -190,7 +179,7 @@ def linear_frame_baseline(train, val, test, pre: Preprocess, names: Sequence[str
     if val:
         decoding, _ = choose_decoding(probs(val), names, cfg.spotting.smoothing,
                                       cfg.spotting.min_length)
-    results = [(decode(p, decoding["smoothing"], decoding["min_length"], names), segs)
+    results = [(decode_frame_probabilities(p, names, **decoding), segs)
                for p, segs in probs(test)]
     return {**spotting_scores(results), **smg_online_scores(results), "decoding": decoding,
             "frames_fitted": int(len(Y)),
@@ -374,8 +363,7 @@ def _train_frames(cfg: Config, out: str, resume: bool = False, callbacks=()) -> 
         y = frame_labels(r.segments, r.data.size(1), K1 - 1)
         correct += int((probs.argmax(1) == y).sum())
         total += len(y)
-        results.append((decode(probs, decoding["smoothing"], decoding["min_length"], names),
-                        r.segments))
+        results.append((decode_frame_probabilities(probs, names, **decoding), r.segments))
     spot_seconds = time.time() - test_start
     scores = {**spotting_scores(results), **smg_online_scores(results)}
     metrics: Dict[str, Any] = {

@@ -273,6 +273,11 @@ class Spotter:
     def push(self, frames: Tensor) -> List[Detection]:
         """Add frames (``[M, t, V, C]``, ``[t, V, C]`` for one person, or one
         frame ``[V, C]``); return the detections that became final."""
+        return self._decode(self._advance(frames))
+
+    def _advance(self, frames: Tensor) -> Tensor:
+        """Add frames, run the windows they complete; the probabilities
+        ``[n, K + 1]`` of the frames that became final."""
         x = torch.as_tensor(frames, dtype=torch.float32)
         if x.dim() == 2:
             x = x[None, None]
@@ -291,7 +296,7 @@ class Spotter:
             t = int(bad.nonzero()[0, 1]) + self._received
             raise ValueError(f"Spotter.push: frame {t} has NaN or infinite coordinates")
         if x.size(1) == 0:
-            return []
+            return torch.zeros(0, len(self.classes))
         self._buf = x if self._buf is None else torch.cat([self._buf, x], dim=1)
         self._received += x.size(1)
         starts = []
@@ -299,11 +304,11 @@ class Spotter:
             starts.append(self._next)
             self._next += self.stride
         self._run_windows(starts)
-        out = self._finalise(min(self._next, self._received))
+        probs = self._finalise(min(self._next, self._received))
         keep_from = max(0, min(self._next, self._received - self.length))
         self._buf = self._buf[:, keep_from - self._buf_start:]
         self._buf_start = keep_from
-        return out
+        return probs
 
     def flush(self) -> List[Detection]:
         """End of the stream: cover the last frames with a window ending at the
@@ -313,7 +318,7 @@ class Spotter:
             return []
         T = self._received
         self._cover_tail()
-        out = self._finalise(T, last=True)
+        out = self._decode(self._finalise(T), last=True)
         out += self._seg.finish(T - 1)
         self.reset()
         return out
@@ -333,18 +338,14 @@ class Spotter:
         (``[M, T, V, C]`` or ``[T, V, C]``), before smoothing and
         segmentation: what :meth:`spot` decodes."""
         self.reset()
-        probs: List[Tensor] = []
-        self._collect = probs
         try:
-            self.push(recording)
-            if self._received == 0:
-                return torch.zeros(0, len(self.classes))
-            self._cover_tail()
-            self._finalise(self._received, last=True)
+            probs = [self._advance(recording)]
+            if self._received:
+                self._cover_tail()
+                probs.append(self._finalise(self._received))
         finally:
-            del self._collect
             self.reset()
-        return torch.cat(probs) if probs else torch.zeros(0, len(self.classes))
+        return torch.cat(probs)
 
     def spot(self, recording: Tensor) -> List[Detection]:
         """All detections of one recording ``[M, T, V, C]`` (or ``[T, V, C]``)."""
@@ -407,26 +408,40 @@ class Spotter:
         self._sum[a - self._final:b - self._final] += w[:, None] * p
         self._count[a - self._final:b - self._final] += w
 
-    def _finalise(self, upto: int, last: bool = False) -> List[Detection]:
-        """Frames ``_final .. upto-1`` get no more windows: smooth and
-        segment them (``last``: the end of the stream)."""
+    def _finalise(self, upto: int) -> Tensor:
+        """Frames ``_final .. upto-1`` get no more windows: their
+        probabilities ``[upto - _final, K + 1]``."""
         K1 = len(self.classes)
         n = upto - self._final
-        probs = torch.zeros(0, K1)
-        if n > 0:
-            if self._sum is None or self._sum.size(0) < n:
-                have = 0 if self._sum is None else self._sum.size(0)
-                self._accumulate(self._final + have, upto, torch.zeros(K1))
-            probs = self._sum[:n] / self._count[:n].clamp(min=1e-12).unsqueeze(1)
-            probs[self._count[:n] == 0, -1] = 1.0  # frames no window covers: background
-            self._sum, self._count = self._sum[n:], self._count[n:]
-            self._final = upto
-        collect = getattr(self, "_collect", None)
-        if collect is not None:
-            collect.append(probs)
-            return []
+        if n <= 0:
+            return torch.zeros(0, K1)
+        if self._sum is None or self._sum.size(0) < n:
+            have = 0 if self._sum is None else self._sum.size(0)
+            self._accumulate(self._final + have, upto, torch.zeros(K1))
+        probs = self._sum[:n] / self._count[:n].clamp(min=1e-12).unsqueeze(1)
+        probs[self._count[:n] == 0, -1] = 1.0  # frames no window covers: background
+        self._sum, self._count = self._sum[n:], self._count[n:]
+        self._final = upto
+        return probs
+
+    def _decode(self, probs: Tensor, last: bool = False) -> List[Detection]:
+        """Smooth and segment the next final frames (``last``: the end of the
+        stream); the detections that became final."""
         first = self._smoother.emitted
         out: List[Detection] = []
         for k, p in enumerate(self._smoother.push(probs, last)):
             out += self._seg.step(first + k, p)
         return out
+
+
+def decode_frame_probabilities(probs: Tensor, names: Sequence[str], smoothing: int = 1,
+                               min_length: int = 4, nms_iou: float = 0.3) -> List[Detection]:
+    """Detections of per-frame probabilities ``[T, K + 1]`` of one recording
+    (background last, ``names`` the ``K + 1`` class names), decoded exactly
+    as :class:`Spotter` decodes them with these ``smoothing``,
+    ``min_length`` and ``nms_iou`` (the most probable class decides)."""
+    seg = _Segmenter(len(names) - 1, None, min_length, nms_iou, names)
+    out: List[Detection] = []
+    for t, p in enumerate(_Smoother(smoothing).push(probs, last=True)):
+        out += seg.step(t, p)
+    return out + seg.finish(probs.size(0) - 1)
