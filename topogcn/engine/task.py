@@ -85,6 +85,18 @@ def effective_lr(optim: OptimConfig, batch_size: int) -> float:
     raise ConfigError(f"optim.lr_scaling must be linear or none, got {optim.lr_scaling!r}")
 
 
+def build_optimizer(params, optim: OptimConfig, batch_size: int) -> torch.optim.Optimizer:
+    """The recipe's optimiser (``optim.name``) over ``params`` (weight decay
+    on all of them, as the reference) at :func:`effective_lr`."""
+    lr = effective_lr(optim, batch_size)
+    if optim.name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=optim.momentum, nesterov=optim.nesterov,
+                               weight_decay=optim.weight_decay)
+    if optim.name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=optim.weight_decay)
+    raise ConfigError(f"optim.name must be sgd or adamw, got {optim.name!r}")
+
+
 def _metrics(num_classes: int, prefix: str, sync: bool = True) -> MetricCollection:
     return MetricCollection({
         "top1": MulticlassAccuracy(num_classes, top_k=1, average="micro", sync_on_compute=sync),
@@ -285,15 +297,7 @@ class ClassificationTask(L.LightningModule):
 
     def configure_optimizers(self):
         o = self.optim_cfg
-        lr = effective_lr(o, self.batch_size)
-        params = self.model.parameters()  # weight decay on all of them, as the reference
-        if o.name == "sgd":
-            opt = torch.optim.SGD(params, lr=lr, momentum=o.momentum, nesterov=o.nesterov,
-                                  weight_decay=o.weight_decay)
-        elif o.name == "adamw":
-            opt = torch.optim.AdamW(params, lr=lr, weight_decay=o.weight_decay)
-        else:
-            raise ConfigError(f"optim.name must be sgd or adamw, got {o.name!r}")
+        opt = build_optimizer(self.model.parameters(), o, self.batch_size)
         if o.schedule not in ("step", "cosine"):
             raise ConfigError(f"optim.schedule must be step or cosine, got {o.schedule!r}")
         steps = self.trainer.estimated_stepping_batches / max(1, self.trainer.max_epochs)

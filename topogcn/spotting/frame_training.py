@@ -32,7 +32,7 @@ from topogcn.engine.data import (
     augmentations, class_balance_weights, epoch_seed, input_spec_for, open_dataset,
     validation_subjects,
 )
-from topogcn.engine.task import NonFiniteLossError, WarmupSchedule, effective_lr
+from topogcn.engine.task import NonFiniteLossError, WarmupSchedule, build_optimizer
 from topogcn.engine.trained_run import CKPT_KEY, Run, build_model, run_payload
 from topogcn.engine import training as engine_training
 from topogcn.engine.training import ReleaseAside, RunResult, plural
@@ -264,12 +264,7 @@ def _train_frames(cfg: Config, out: str, resume: bool = False, callbacks=()) -> 
 
     model = build_model(cfg, spec)
     o = cfg.optim
-    lr = effective_lr(o, data.batch_size)
-    if o.name == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=o.momentum,
-                              nesterov=o.nesterov, weight_decay=o.weight_decay)
-    else:
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=o.weight_decay)
+    opt = build_optimizer(model.parameters(), o, data.batch_size)
     schedule = WarmupSchedule(o.warmup_epochs, o.schedule, o.milestones, o.gamma, evals,
                               sp.eval_every, o.warmup_per)
     lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
