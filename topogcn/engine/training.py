@@ -256,13 +256,9 @@ def train(cfg: Config, out: str, resume: bool = False, overwrite: bool = False,
     # one run per folder: DDP's other processes share rank 0's lock
     rank0 = os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
     run = runner or _train
-    if cfg.spotting.method == "frames":
-        if runner is None:
-            raise ConfigError("spotting.method=frames is trained by "
-                              "topogcn.spotting.train_frames (topogcn train chooses it)")
-        if resume:
-            raise ConfigError("--resume: a frame-spotting run (spotting.method=frames) cannot "
-                              "be resumed; start it again (it is seeded: the same result)")
+    if cfg.spotting.method == "frames" and runner is None:
+        raise ConfigError("spotting.method=frames is trained by "
+                          "topogcn.spotting.train_frames (topogcn train chooses it)")
     try:
         with folder_lock(out) if rank0 else contextlib.nullcontext():
             if resume:
