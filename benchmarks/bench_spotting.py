@@ -109,9 +109,8 @@ def stream(run_dir: str) -> dict:
         seconds += time.perf_counter() - t0
         frames += x.size(1)
     return {"run": os.path.basename(os.path.normpath(run_dir)),
-            "method": run.config.spotting.method if run.config.data.window is None
-            else "windows", "window": spotter.length, "stride": spotter.stride,
-            "smoothing": spotter.smoothing, "frames": frames,
+            "method": run.config.spotting.method, "window": spotter.length,
+            "stride": spotter.stride, "smoothing": spotter.smoothing, "frames": frames,
             "frames_per_s": frames / seconds, "real_time_factor": frames / seconds / KINECT_FPS,
             "detections": len(delays), "delay_mean": sum(delays) / max(1, len(delays)),
             "delay_max": max(delays) if delays else None}

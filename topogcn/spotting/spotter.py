@@ -202,7 +202,8 @@ class Spotter:
                  precision: str = "32", smoothing: int = 1) -> None:
         if len(classes) < 2 or classes[-1] != BACKGROUND:
             raise ValueError(f"the model must have been trained with a last '{BACKGROUND}' "
-                             f"class (train with data.window set); its classes end with "
+                             f"class (train for spotting: data.window or "
+                             f"spotting.method=frames); its classes end with "
                              f"{list(classes)[-1:]}")
         if length < 1 or stride < 1:
             raise ValueError(f"length and stride must be positive, got {length}, {stride}")
