@@ -234,6 +234,32 @@ def test_keep_freed_memory_is_applied_before_training_and_noted_where_unavailabl
         load_config("synthetic", ["trainer.keep_freed_memory=3"])
 
 
+def test_accurate_batch_norm_is_set_for_the_run_and_restored(tmp_path, tiny_overrides,
+                                                            monkeypatch):
+    from lightning.pytorch.callbacks import Callback
+
+    import topogcn.nn.norm as norm
+    from topogcn.nn.functional import TUNING
+
+    seen, calls = [], []
+    two_pass = norm._TwoPassBatchNorm.apply
+    monkeypatch.setattr(norm._TwoPassBatchNorm, "apply",
+                        lambda *a: calls.append(1) or two_pass(*a))
+
+    class Probe(Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            seen.append(TUNING.accurate_batch_norm)
+
+    base = tiny_overrides + ["trainer.epochs=1", "trainer.baselines=false"]
+    train(load_config("synthetic", base + ["trainer.accurate_batch_norm=true"]),
+          str(tmp_path / "accurate"), callbacks=[Probe()])
+    assert seen and all(seen) and calls  # the compact model's batch norms took the path
+    assert TUNING.accurate_batch_norm is False  # restored after the run
+    seen.clear(), calls.clear()
+    train(load_config("synthetic", base), str(tmp_path / "default"), callbacks=[Probe()])
+    assert seen and not any(seen) and not calls  # off by default
+
+
 def test_diverged_latent_stops_the_run_where_the_reference_turns_nan(tiny_cfg):
     from topogcn.engine import ClassificationTask
     from topogcn.models import GECN

@@ -30,7 +30,7 @@ def run(bn, x, grad):
 
 
 def rel(a, b):
-    return float((a.double() - b).norm() / b.norm())
+    return float((a.detach().double() - b).norm() / b.norm())
 
 
 def test_values_gradients_and_statistics_match_float64(accurate):
@@ -53,6 +53,46 @@ def test_values_gradients_and_statistics_match_float64(accurate):
         torch.testing.assert_close(getattr(bn, name).double(), getattr(ref_bn, name),
                                    rtol=1e-6, atol=1e-7)
     assert int(bn.num_batches_tracked) == 1
+
+
+def test_statistics_of_a_long_batch_where_the_native_kernel_drifts(accurate):
+    """Millions of rows with an offset mean: PyTorch's row-by-row float32
+    accumulation drifts; the cascaded two-pass sums stay at float32's
+    resolution (the exact statistics computed in float64)."""
+    x = channels_last(N=64, C=16, T=64, V=25, seed=1).relu() + 3
+    exact_var, exact_mean = torch.var_mean(x.double(), dim=(0, 2, 3), correction=0)
+    errors = {}
+    for name, bn in (("accurate", AccurateBatchNorm2d(16, momentum=1.0)),
+                     ("native", BatchNorm2d(16, momentum=1.0))):
+        with torch.no_grad():
+            y = bn.train()(x)
+        m = x.numel() // 16
+        errors[name] = (rel(bn.running_mean, exact_mean),
+                        rel(bn.running_var * (m - 1) / m, exact_var))
+        assert y.is_contiguous(memory_format=torch.channels_last)
+    assert max(errors["accurate"]) < 3e-7
+    assert max(errors["native"]) > 10 * max(errors["accurate"])
+
+
+def test_refusals_and_native_cases_behave_like_pytorch(accurate):
+    one = channels_last(N=1, C=4, T=1, V=1)
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        AccurateBatchNorm2d(4).train()(one)  # PyTorch's own message
+    x = channels_last(N=2, C=4, T=8)
+    bn, native = AccurateBatchNorm2d(4, momentum=None), BatchNorm2d(4, momentum=None)
+    assert torch.equal(bn.train()(x), native.train()(x))  # cumulative average: PyTorch's
+    assert torch.equal(bn.running_var, native.running_var)
+
+
+def test_tuned_sets_and_restores_fields():
+    from topogcn.nn.functional.tuning import tuned
+    before = TUNING.accurate_batch_norm
+    with tuned(accurate_batch_norm=not before) as t:
+        assert t.accurate_batch_norm is (not before)
+    assert TUNING.accurate_batch_norm is before
+    with pytest.raises(TypeError, match="no tuning field accurate_bn"):
+        with tuned(accurate_bn=True):
+            pass
 
 
 def test_native_when_off_or_not_applicable(accurate, monkeypatch):

@@ -31,6 +31,7 @@ from topogcn.engine.data import (
 )
 from topogcn.engine.task import ClassificationTask
 from topogcn.engine.trained_run import CKPT_KEY, build_model, run_payload
+from topogcn.nn.functional.tuning import tuned
 from topogcn.transforms import Preprocess
 from topogcn.utils.allocator import keep_freed_memory
 from topogcn.utils.io import atomic_path, atomic_write_text
@@ -267,7 +268,8 @@ def train(cfg: Config, out: str, resume: bool = False, overwrite: bool = False,
             aside = _prepare_out(out, resume, overwrite) if rank0 else None
             release = ReleaseAside(aside)
             try:
-                return run(cfg, out, resume, [release] + list(callbacks))
+                with tuned(accurate_batch_norm=cfg.trainer.accurate_batch_norm):
+                    return run(cfg, out, resume, [release] + list(callbacks))
             except BaseException:
                 if release.aside and os.path.isdir(release.aside):  # not started: put it back
                     _restore_aside(out, release.aside)

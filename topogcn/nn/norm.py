@@ -3,48 +3,63 @@ from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 from torch.nn import BatchNorm2d
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from topogcn.nn.functional.tuning import TUNING
 
 
-class _RowBatchNorm(torch.autograd.Function):
-    """Training batch norm of the rows of ``x`` ``[M, C]`` given their
-    ``mean`` and ``invstd``, with the backward reductions taken as matrix
-    products (accurate in float32 over millions of rows)."""
+class _TwoPassBatchNorm(torch.autograd.Function):
+    """Training batch norm of ``x`` ``[N, C, T, V]`` with statistics taken
+    in two passes of cascaded sums (the mean, then the squared deviations
+    from it, corrected by their own sum); the backward is PyTorch's
+    batch-norm backward given these statistics (which differentiates
+    through them).  Returns the output and the batch mean and variance."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, mean: Tensor, invstd: Tensor, weight: Tensor,
-                bias: Tensor) -> Tensor:
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, eps: float):
+        dims, shape = (0, 2, 3), (1, -1, 1, 1)
+        m = x.numel() // x.size(1)
+        shift = x.sum(dims) / m
+        out = torch.sub(x, shift.view(shape))  # the deviations, then the output
+        correction = out.sum(dims) / m  # the rounding error of ``shift``
+        mean = shift + correction
+        var = (out.square_().sum(dims) / m - correction.square()).clamp_min_(0)
+        invstd = torch.rsqrt(var + eps)
         scale = weight * invstd
-        ctx.save_for_backward(x, mean, invstd, weight)
-        return torch.addcmul(bias - mean * scale, x, scale)
+        torch.addcmul((bias - mean * scale).view(shape), x, scale.view(shape), out=out)
+        ctx.save_for_backward(x, weight, mean, invstd)
+        ctx.mark_non_differentiable(mean, var)
+        return out, mean, var
 
     @staticmethod
-    def backward(ctx, grad: Tensor):
-        x, mean, invstd, weight = ctx.saved_tensors
-        M = x.size(0)
-        grad_bias = grad.sum(0)
-        grad_weight = (torch.einsum("mc,mc->c", grad, x) - mean * grad_bias) * invstd
-        a = weight * invstd
-        coef = -a * invstd * grad_weight / M  # of x
-        shift = -a * grad_bias / M - mean * coef
-        grad_x = torch.addcmul(torch.addcmul(shift, x, coef), grad, a)
-        return grad_x, None, None, grad_weight, grad_bias
+    @once_differentiable
+    def backward(ctx, grad: Tensor, _mean, _var):
+        x, weight, mean, invstd = ctx.saved_tensors
+        grad_x, grad_weight, grad_bias = torch.ops.aten.native_batch_norm_backward(
+            grad, x, weight, None, None, mean, invstd, True, 0.0,
+            list(ctx.needs_input_grad[:3]))
+        return grad_x, grad_weight, grad_bias, None
 
 
 class AccurateBatchNorm2d(BatchNorm2d):
-    r""":class:`torch.nn.BatchNorm2d` whose training step on a float32
-    ``channels_last`` CPU tensor takes its statistics in two passes and its
-    backward reductions as matrix products: PyTorch's channels-last CPU
-    kernel accumulates them in one float32 pass, which puts a training
+    r""":class:`torch.nn.BatchNorm2d` whose training statistics of a float32
+    ``channels_last`` CPU tensor can be taken in two passes of cascaded
+    sums: the mean, then the squared deviations from it (corrected by their
+    own sum).  PyTorch's channels-last CPU kernel (topogcn's layout)
+    accumulates them row by row in float32, which over the millions of rows
+    of a training batch leaves them far less accurate, and a training
     step's float32 gradients further from float64 than the reference
-    formulation's.  It costs step time, so it is opt-in (both measured on
-    the Fidelity page, "Where topogcn is knowingly different").
-    It is on when ``topogcn.nn.functional.TUNING.accurate_batch_norm`` is
-    set; every other case (evaluation, contiguous or other-dtype input,
-    tracing and compilation) is :class:`torch.nn.BatchNorm2d` itself."""
+    formulation's.  The backward pass is PyTorch's, given these statistics.
+    Both effects and the cost are measured on the Fidelity page ("Where
+    topogcn is knowingly different").
+
+    It is off unless ``topogcn.nn.functional.TUNING.accurate_batch_norm`` is
+    set (a training run sets it from ``trainer.accurate_batch_norm``);
+    every other case (evaluation, contiguous or other-dtype input, other
+    devices, tracing and compilation) is :class:`torch.nn.BatchNorm2d`
+    itself."""
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
         if not (TUNING.accurate_batch_norm and self.training and self.affine
@@ -52,19 +67,16 @@ class AccurateBatchNorm2d(BatchNorm2d):
                 and x.dim() == 4 and x.dtype == torch.float32
                 and x.device.type == "cpu" and not x.is_contiguous()
                 and x.is_contiguous(memory_format=torch.channels_last)
+                and x.numel() > x.size(1)
                 and not torch.compiler.is_compiling() and not torch.jit.is_tracing()):
             return super().forward(x)
-        N, C, T, V = x.shape
-        rows = x.permute(0, 2, 3, 1).reshape(-1, C)  # a view of the channels-last memory
+        out, mean, var = _TwoPassBatchNorm.apply(x, self.weight, self.bias, self.eps)
         with torch.no_grad():
-            var, mean = torch.var_mean(rows, dim=0, correction=0)
-            m = rows.size(0)
+            m = x.numel() // x.size(1)
             self.running_mean.lerp_(mean, self.momentum)
-            self.running_var.lerp_(var * (m / max(m - 1, 1)), self.momentum)
+            self.running_var.lerp_(var * (m / (m - 1)), self.momentum)
             self.num_batches_tracked.add_(1)
-            invstd = torch.rsqrt(var + self.eps)
-        out = _RowBatchNorm.apply(rows, mean, invstd, self.weight, self.bias)
-        return out.view(N, T, V, C).permute(0, 3, 1, 2)
+        return out
 
 
 class ChannelsLastBatchNorm(AccurateBatchNorm2d):

@@ -10,7 +10,10 @@ has, so far.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 
@@ -30,13 +33,32 @@ class Tuning:
     #: training batch norms of float32 channels-last CPU tensors with
     #: two-pass statistics (:class:`~topogcn.nn.norm.AccurateBatchNorm2d`):
     #: float32 gradients at the reference formulation's distance from
-    #: float64, at a cost in step time that keeps it off by default
-    #: (measured on the Fidelity page)
+    #: float64; off: PyTorch's kernel (measured on the Fidelity page).  A
+    #: training run sets it from ``trainer.accurate_batch_norm``
     accurate_batch_norm: bool = False
 
 
 #: the settings every kernel reads when it is called (change a field to tune)
 TUNING = Tuning()
+
+
+@contextlib.contextmanager
+def tuned(**fields) -> Iterator[Tuning]:
+    """:data:`TUNING` with ``fields`` set inside the block and restored after
+    it (a training run applies its configuration's settings this way)."""
+    names = {f.name for f in dataclasses.fields(Tuning)}
+    unknown = sorted(set(fields) - names)
+    if unknown:
+        raise TypeError(f"tuned(): no tuning field {', '.join(unknown)}; "
+                        f"the fields are {', '.join(sorted(names))}")
+    before = {name: getattr(TUNING, name) for name in fields}
+    try:
+        for name, value in fields.items():
+            setattr(TUNING, name, value)
+        yield TUNING
+    finally:
+        for name, value in before.items():
+            setattr(TUNING, name, value)
 
 
 def use_blocked_kernels(device: torch.device) -> bool:
