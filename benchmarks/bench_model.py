@@ -76,6 +76,7 @@ import results_io  # noqa: E402
 
 from topogcn.models import GECN  # noqa: E402
 from topogcn.nn import fuse  # noqa: E402
+from topogcn.nn.functional import TUNING  # noqa: E402
 from topogcn.skeleton import get_skeleton  # noqa: E402
 
 CHANNELS = (64, 64, 64, 128, 128, 128, 256, 256, 256)
@@ -341,29 +342,31 @@ def measure(impl: str, name: str, mode: str, batch: int, frames: int, steps: int
 
 
 def alternate(name: str, mode: str, batch: int, frames: int, steps: int,
-              warmup: int = 2) -> dict:
-    """The plain network and topogcn (float32, defaults) in one process,
-    step by step in ABBA order (plain, topogcn, topogcn, plain, then the
-    reverse): both see the same minutes of the machine and the same
-    allocator, so their ratio does not carry the drift between processes
-    and minutes that the per-process rounds average over."""
+              warmup: int = 2, impls: tuple = ("plain", "topogcn")) -> dict:
+    """The plain network and topogcn (float32, defaults) -- or the given
+    ``impls`` -- in one process, step by step in ABBA order (plain, topogcn,
+    topogcn, plain, then the reverse): all see the same minutes of the
+    machine and the same allocator, so their ratio does not carry the drift
+    between processes and minutes that the per-process rounds average over."""
     torch.manual_seed(0)
-    built = {impl: build(impl, name, mode) for impl in ("plain", "topogcn")}
+    built = {impl: build(impl, name, mode) for impl in impls}
     nets = {impl: b[0] for impl, b in built.items()}
-    _, M, V, K = built["plain"]
+    _, M, V, K = built[impls[0]]
     x = torch.randn(batch, M, frames, V, 3)
     y = torch.randint(0, K, (batch,))
     opts = {impl: torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
             for impl, m in nets.items()}
 
     def step(impl: str) -> tuple:
+        # ``topogcn+accurate-bn``: trainer.accurate_batch_norm (bench_numerics.py)
+        TUNING.accurate_batch_norm = impl.endswith("+accurate-bn")
         return timed(lambda: run_step(nets[impl], opts[impl], mode, x, y))
 
-    warm = warm_up(lambda: (step("plain"), step("topogcn")), warmup)
-    times, fresh = {"plain": [], "topogcn": []}, {"plain": [], "topogcn": []}
-    order = ("plain", "topogcn", "topogcn", "plain")
-    for i in range(-(-steps // 2)):
-        for impl in order if i % 2 == 0 else order[::-1]:
+    warm = warm_up(lambda: [step(impl) for impl in impls], warmup)
+    times, fresh = {impl: [] for impl in impls}, {impl: [] for impl in impls}
+    order = tuple(impls) + tuple(impls)[::-1]
+    for _ in range(-(-steps // 2)):
+        for impl in order:
             t, mb = step(impl)
             times[impl].append(t)
             fresh[impl].append(mb)

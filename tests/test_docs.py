@@ -6,6 +6,7 @@ one session, as a reader types them: each runs after the page's earlier
 Python blocks.  A block a test cannot run (it needs a real dataset, or it is
 ``make test`` itself) carries a ``not-run`` marker with the reason right
 before it, which this file checks too."""
+import json
 import os
 import re
 import subprocess
@@ -161,6 +162,34 @@ def test_the_long_tail_conclusions_quote_the_current_results():
                                       ("", ", sqrt weights", ", inverse weights",
                                        ", balanced sampling")), skeleton
     assert f"({pc('coco17', 'top-1')} to {pc('coco17, inverse weights', 'top-1')}%)" in page
+
+
+def test_the_fidelity_page_quotes_the_current_numerics_results():
+    """The float32-gradient figures on the Fidelity page are those of
+    benchmarks/bench_numerics.py's results; a re-run that changes them fails
+    here until the text follows."""
+    page = " ".join(open(os.path.join(ROOT, "docs/fidelity.rst"), encoding="utf-8").read()
+                    .split())
+    rows = {r["input"]: r for r in _table("benchmarks/results/bench_numerics.md")
+            if r["seed"] == "median"}
+    # as written in prose: 9.2e-04 -> 9.2e-4
+    g, s = ({k: re.sub(r"e(-?)0*(\d)", r"e\1\2", v) for k, v in rows[kind].items()}
+            for kind in ("gaussian", "synthetic"))
+    assert f"on standard normal input {g['topogcn']} against {g['reference']}" in page
+    assert f"on the built-in clips {s['topogcn']} against {s['reference']}" in page
+    assert f"{g['topogcn, accurate BN']} and {s['topogcn, accurate BN']}," in page
+    assert f"move by {s['float64 floor']} (median)" in page
+    assert f"(on standard normal input, {g['float64 floor']})" in page
+    with open(os.path.join(ROOT, "benchmarks/results/bench_numerics.json"), encoding="utf-8") as f:
+        results = json.load(f)
+    wins = sum(r["topogcn, accurate BN"] <= r["reference"] for r in results["rows"])
+    assert f"at or below the reference formulation on {wins} of the {len(results['rows'])} " \
+        "inputs" in page
+    timed = {r["network"]: r for r in _table("benchmarks/results/bench_numerics_step_time.md")}
+    extra = 100 * (float(timed["topogcn, accurate BN"]["time vs topogcn"]) - 1)
+    assert (f"{extra:.1f}% more time per paper-size training step on this CPU "
+            f"({timed['topogcn, accurate BN']['s/step']} s against "
+            f"{timed['topogcn']['s/step']} s" in page)
 
 
 def test_the_readme_and_the_help_name_every_config_and_converter(capsys):
