@@ -336,8 +336,8 @@ class TrainerConfig(_Section):
     keep_freed_memory: bool = False
     #: training batch norms take their statistics in two passes of cascaded
     #: sums (:class:`topogcn.nn.norm.AccurateBatchNorm2d`): float32
-    #: gradients as close to float64 as the reference formulation's, at a
-    #: few percent of step time on the CPU (docs/fidelity.rst)
+    #: gradients as close to float64 as the reference formulation's, for
+    #: about a tenth more step time on the CPU (docs/fidelity.rst)
     accurate_batch_norm: bool = False
     #: a progress bar when the output is a terminal (piped output, or
     #: false: one line per epoch)
