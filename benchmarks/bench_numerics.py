@@ -4,7 +4,7 @@ parameter gradients (concatenated) of
 
 * ``topogcn``: the library's network with PyTorch's batch-norm kernel (the
   default);
-* ``topogcn, accurate BN``: with ``trainer.accurate_batch_norm`` (two-pass
+* ``topogcn, accurate BN``: with ``trainer.accurate_batch_norm`` (accurate
   batch-norm statistics, :class:`topogcn.nn.norm.AccurateBatchNorm2d`);
 * ``reference``: the plain reference formulation of ``bench_model.py``
   (InfoGCN as written: channels-first tensors, contiguous batch norms), with

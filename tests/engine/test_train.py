@@ -242,9 +242,9 @@ def test_accurate_batch_norm_is_set_for_the_run_and_restored(tmp_path, tiny_over
     from topogcn.nn.functional import TUNING
 
     seen, calls = [], []
-    two_pass = norm._TwoPassBatchNorm.apply
-    monkeypatch.setattr(norm._TwoPassBatchNorm, "apply",
-                        lambda *a: calls.append(1) or two_pass(*a))
+    accurate = norm._AccurateBatchNorm.apply
+    monkeypatch.setattr(norm._AccurateBatchNorm, "apply",
+                        lambda *a: calls.append(1) or accurate(*a))
 
     class Probe(Callback):
         def on_train_batch_start(self, trainer, module, batch, batch_idx):

@@ -58,7 +58,7 @@ def test_values_gradients_and_statistics_match_float64(accurate):
 
 def test_statistics_of_a_long_batch_where_the_native_kernel_drifts(accurate):
     """Millions of rows with an offset mean: PyTorch's row-by-row float32
-    accumulation drifts; the cascaded two-pass sums stay at float32's
+    accumulation drifts; cascaded sums of deviations stay at float32's
     resolution (the exact statistics computed in float64)."""
     x = channels_last(N=64, C=16, T=64, V=25, seed=1).relu() + 3
     exact_var, exact_mean = torch.var_mean(x.double(), dim=(0, 2, 3), correction=0)
@@ -73,6 +73,23 @@ def test_statistics_of_a_long_batch_where_the_native_kernel_drifts(accurate):
         assert y.is_contiguous(memory_format=torch.channels_last)
     assert max(errors["accurate"]) < 3e-7
     assert max(errors["native"]) > 10 * max(errors["accurate"])
+
+
+@pytest.mark.parametrize("block", [1, 700, 25 * 8 * 5, 1 << 20])
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_batch_statistics_in_blocks_equal_float64(block, offset):
+    """Any block size (smaller than a sample, not dividing the batch, the
+    whole batch) and a mean ten thousand standard deviations from zero."""
+    from topogcn.nn.norm import batch_statistics
+    g = torch.Generator().manual_seed(3)
+    x = (torch.randn(7, 5, 8, 25, generator=g) * torch.rand(5, 1, 1, generator=g)
+         + offset + torch.randn(5, 1, 1, generator=g))
+    x = x.contiguous(memory_format=torch.channels_last)
+    mean, var = batch_statistics(x, block)
+    exact_var, exact_mean = torch.var_mean(x.double(), dim=(0, 2, 3), correction=0)
+    assert mean.dtype == var.dtype == torch.float32
+    torch.testing.assert_close(mean.double(), exact_mean, rtol=1e-7, atol=0)
+    torch.testing.assert_close(var.double(), exact_var, rtol=1e-5 if offset else 1e-6, atol=0)
 
 
 def test_refusals_and_native_cases_behave_like_pytorch(accurate):

@@ -334,8 +334,8 @@ class TrainerConfig(_Section):
     #: large skeletons faster, at the price of a resident memory that stays
     #: near its peak (docs/benchmarks.rst)
     keep_freed_memory: bool = False
-    #: training batch norms take their statistics in two passes of cascaded
-    #: sums (:class:`topogcn.nn.norm.AccurateBatchNorm2d`): float32
+    #: training batch norms take their statistics with cascaded sums of
+    #: deviations (:class:`topogcn.nn.norm.AccurateBatchNorm2d`): float32
     #: gradients as close to float64 as the reference formulation's, for
     #: about a tenth more step time on the CPU (docs/fidelity.rst)
     accurate_batch_norm: bool = False

@@ -10,25 +10,45 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from topogcn.nn.functional.tuning import TUNING
 
 
-class _TwoPassBatchNorm(torch.autograd.Function):
-    """Training batch norm of ``x`` ``[N, C, T, V]`` with statistics taken
-    in two passes of cascaded sums (the mean, then the squared deviations
-    from it, corrected by their own sum); the backward is PyTorch's
-    batch-norm backward given these statistics (which differentiates
-    through them).  Returns the output and the batch mean and variance."""
+def batch_statistics(x: Tensor, block_elements: int = 1 << 20) -> Tuple[Tensor, Tensor]:
+    r"""The per-channel mean and (biased) variance of ``x`` ``[N, C, ...]``
+    over all dimensions but the channels, accurate in float32 over millions
+    of values: one pass over ``x`` a block of samples at a time (about
+    ``block_elements`` values, so that a block's deviations stay in cache),
+    summing the deviations :math:`d = x - s` from the first block's mean
+    :math:`s` and their squares, each block with cascaded sums:
+    :math:`\mu = s + \bar d`, :math:`\sigma^2 = \overline{d^2} - \bar d^2`.
+    The shift is at most :math:`\sqrt{b}` standard deviations from the mean
+    (:math:`b` blocks), so the subtraction loses no precision worth
+    counting."""
+    dims = [0] + list(range(2, x.dim()))
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    step = max(1, block_elements // max(1, x[0].numel()))
+    buf = torch.empty_like(x[:step])
+    shift = x[:step].mean(dims).view(shape)
+    sums, squares = [], []
+    for start in range(0, x.size(0), step):
+        d = torch.sub(x[start:start + step], shift, out=buf[:min(step, x.size(0) - start)])
+        sums.append(d.sum(dims))
+        squares.append(d.square_().sum(dims))
+    m = x.numel() // x.size(1)
+    mean_d = torch.stack(sums).sum(0) / m
+    var = (torch.stack(squares).sum(0) / m - mean_d.square()).clamp_min_(0)
+    return shift.view(-1) + mean_d, var
+
+
+class _AccurateBatchNorm(torch.autograd.Function):
+    """Training batch norm of ``x`` ``[N, C, T, V]`` with the statistics of
+    :func:`batch_statistics`; the backward is PyTorch's batch-norm backward
+    given these statistics (which differentiates through them).  Returns
+    the output and the batch mean and variance."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, eps: float):
-        dims, shape = (0, 2, 3), (1, -1, 1, 1)
-        m = x.numel() // x.size(1)
-        shift = x.sum(dims) / m
-        out = torch.sub(x, shift.view(shape))  # the deviations, then the output
-        correction = out.sum(dims) / m  # the rounding error of ``shift``
-        mean = shift + correction
-        var = (out.square_().sum(dims) / m - correction.square()).clamp_min_(0)
+        mean, var = batch_statistics(x, TUNING.statistics_block_elements)
         invstd = torch.rsqrt(var + eps)
-        scale = weight * invstd
-        torch.addcmul((bias - mean * scale).view(shape), x, scale.view(shape), out=out)
+        # PyTorch's evaluation kernel, given these statistics
+        out = torch.batch_norm(x, weight, bias, mean, var, False, 0.0, eps, False)
         ctx.save_for_backward(x, weight, mean, invstd)
         ctx.mark_non_differentiable(mean, var)
         return out, mean, var
@@ -45,13 +65,14 @@ class _TwoPassBatchNorm(torch.autograd.Function):
 
 class AccurateBatchNorm2d(BatchNorm2d):
     r""":class:`torch.nn.BatchNorm2d` whose training statistics of a float32
-    ``channels_last`` CPU tensor can be taken in two passes of cascaded
-    sums: the mean, then the squared deviations from it (corrected by their
-    own sum).  PyTorch's channels-last CPU kernel (topogcn's layout)
-    accumulates them row by row in float32, which over the millions of rows
-    of a training batch leaves them far less accurate, and a training
+    ``channels_last`` CPU tensor can be taken by :func:`batch_statistics`
+    (sums of deviations from a shift near the mean, cascaded, one block of
+    samples at a time).  PyTorch's channels-last CPU kernel (topogcn's
+    layout) accumulates them row by row in float32, which over the millions
+    of rows of a training batch leaves them far less accurate, and a training
     step's float32 gradients further from float64 than the reference
-    formulation's.  The backward pass is PyTorch's, given these statistics.
+    formulation's.  The output is PyTorch's evaluation kernel and the
+    backward pass PyTorch's training backward, given these statistics.
     Both effects and the cost are measured on the Fidelity page ("Where
     topogcn is knowingly different").
 
@@ -70,7 +91,7 @@ class AccurateBatchNorm2d(BatchNorm2d):
                 and x.numel() > x.size(1)
                 and not torch.compiler.is_compiling() and not torch.jit.is_tracing()):
             return super().forward(x)
-        out, mean, var = _TwoPassBatchNorm.apply(x, self.weight, self.bias, self.eps)
+        out, mean, var = _AccurateBatchNorm.apply(x, self.weight, self.bias, self.eps)
         with torch.no_grad():
             m = x.numel() // x.size(1)
             self.running_mean.lerp_(mean, self.momentum)

@@ -30,8 +30,11 @@ class Tuning:
     inference_chunk_elements: int = 1 << 21
     #: the device types the blocked kernels run on
     blocked_devices: tuple = ("cpu",)
+    #: values per block of the accurate batch norm's one pass over its input
+    #: (:func:`~topogcn.nn.norm.batch_statistics`)
+    statistics_block_elements: int = 1 << 20
     #: training batch norms of float32 channels-last CPU tensors with
-    #: two-pass statistics (:class:`~topogcn.nn.norm.AccurateBatchNorm2d`):
+    #: accurate statistics (:class:`~topogcn.nn.norm.AccurateBatchNorm2d`):
     #: float32 gradients at the reference formulation's distance from
     #: float64; off: PyTorch's kernel (measured on the Fidelity page).  A
     #: training run sets it from ``trainer.accurate_batch_norm``
