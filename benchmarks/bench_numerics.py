@@ -29,17 +29,28 @@ topogcn with accurate BN, in one process, N steps each in ABCCBA order (the
 per-process rounds of ``bench_model.py`` drift by more than the difference),
 written to ``bench_numerics_step_time.{md,csv}``.
 
+With ``--recipe SEED ...``, instead, what the option does to the default
+recipe (``topogcn train`` with only ``data.name`` and the seed set) on the
+two built-in generators: every run in its own process, with and without
+the option in turn (the order alternating between seeds), its test top-1,
+epochs (the best one tested) and training time, written to
+``bench_numerics_recipe.{json,md,csv}``.
+
 Usage: ``python benchmarks/bench_numerics.py [--seeds 0 1 2 3 4 5 6 7] [--step-time N]``;
-writes ``benchmarks/results/bench_numerics.{json,md,csv}``.
+writes ``benchmarks/results/bench_numerics.{json,md,csv}``;
+``python benchmarks/bench_numerics.py --recipe 0 1 2 3``.
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 from unittest import mock
 
 import torch
@@ -144,6 +155,73 @@ def step_time_table(run: dict):
     return ["network", "steps", "s/step", "speed vs reference", "time vs topogcn"], body
 
 
+RECIPE_DATA = ("synthetic", "synthetic-hands")
+
+
+def recipe_run(data: str, seed: int, accurate: bool, workdir: str) -> dict:
+    """One default-recipe run in its own process: its test top-1, epochs,
+    best epoch and training time."""
+    out = os.path.join(workdir, f"{data}-{seed}-{int(accurate)}")
+    cmd = [sys.executable, "-m", "topogcn.cli", "train", "--out", out, "--set",
+           f"data.name={data}", f"seed={seed}",
+           f"trainer.accurate_batch_norm={str(accurate).lower()}"]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
+    with open(os.path.join(out, "metrics.json")) as f:
+        m = json.load(f)
+    return {"data": data, "seed": seed, "accurate_batch_norm": accurate, "top1": m["top1"],
+            "epochs": m["epoch"], "best_epoch": m["budget"]["best_epoch"],
+            "stopped_by": m["budget"]["stopped_by"], "train_time_s": m["train_time_s"]}
+
+
+def _epochs(r: dict) -> str:
+    """``31 (30)``: epochs run (the best one); how the run ended unless by plan."""
+    end = "" if r["stopped_by"] == "plan" else f", {r['stopped_by'].replace('_', ' ')}"
+    return f"{r['epochs']} ({r['best_epoch']}){end}"
+
+
+def recipe_table(rows):
+    """One line per dataset and seed, the option off and on side by side,
+    then per dataset the mean top-1 and the median time ratio."""
+    pairs = {}
+    for r in rows:
+        pairs.setdefault((r["data"], r["seed"]), {})[r["accurate_batch_norm"]] = r
+    header = ["data", "seed", "top-1", "top-1, accurate BN", "epochs (best)",
+              "epochs (best), accurate BN", "train time", "train time, accurate BN", "time ratio"]
+    body, by_data = [], {}
+    for (data, seed), p in pairs.items():
+        off, on = p[False], p[True]
+        ratio = on["train_time_s"] / off["train_time_s"]
+        by_data.setdefault(data, []).append((off["top1"], on["top1"], ratio))
+        body.append([data, seed, f"{100 * off['top1']:.1f}%", f"{100 * on['top1']:.1f}%",
+                     _epochs(off), _epochs(on),
+                     f"{off['train_time_s']:.0f} s", f"{on['train_time_s']:.0f} s",
+                     f"{ratio:.2f}"])
+    for data, v in by_data.items():
+        body.append([data, "mean / median", f"{100 * statistics.mean(a for a, _, _ in v):.1f}%",
+                     f"{100 * statistics.mean(b for _, b, _ in v):.1f}%", "", "", "", "",
+                     f"{statistics.median(r for _, _, r in v):.2f}"])
+    return header, body
+
+
+def recipe(seeds, out: str) -> str:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="topogcn-bench-numerics-") as workdir:
+        for seed in seeds:
+            for data in RECIPE_DATA:
+                for accurate in ((False, True) if seed % 2 == 0 else (True, False)):
+                    rows.append(recipe_run(data, seed, accurate, workdir))
+                    r = rows[-1]
+                    print(f"{data} seed {seed} accurate_batch_norm={accurate}: top-1 "
+                          f"{100 * r['top1']:.2f}%, {r['epochs']} epochs, "
+                          f"{r['train_time_s']:.0f} s", flush=True)
+    meta = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+            "recipe": "default (topogcn train, only data.name and seed set)",
+            "threads": "the recipe's (trainer.threads: 2)"}
+    return results_io.save(out, meta, rows, *recipe_table(rows))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=list(range(8)))
@@ -152,7 +230,13 @@ def main() -> None:
                    help="also time N training steps of each network in one process (0: off)")
     p.add_argument("--tables-only", action="store_true",
                    help="rewrite the .md/.csv tables from the JSON of --out")
+    p.add_argument("--recipe", type=int, nargs="+", metavar="SEED",
+                   help="instead: the default recipe with and without the option, these seeds")
     args = p.parse_args()
+    if args.recipe:
+        print(recipe(args.recipe, os.path.join(os.path.dirname(args.out),
+                                               "bench_numerics_recipe.json")))
+        return
     if args.tables_only:
         res = results_io.load(args.out)
         print(save(args.out, res["meta"], res["rows"]))

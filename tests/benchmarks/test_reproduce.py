@@ -28,6 +28,10 @@ def test_smoke_runs_every_row(tmp_path, dataset, capsys):
     res = json.loads((out / "results.json").read_text())
     assert res["gecn"]["protocol"] == "official" and "last" in res["gecn"]
     assert res["gecn"]["best"]["top1"] >= 0 and res["gecn"]["checkpoint"] == "best"
+    # the spotting row is the default (frame-level) spotting recipe
+    spot = res["gecn_spotting"]
+    assert spot["method"] == "frames" and spot["budget"]["steps_run"] == 4
+    assert "frame accuracy" in table and spot["num_val"] >= 1
 
 
 def test_wrong_root_says_where_to_get_the_data(tmp_path, capsys):

@@ -160,7 +160,7 @@ def test_frame_run_end_to_end_is_reproducible_and_spotted_alike(tmp_path, capsys
     assert m["decoding"]["smoothing"] in (1, 3) and m["decoding"]["min_length"] in (2, 4)
     assert "f1@0.5" in m["baselines"]["linear_frames"]
     log = (runs[0] / "logs" / "metrics.csv").read_text().splitlines()
-    assert log[0].startswith("step,train_loss") and len(log) == 3
+    assert log[0] == "step,lr,train/loss,val/f1@0.5" and len(log) == 3
     a = torch.load(runs[0] / "checkpoints" / "best.ckpt", weights_only=True)
     b = torch.load(runs[1] / "checkpoints" / "best.ckpt", weights_only=True)
     assert a["state_dict"].keys() == b["state_dict"].keys()

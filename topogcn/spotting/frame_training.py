@@ -32,6 +32,7 @@ from topogcn.engine.data import (
     augmentations, class_balance_weights, epoch_seed, input_spec_for, open_dataset,
     validation_subjects,
 )
+from topogcn.engine.epoch_log import LOG_NAME, write_log
 from topogcn.engine.task import NonFiniteLossError, WarmupSchedule, build_optimizer
 from topogcn.engine.trained_run import CKPT_KEY, Run, build_model, run_payload
 from topogcn.engine import training as engine_training
@@ -186,13 +187,6 @@ def linear_frame_baseline(train, val, test, pre: Preprocess, names: Sequence[str
             "time_s": round(time.time() - start, 2)}
 
 
-def _write_log(path: str, rows: List[Dict[str, Any]]) -> None:
-    keys = list(rows[0]) if rows else []
-    lines = [",".join(keys)] + [",".join("" if r[k] is None else f"{r[k]}" for k in keys)
-                                for r in rows]
-    atomic_write_text(path, "\n".join(lines) + "\n")
-
-
 def train_frames(cfg: Config, out: str, overwrite: bool = False) -> RunResult:
     """Train a frame-level spotter (``spotting.method: frames``) into the run
     folder ``out``, prepared and locked as :func:`topogcn.engine.train`
@@ -215,84 +209,106 @@ def train_frames(cfg: Config, out: str, overwrite: bool = False) -> RunResult:
     return engine_training.train(cfg, out, overwrite=overwrite, runner=_train_frames)
 
 
-def _train_frames(cfg: Config, out: str, resume: bool = False, callbacks=()) -> RunResult:
-    """The training of :func:`train_frames` in its prepared folder."""
-    sp, tr = cfg.spotting, cfg.trainer
-    if cfg.data.window:
-        raise ConfigError("data.window trains a window classifier (spotting.method=windows); "
-                          "spotting.method=frames learns from whole recordings: unset "
-                          "data.window")
-    if tr.threads:
-        torch.set_num_threads(tr.threads)
-    seed_everything(cfg.seed, workers=True, verbose=False)
+@dataclasses.dataclass
+class _FrameData:
+    """What a frame-spotting run learns from and is tested on."""
+    spec: InputSpec
+    pre: Preprocess
+    transform: Any
+    sampler: CropSampler
+    train: List[Recording]
+    val: List[Recording]
+    test: List[Recording]
+
+    @property
+    def names(self) -> List[str]:
+        return list(self.spec.classes)
+
+
+@dataclasses.dataclass
+class _Fit:
+    """How the training loop ended: the steps run, why it stopped, its time,
+    and the best validation ``(f1, step, weights, decoding)`` (if any)."""
+    steps: int
+    stopped_by: str
+    seconds: float
+    best: Optional[Tuple[float, int, Dict[str, Tensor], Dict[str, int]]]
+
+
+def _frame_data(cfg: Config) -> Tuple[_FrameData, List[str]]:
+    """The recordings of every split, the input spec (the background class
+    last), the preprocessing and the crop sampler; and what to tell the
+    user about them."""
+    sp = cfg.spotting
     data, val_note = validation_subjects(cfg.data, cfg.seed)
     probe, train_recs = _recordings(data, "train", cfg.seed)
     val_recs = _recordings(data, "val", cfg.seed)[1] if data.val_subjects is not None else []
     test_recs = _recordings(data, "test", cfg.seed)[1]
     spec = _frame_spec(cfg, probe)
-    names = list(spec.classes)
-    K1 = len(names)
     pre = Preprocess(spec)
     temporal = lambda x: resize_frames(x, sp.crop)  # noqa: E731 (speed: the crop's span)
     _, spatial = augmentations(data, spec, probe)
     transform = pre.with_augmentation(temporal, spatial) if data.augment else \
         pre.with_augmentation(temporal)
-    sampler = CropSampler([(r.data, frame_labels(r.segments, r.data.size(1), K1 - 1))
+    background = len(spec.classes) - 1
+    sampler = CropSampler([(r.data, frame_labels(r.segments, r.data.size(1), background))
                            for r in train_recs], sp.crop,
                           tuple(sp.speed) if data.augment else (1.0, 1.0), transform, cfg.seed)
-    steps = tr.steps or 1000
-    evals = max(1, math.ceil(steps / sp.eval_every))
     notes = [val_note] if val_note else []
-    frames = sum(r.data.size(1) for r in train_recs)
-    notes.append(f"budget: {steps} steps of {data.batch_size} crops of {sp.crop} frames "
-                 f"({len(train_recs)} training recordings, {frames} frames), validated every "
-                 f"{sp.eval_every} steps"
-                 + (f", stopped at {tr.max_minutes:g} min if not done" if tr.max_minutes else ""))
-    if not val_recs:
+    return _FrameData(spec, pre, transform, sampler, train_recs, val_recs, test_recs), notes
+
+
+def _plan_notes(cfg: Config, fd: _FrameData, steps: int) -> List[str]:
+    """The budget, the validation and the trainer keys a frame run ignores."""
+    sp, tr = cfg.spotting, cfg.trainer
+    frames = sum(r.data.size(1) for r in fd.train)
+    notes = [f"budget: {steps} steps of {cfg.data.batch_size} crops of {sp.crop} frames "
+             f"({len(fd.train)} training recordings, {frames} frames), validated every "
+             f"{sp.eval_every} steps"
+             + (f", stopped at {tr.max_minutes:g} min if not done" if tr.max_minutes else "")]
+    if not fd.val:
         notes.append(f"validation: none, so the last weights are tested with the decoding "
                      f"{DEFAULT_DECODING}")
     ignored = [f"{k}={v!r}" for k, v, default in (
-        ("trainer.precision", tr.precision, "32-true"), ("trainer.accelerator", tr.accelerator,
-                                                          "cpu"),
+        ("trainer.precision", tr.precision, "32-true"),
+        ("trainer.accelerator", tr.accelerator, "cpu"),
         ("trainer.devices", tr.devices, 1), ("trainer.compile", tr.compile, False))
         if v != default]
     if ignored:
         notes.append(f"a frame-spotting run trains in float32 on one CPU process: "
                      f"{', '.join(ignored)} not applied")
-    for line in notes:
-        print(line, flush=True)
+    return notes
 
-    model = build_model(cfg, spec)
-    o = cfg.optim
-    opt = build_optimizer(model.parameters(), o, data.batch_size)
-    schedule = WarmupSchedule(o.warmup_epochs, o.schedule, o.milestones, o.gamma, evals,
-                              sp.eval_every, o.warmup_per)
-    lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+
+def _fit(cfg: Config, fd: _FrameData, model: torch.nn.Module, steps: int, log_path: str) -> _Fit:
+    """The training loop: ``steps`` optimisation steps, a validation (and a
+    row of the log ``log_path``) every ``spotting.eval_every`` of them and at
+    the end; early stopping and the time limit end it sooner."""
+    sp, tr, o = cfg.spotting, cfg.trainer, cfg.optim
+    evals = max(1, math.ceil(steps / sp.eval_every))
+    opt = build_optimizer(model.parameters(), o, cfg.data.batch_size)
+    lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, WarmupSchedule(
+        o.warmup_epochs, o.schedule, o.milestones, o.gamma, evals, sp.eval_every, o.warmup_per))
     class_weight = None
     if cfg.loss.class_weights != "none":
-        labels = torch.cat([y for _, y in sampler.recordings])
-        class_weight = class_balance_weights(labels, K1, cfg.loss.class_weights)
-    atomic_write_text(os.path.join(out, "config.yaml"), cfg.dump())
-    for cb in callbacks:
-        if isinstance(cb, ReleaseAside):
-            cb.release()
+        labels = torch.cat([y for _, y in fd.sampler.recordings])
+        class_weight = class_balance_weights(labels, len(fd.names), cfg.loss.class_weights)
 
     def validate() -> Tuple[float, Dict[str, int]]:
-        spotter = Spotter(model, names, sp.crop, sp.stride, transform=pre)
-        probs = [(spotter.frame_probabilities(r.data), r.segments) for r in val_recs]
+        spotter = Spotter(model, fd.names, sp.crop, sp.stride, transform=fd.pre)
+        probs = [(spotter.frame_probabilities(r.data), r.segments) for r in fd.val]
         model.train()
-        decoding, f1 = choose_decoding(probs, names, sp.smoothing, sp.min_length)
+        decoding, f1 = choose_decoding(probs, fd.names, sp.smoothing, sp.min_length)
         return f1, decoding
 
     rows: List[Dict[str, Any]] = []
-    best: Optional[Tuple[float, int, Dict[str, Tensor], Dict[str, int]]] = None
-    stopped_by, since_best = "plan", 0
-    start = time.time()
+    best = None
+    stopped_by, since_best, step = "plan", 0, 0
     period_loss, period_n = 0.0, 0
+    start = time.time()
     model.train()
-    step = 0
     while step < steps:
-        x, y = sampler.batch(step, data.batch_size)
+        x, y = fd.sampler.batch(step, cfg.data.batch_size)
         loss = F.cross_entropy(model(x), y, weight=class_weight,
                                label_smoothing=cfg.loss.label_smoothing)
         if not torch.isfinite(loss):
@@ -309,13 +325,13 @@ def _train_frames(cfg: Config, out: str, resume: bool = False, callbacks=()) -> 
         period_loss, period_n = period_loss + loss.item(), period_n + 1
         if step % sp.eval_every and step < steps:
             continue
-        row: Dict[str, Any] = {"step": step, "train_loss": round(period_loss / period_n, 5),
-                               "lr": opt.param_groups[0]["lr"], "val_f1@0.5": None}
+        row: Dict[str, Any] = {"step": step, "lr": opt.param_groups[0]["lr"],
+                               "train/loss": period_loss / period_n}
         period_loss, period_n = 0.0, 0
-        parts = [f"step {step:>{len(str(steps))}}/{steps}", f"train loss {row['train_loss']:.3f}"]
-        if val_recs:
+        parts = [f"step {step:>{len(str(steps))}}/{steps}", f"train loss {row['train/loss']:.3f}"]
+        if fd.val:
             f1, decoding = validate()
-            row["val_f1@0.5"] = round(f1, 5)
+            row["val/f1@0.5"] = f1
             parts.append(f"val F1@0.5 {100 * f1:.1f}% (smoothing {decoding['smoothing']}, "
                          f"min length {decoding['min_length']})")
             if best is None or f1 > best[0]:
@@ -326,7 +342,7 @@ def _train_frames(cfg: Config, out: str, resume: bool = False, callbacks=()) -> 
         parts.append(f"{time.time() - start:.0f} s")
         print("  ".join(parts), flush=True)
         rows.append(row)
-        _write_log(os.path.join(out, "logs", "metrics.csv"), rows)
+        write_log(log_path, rows)
         if tr.early_stopping and since_best >= tr.early_stopping:
             stopped_by = "early_stopping"
             break
@@ -335,48 +351,88 @@ def _train_frames(cfg: Config, out: str, resume: bool = False, callbacks=()) -> 
             print(f"stopped by the {tr.max_minutes:g}-minute limit after {step} of {steps} "
                   f"steps: not the recipe's result (trainer.max_minutes)", flush=True)
             break
-    train_time = time.time() - start
-    decoding = dict(DEFAULT_DECODING)
-    if best is not None:
-        model.load_state_dict(best[2])
-        decoding = best[3]
-    model.eval()
-    payload = {**run_payload(cfg, spec), "decoding": decoding}
+    return _Fit(step, stopped_by, time.time() - start, best)
+
+
+def _save_best(cfg: Config, fd: _FrameData, model: torch.nn.Module,
+               decoding: Dict[str, int], out: str) -> str:
+    """``checkpoints/best.ckpt``: the model's weights and the run's payload
+    with its decoding, written atomically; returns its path."""
+    payload = {**run_payload(cfg, fd.spec), "decoding": decoding}
     ck = seal_checkpoint({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
                           CKPT_KEY: payload})
     path = os.path.join(out, "checkpoints", "best.ckpt")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with atomic_path(path) as tmp:
         torch_save(ck, tmp)
+    return path
 
-    run = Run(cfg, model, spec, path, decoding)
+
+def _test(run: Run, fd: _FrameData) -> Dict[str, Any]:
+    """The test recordings spotted as ``topogcn spot`` spots them: the
+    spotting scores, the frame accuracy and the spotting speed."""
     spotter = Spotter.from_run(run)
+    background = len(fd.names) - 1
     results, correct, total = [], 0, 0
-    test_start = time.time()
-    for r in test_recs:
+    start = time.time()
+    for r in fd.test:
         probs = spotter.frame_probabilities(r.data)
-        y = frame_labels(r.segments, r.data.size(1), K1 - 1)
+        y = frame_labels(r.segments, r.data.size(1), background)
         correct += int((probs.argmax(1) == y).sum())
         total += len(y)
-        results.append((decode_frame_probabilities(probs, names, **decoding), r.segments))
-    spot_seconds = time.time() - test_start
-    scores = {**spotting_scores(results), **smg_online_scores(results)}
+        results.append((decode_frame_probabilities(probs, fd.names, **run.decoding),
+                        r.segments))
+    seconds = time.time() - start
+    return {"scores": {**spotting_scores(results), **smg_online_scores(results)},
+            "frame_accuracy": correct / max(total, 1),
+            "spot_frames_per_s": round(total / max(seconds, 1e-9), 1)}
+
+
+def _train_frames(cfg: Config, out: str, resume: bool = False, callbacks=()) -> RunResult:
+    """The training of :func:`train_frames` in its prepared folder."""
+    if cfg.data.window:
+        raise ConfigError("data.window trains a window classifier (spotting.method=windows); "
+                          "spotting.method=frames learns from whole recordings: unset "
+                          "data.window")
+    tr = cfg.trainer
+    if tr.threads:
+        torch.set_num_threads(tr.threads)
+    seed_everything(cfg.seed, workers=True, verbose=False)
+    fd, notes = _frame_data(cfg)
+    steps = tr.steps or 1000
+    for line in notes + _plan_notes(cfg, fd, steps):
+        print(line, flush=True)
+    model = build_model(cfg, fd.spec)
+    atomic_write_text(os.path.join(out, "config.yaml"), cfg.dump())
+    for cb in callbacks:
+        if isinstance(cb, ReleaseAside):
+            cb.release()
+
+    fit = _fit(cfg, fd, model, steps, os.path.join(out, "logs", LOG_NAME))
+    decoding = dict(DEFAULT_DECODING)
+    if fit.best is not None:
+        model.load_state_dict(fit.best[2])
+        decoding = fit.best[3]
+    model.eval()
+    path = _save_best(cfg, fd, model, decoding, out)
+    tested = _test(Run(cfg, model, fd.spec, path, decoding), fd)
+    best = fit.best
     metrics: Dict[str, Any] = {
-        "method": "frames", "classes": names, "scores": scores,
-        "f1@0.5": scores["f1@0.5"], "frame_accuracy": correct / max(total, 1),
+        "method": "frames", "classes": fd.names, "scores": tested["scores"],
+        "f1@0.5": tested["scores"]["f1@0.5"], "frame_accuracy": tested["frame_accuracy"],
         "decoding": decoding, "val_f1@0.5": best[0] if best else None,
-        "steps": step, "train_time_s": round(train_time, 2),
-        "spot_frames_per_s": round(total / max(spot_seconds, 1e-9), 1),
+        "steps": fit.steps, "train_time_s": round(fit.seconds, 2),
+        "spot_frames_per_s": tested["spot_frames_per_s"],
         "checkpoint": "best" if best else "last",
-        "num_train": len(train_recs), "num_val": len(val_recs), "num_test": len(test_recs),
-        "budget": {"steps": steps, "steps_run": step, "stopped_by": stopped_by,
-                   "best_step": best[1] if best else None, "eval_every": sp.eval_every,
-                   "max_minutes": tr.max_minutes},
+        "num_train": len(fd.train), "num_val": len(fd.val), "num_test": len(fd.test),
+        "budget": {"steps": steps, "steps_run": fit.steps, "stopped_by": fit.stopped_by,
+                   "best_step": best[1] if best else None,
+                   "eval_every": cfg.spotting.eval_every, "max_minutes": tr.max_minutes},
     }
     if tr.baselines:
         metrics["baselines"] = {"linear_frames": linear_frame_baseline(
-            train_recs, val_recs, test_recs, pre, names, cfg)}
+            fd.train, fd.val, fd.test, fd.pre, fd.names, cfg)}
     atomic_write_text(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=1))
-    if stopped_by == "plan":
-        print(f"trained {plural(step, 'step')} in {train_time:.0f} s", flush=True)
+    if fit.stopped_by == "plan":
+        print(f"trained {plural(fit.steps, 'step')} in {fit.seconds:.0f} s", flush=True)
     return RunResult(out, metrics)
