@@ -33,7 +33,8 @@ With ``--recipe SEED ...``, instead, what the option does to the default
 recipe (``topogcn train`` with only ``data.name`` and the seed set) on the
 two built-in generators: every run in its own process, with and without
 the option in turn (the order alternating between seeds), its test top-1,
-epochs (the best one tested) and training time, written to
+epochs (the best one tested), training time and the ratio of the training
+times per epoch (a run the budget extends trains more epochs), written to
 ``bench_numerics_recipe.{json,md,csv}``.
 
 Usage: ``python benchmarks/bench_numerics.py [--seeds 0 1 2 3 4 5 6 7] [--step-time N]``;
@@ -183,16 +184,19 @@ def _epochs(r: dict) -> str:
 
 def recipe_table(rows):
     """One line per dataset and seed, the option off and on side by side,
-    then per dataset the mean top-1 and the median time ratio."""
+    then per dataset the mean top-1 and the median ratio of the training
+    time per epoch (on / off)."""
     pairs = {}
     for r in rows:
         pairs.setdefault((r["data"], r["seed"]), {})[r["accurate_batch_norm"]] = r
     header = ["data", "seed", "top-1", "top-1, accurate BN", "epochs (best)",
-              "epochs (best), accurate BN", "train time", "train time, accurate BN", "time ratio"]
+              "epochs (best), accurate BN", "train time", "train time, accurate BN",
+              "time per epoch, ratio"]
     body, by_data = [], {}
     for (data, seed), p in pairs.items():
         off, on = p[False], p[True]
-        ratio = on["train_time_s"] / off["train_time_s"]
+        # per epoch: a run extended by the budget trains more epochs
+        ratio = (on["train_time_s"] / on["epochs"]) / (off["train_time_s"] / off["epochs"])
         by_data.setdefault(data, []).append((off["top1"], on["top1"], ratio))
         body.append([data, seed, f"{100 * off['top1']:.1f}%", f"{100 * on['top1']:.1f}%",
                      _epochs(off), _epochs(on),
@@ -219,6 +223,10 @@ def recipe(seeds, out: str) -> str:
     meta = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
             "recipe": "default (topogcn train, only data.name and seed set)",
             "threads": "the recipe's (trainer.threads: 2)"}
+    return save_recipe(out, meta, rows)
+
+
+def save_recipe(out: str, meta: dict, rows) -> str:
     return results_io.save(out, meta, rows, *recipe_table(rows))
 
 
@@ -230,12 +238,19 @@ def main() -> None:
                    help="also time N training steps of each network in one process (0: off)")
     p.add_argument("--tables-only", action="store_true",
                    help="rewrite the .md/.csv tables from the JSON of --out")
-    p.add_argument("--recipe", type=int, nargs="+", metavar="SEED",
-                   help="instead: the default recipe with and without the option, these seeds")
+    p.add_argument("--recipe", type=int, nargs="*", metavar="SEED",
+                   help="instead: the default recipe with and without the option, these seeds "
+                   "(with --tables-only: rewrite that table)")
     args = p.parse_args()
-    if args.recipe:
-        print(recipe(args.recipe, os.path.join(os.path.dirname(args.out),
-                                               "bench_numerics_recipe.json")))
+    if args.recipe is not None:
+        out = os.path.join(os.path.dirname(args.out), "bench_numerics_recipe.json")
+        if args.tables_only:
+            res = results_io.load(out)
+            print(save_recipe(out, res["meta"], res["rows"]))
+        elif args.recipe:
+            print(recipe(args.recipe, out))
+        else:
+            p.error("--recipe: give the seeds (or --tables-only)")
         return
     if args.tables_only:
         res = results_io.load(args.out)

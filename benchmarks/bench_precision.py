@@ -5,7 +5,8 @@ convolutions, float32 weights), on both built-in generators, two seeds each,
 one run after the other in this process.
 
 Usage: ``python benchmarks/bench_precision.py [--seeds 0 1]``; writes
-``benchmarks/results/bench_precision.{json,md,csv}``.
+``benchmarks/results/bench_precision.{json,md,csv}`` (``--tables-only``
+rewrites the tables from the JSON).
 """
 from __future__ import annotations
 
@@ -19,16 +20,37 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+import results_io  # noqa: E402
 from bench_defaults import _pc, _save, classify  # noqa: E402
+
+RESULTS = os.path.join(os.path.dirname(__file__), "results", "bench_precision.json")
 
 DATASETS = {"synthetic": [], "synthetic-hands": ["data.name=synthetic-hands"]}
 PRECISIONS = ("32-true", "bf16-mixed")
 
 
+def save(meta: dict, rows) -> str:
+    fp, bf = PRECISIONS
+    return _save("bench_precision.json", meta, rows, [
+        ("data", lambda r: r["dataset"]), ("seed", lambda r: r["seed"]),
+        ("float32 top-1", lambda r: _pc(r[fp]["top1"])),
+        ("bf16-mixed top-1", lambda r: _pc(r[bf]["top1"])),
+        ("linear", lambda r: _pc(r[fp]["linear"])),
+        ("float32 train", lambda r: f"{r[fp]['train_time_s']:.0f} s ({r[fp]['epochs']} ep.)"),
+        ("bf16-mixed train", lambda r: f"{r[bf]['train_time_s']:.0f} s ({r[bf]['epochs']} ep.)"),
+        ("speed-up", lambda r: f"{r[fp]['train_time_s'] / r[bf]['train_time_s']:.2f}x")])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--tables-only", action="store_true",
+                   help="rewrite the .md/.csv tables from results/bench_precision.json")
     args = p.parse_args()
+    if args.tables_only:
+        res = results_io.load(RESULTS)
+        print(save(res["meta"], res["rows"]))
+        return
     meta = {"machine": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(), "torch": torch.__version__,
             "recipe": "default (topogcn train with no --config)"}
@@ -44,15 +66,7 @@ def main() -> None:
                     print(f"{name:16s} seed {seed} {prec:10s} top-1 {100 * r['top1']:.2f}%  "
                           f"{r['train_time_s']:.0f} s", flush=True)
                 rows.append(row)
-    fp, bf = PRECISIONS
-    print(_save("bench_precision.json", meta, rows, [
-        ("data", lambda r: r["dataset"]), ("seed", lambda r: r["seed"]),
-        ("float32 top-1", lambda r: _pc(r[fp]["top1"])),
-        ("bf16-mixed top-1", lambda r: _pc(r[bf]["top1"])),
-        ("linear", lambda r: _pc(r[fp]["linear"])),
-        ("float32 train", lambda r: f"{r[fp]['train_time_s']:.0f} s ({r[fp]['epochs']} ep.)"),
-        ("bf16-mixed train", lambda r: f"{r[bf]['train_time_s']:.0f} s ({r[bf]['epochs']} ep.)"),
-        ("speed-up", lambda r: f"{r[fp]['train_time_s'] / r[bf]['train_time_s']:.2f}x")]))
+    print(save(meta, rows))
 
 
 if __name__ == "__main__":

@@ -192,6 +192,58 @@ def test_the_fidelity_page_quotes_the_current_numerics_results():
             f"{timed['topogcn']['s/step']} s" in page)
 
 
+def _recipe_results():
+    """bench_numerics.py --recipe: per generator, the (off, on) runs by seed."""
+    with open(os.path.join(ROOT, "benchmarks/results/bench_numerics_recipe.json"),
+              encoding="utf-8") as f:
+        rows = json.load(f)["rows"]
+    pairs = {}
+    for r in rows:
+        pairs.setdefault(r["data"], {}).setdefault(r["seed"], {})[r["accurate_batch_norm"]] = r
+    return pairs
+
+
+def test_the_fidelity_page_quotes_what_accurate_batch_norm_does_to_the_recipe():
+    """The accuracy and time of the default recipe with and without
+    trainer.accurate_batch_norm, as the Fidelity page gives them, are those
+    of bench_numerics.py --recipe's results."""
+    import statistics
+
+    page = " ".join(open(os.path.join(ROOT, "docs/fidelity.rst"), encoding="utf-8").read()
+                    .split())
+    pairs = _recipe_results()
+
+    def mean(data, on):
+        return f"{100 * statistics.mean(p[on]['top1'] for p in pairs[data].values()):.1f}%"
+
+    assert (f"mean top-1 {mean('synthetic', True)} with it against {mean('synthetic', False)} "
+            f"without on the built-in data, {mean('synthetic-hands', True)} against "
+            f"{mean('synthetic-hands', False)} on the hands" in page)
+    gaps = [100 * (p[True]["top1"] - p[False]["top1"]) for d in pairs.values()
+            for p in d.values()]
+    assert f"single runs {min(gaps):.1f} to {max(gaps):+.1f} points apart" in page
+    ratios = [(p[True]["train_time_s"] / p[True]["epochs"])
+              / (p[False]["train_time_s"] / p[False]["epochs"])
+              for d in pairs.values() for p in d.values()]
+    ratio = statistics.median(ratios)
+    assert f"an epoch trains {100 * (ratio - 1):.0f}% longer (median ratio {ratio:.2f})" in page
+
+
+def test_the_readme_gives_the_default_recipes_spread_over_seeds():
+    """The README's seed spread of the default recipe is bench_numerics.py
+    --recipe's (the option off, the default), and it contains seed 0's
+    figure of the table above it."""
+    readme = " ".join(open(os.path.join(ROOT, "README.md"), encoding="utf-8").read().split())
+    pairs = _recipe_results()
+    spans = []
+    for data in ("synthetic", "synthetic-hands"):
+        top1 = [100 * p[False]["top1"] for p in pairs[data].values()]
+        spans.append(f"{min(top1):.1f}-{max(top1):.1f}%")
+    seeds = sorted(pairs["synthetic"])
+    assert (f"over seeds {seeds[0]}-{seeds[-1]} the same command gives {spans[0]} on the "
+            f"built-in data and {spans[1]} on the hands" in readme)
+
+
 def test_the_readme_and_the_help_name_every_config_and_converter(capsys):
     from topogcn.cli import build_parser, packaged_configs
     from topogcn.datasets.convert import CONVERTERS

@@ -337,8 +337,9 @@ class TrainerConfig(_Section):
     #: training batch norms take their statistics with cascaded sums of
     #: deviations (:class:`topogcn.nn.norm.AccurateBatchNorm2d`): float32
     #: gradients as close to float64 as the reference formulation's, for
-    #: about 5% more time per paper-size step on the CPU and more on the
-    #: compact default model (docs/fidelity.rst)
+    #: about 5% more time per training step on the CPU (paper-size or the
+    #: compact default model, whose top-1 it moved no more than the seed
+    #: does: docs/fidelity.rst)
     accurate_batch_norm: bool = False
     #: a progress bar when the output is a terminal (piped output, or
     #: false: one line per epoch)
