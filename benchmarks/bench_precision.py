@@ -21,9 +21,9 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 
 import results_io  # noqa: E402
-from bench_defaults import _pc, _save, classify  # noqa: E402
+from bench_defaults import RESULTS, _pc, _save, classify  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(__file__), "results", "bench_precision.json")
+NAME = "bench_precision.json"
 
 DATASETS = {"synthetic": [], "synthetic-hands": ["data.name=synthetic-hands"]}
 PRECISIONS = ("32-true", "bf16-mixed")
@@ -31,7 +31,7 @@ PRECISIONS = ("32-true", "bf16-mixed")
 
 def save(meta: dict, rows) -> str:
     fp, bf = PRECISIONS
-    return _save("bench_precision.json", meta, rows, [
+    return _save(NAME, meta, rows, [
         ("data", lambda r: r["dataset"]), ("seed", lambda r: r["seed"]),
         ("float32 top-1", lambda r: _pc(r[fp]["top1"])),
         ("bf16-mixed top-1", lambda r: _pc(r[bf]["top1"])),
@@ -48,7 +48,7 @@ def main() -> None:
                    help="rewrite the .md/.csv tables from results/bench_precision.json")
     args = p.parse_args()
     if args.tables_only:
-        res = results_io.load(RESULTS)
+        res = results_io.load(os.path.join(RESULTS, NAME))
         print(save(res["meta"], res["rows"]))
         return
     meta = {"machine": platform.processor() or platform.machine(),
